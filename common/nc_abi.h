@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nc_abi: the shared-memory interface between novacron-dp (DPDK primary) and
+ * novacron-cp (DPDK secondary). Everything the two processes exchange is
+ * declared here, with fixed-width types, cache-line alignment and sizes
+ * checked at compile time. Bump NC_ABI_VERSION on any change of layout or
+ * meaning; the control plane refuses to attach to a dataplane of another
+ * version.
+ *
+ *  - NC_RING_CMD: control plane -> dataplane, elements are struct nc_msg
+ *    (by value, rte_ring_create_elem), multi-producer, single-consumer.
+ *  - NC_RING_EVT: dataplane -> control plane, struct nc_msg, replies to
+ *    commands (same seq) and unsolicited events; single-producer, single-consumer.
+ *  - NC_MZ_STATS: struct nc_stats_shm, written by the dataplane only.
+ */
+#ifndef NC_ABI_H
+#define NC_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NC_ABI_VERSION 1u
+#define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
+
+#define NC_RING_CMD   "nc_cmd"
+#define NC_RING_EVT   "nc_evt"
+#define NC_MZ_STATS   "nc_stats"
+#define NC_RING_SLOTS 1024u
+
+#define NC_ABI_CACHE_LINE 64
+#define NC_ABI_ALIGNED    __attribute__((aligned(NC_ABI_CACHE_LINE)))
+
+#define NC_MAX_WORKERS 16
+#define NC_MAX_PORTS   8
+
+enum nc_msg_type {
+	NC_MSG_PING = 1,        /**< cmd: t_send_ns set; answered by NC_MSG_PONG */
+	NC_MSG_PONG = 2,        /**< evt: t_send_ns echoed, t_dp_ns = dataplane's time */
+	NC_MSG_CONFIG_SET = 3,  /**< cmd: u.kv; answered by NC_MSG_CONFIG_DONE */
+	NC_MSG_CONFIG_DONE = 4, /**< evt: status 0 or -errno, u.text the error */
+	NC_MSG_ERROR = 5,       /**< evt: a command was refused; status -errno, u.text why */
+};
+
+#define NC_MSG_KEY_LEN  64
+#define NC_MSG_VAL_LEN  160
+#define NC_MSG_TEXT_LEN 224
+
+/** One ring element. */
+struct nc_msg {
+	uint32_t type;      /**< enum nc_msg_type */
+	int32_t status;     /**< replies: 0 or a negative errno */
+	uint64_t seq;       /**< set by the sender of a command, echoed in its reply */
+	uint64_t t_send_ns; /**< CLOCK_MONOTONIC of the sender */
+	uint64_t t_dp_ns;   /**< CLOCK_MONOTONIC when the dataplane handled it */
+	union {
+		struct {
+			char key[NC_MSG_KEY_LEN];
+			char value[NC_MSG_VAL_LEN];
+		} kv;
+		char text[NC_MSG_TEXT_LEN];
+	} u;
+};
+_Static_assert(sizeof(struct nc_msg) == 256, "nc_msg is 256 bytes");
+_Static_assert(sizeof(struct nc_msg) % 4 == 0, "rte_ring elements are multiples of 4 bytes");
+
+enum nc_dp_state {
+	NC_DP_BOOTING = 0,
+	NC_DP_READY = 1,
+	NC_DP_STOPPING = 2,
+};
+
+enum nc_poll_mode {
+	NC_POLL_ADAPTIVE = 0,
+	NC_POLL_BUSY = 1,
+};
+
+/** Per worker lcore, written only by that worker. */
+struct nc_worker_stats {
+	uint64_t loops;      /**< poll loop iterations */
+	uint64_t busy_loops; /**< iterations that found work */
+	uint64_t sleeps;     /**< times the worker slept when idle */
+	uint64_t sleep_ns;   /**< total time asked to sleep */
+	uint64_t rx_pkts;
+	uint64_t tx_pkts;
+	uint64_t drops; /**< packets dropped, all reasons */
+	uint32_t lcore_id;
+	uint32_t cur_sleep_us; /**< current backoff step; 0 while busy */
+} NC_ABI_ALIGNED;
+_Static_assert(sizeof(struct nc_worker_stats) == 64, "one cache line per worker");
+
+/** Per port, written by the dataplane's stats refresh. */
+struct nc_port_stats {
+	char name[32];   /**< ethdev name, "net_memif0" */
+	char driver[16]; /**< NovaCron driver, "memif" */
+	uint16_t port_id;
+	uint8_t link_up;
+	uint8_t pad0;
+	uint32_t link_speed_mbps;
+	uint64_t pad1;
+	uint64_t ipackets;
+	uint64_t opackets;
+	uint64_t ibytes;
+	uint64_t obytes;
+	uint64_t imissed;
+	uint64_t ierrors;
+	uint64_t oerrors;
+	uint64_t pad2[1];
+} NC_ABI_ALIGNED;
+_Static_assert(sizeof(struct nc_port_stats) == 128, "two cache lines per port");
+
+/** The stats memzone. */
+struct nc_stats_shm {
+	uint64_t magic;       /**< NC_ABI_MAGIC */
+	uint32_t abi_version; /**< NC_ABI_VERSION */
+	uint32_t size;        /**< sizeof(struct nc_stats_shm) */
+	uint32_t dp_pid;
+	uint32_t state;        /**< enum nc_dp_state */
+	uint64_t start_ns;     /**< CLOCK_REALTIME when the dataplane started */
+	uint64_t heartbeat;    /**< incremented by the dataplane's service loop */
+	uint64_t heartbeat_ns; /**< CLOCK_MONOTONIC of the last heartbeat */
+	uint32_t n_workers;
+	uint32_t n_ports;
+	uint32_t poll_mode; /**< enum nc_poll_mode */
+	uint32_t pad0;
+	uint64_t cmds;       /**< commands handled */
+	uint64_t cmd_errors; /**< commands refused (unknown type, bad args) */
+	struct nc_worker_stats workers[NC_MAX_WORKERS] NC_ABI_ALIGNED;
+	struct nc_port_stats ports[NC_MAX_PORTS];
+} NC_ABI_ALIGNED;
+_Static_assert(offsetof(struct nc_stats_shm, workers) == 128, "header is two cache lines");
+_Static_assert(sizeof(struct nc_stats_shm) == 128 + 64 * NC_MAX_WORKERS + 128 * NC_MAX_PORTS,
+               "stats memzone layout");
+
+#endif /* NC_ABI_H */

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* nc_config_table: the appliance's configuration keys (see nc_config_table.h). */
+#include "nc_config_table.h"
+
+static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
+static const char *const poll_modes[] = {"adaptive", "busy", NULL};
+
+const struct nc_cfg_def nc_config_table[] = {
+        /* name, type, min, max, default, choices, runtime, help */
+        {"runtime.dir", NC_CFG_STR, 1, 80, "/run/novacron", NULL, false,
+         "directory of the control sockets and other run-time files"},
+        {"log.level", NC_CFG_ENUM, 0, 0, "notice", log_levels, true,
+         "log messages up to this level"},
+        {"dataplane.lcores", NC_CFG_STR, 1, 64, "0-1", NULL, false,
+         "EAL lcore list (-l): the first is the main lcore, the others poll"},
+        {"dataplane.file_prefix", NC_CFG_STR, 1, 32, "novacron", NULL, false,
+         "EAL --file-prefix; the control plane attaches to the dataplane with it"},
+        {"dataplane.hugepages", NC_CFG_BOOL, 0, 0, "true", NULL, false,
+         "use hugepages; without them the control plane cannot attach"},
+        {"dataplane.memory_mb", NC_CFG_INT, 0, 65536, "0", NULL, false,
+         "memory to reserve at start in MiB (0: grow on demand; without hugepages 256)"},
+        {"dataplane.ports", NC_CFG_STRLIST, 0, 8, "", NULL, false,
+         "ports as DRIVER:ARGS (memif, af_xdp, af_packet, ring, null)"},
+        {"dataplane.mbufs", NC_CFG_INT, 1023, 1048575, "8191", NULL, false,
+         "packet buffers in the dataplane's pool"},
+        {"dataplane.rx_burst", NC_CFG_INT, 1, 512, "32", NULL, false,
+         "packets taken from a queue per poll"},
+        {"dataplane.poll_mode", NC_CFG_ENUM, 0, 0, "adaptive", poll_modes, true,
+         "adaptive: poll while busy, sleep with backoff when idle; busy: always poll"},
+        {"dataplane.idle_polls", NC_CFG_INT, 1, 10000000, "2000", NULL, true,
+         "empty polls in a row before an adaptive worker starts to sleep"},
+        {"dataplane.sleep_max_us", NC_CFG_INT, 1, 100000, "1000", NULL, true,
+         "longest sleep of an idle adaptive worker, microseconds"},
+        {"dataplane.telemetry", NC_CFG_BOOL, 0, 0, "true", NULL, false,
+         "register NovaCron's commands with DPDK telemetry"},
+        {"controlplane.dp_timeout_ms", NC_CFG_INT, 10, 60000, "1000", NULL, true,
+         "how long the control plane waits for the dataplane to answer a command"},
+        {"controlplane.attach_retries", NC_CFG_INT, 0, 100, "10", NULL, false,
+         "times the control plane retries attaching to the dataplane's rings"},
+};
+
+const size_t nc_config_table_len = sizeof(nc_config_table) / sizeof(nc_config_table[0]);

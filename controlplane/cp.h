@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cp: the control plane process's modules (internal to controlplane/). */
+#ifndef CP_H
+#define CP_H
+
+#include <stdbool.h>
+
+#include "nc_abi.h"
+#include "nc_app.h"
+
+struct cp_dplink;
+
+struct cp {
+	struct nc_app *app;
+	struct nc_config *cfg;
+	bool eal_up;
+	struct cp_dplink *link;       /* set while attached */
+	struct cp_dplink *dplink_mem; /* owned */
+};
+
+/* Components, one per module; each registers its own control methods. */
+int cp_eal_component(struct cp *cp);
+int cp_dplink_component(struct cp *cp);
+void cp_dplink_free(struct cp_dplink *l);
+
+/** Add the dataplane's view (from shared memory) to a status object. */
+void cp_dplink_status(struct cp_dplink *l, json_t *st);
+
+/**
+ * Send @p req to the dataplane (seq and t_send_ns are set here) and wait up to
+ * @p timeout_ms for its reply into @p reply. 0, -ETIMEDOUT, -ENOBUFS (command
+ * ring full) or -ENOTCONN (not attached).
+ */
+int cp_dplink_request(struct cp_dplink *l, struct nc_msg *req, struct nc_msg *reply,
+                      int timeout_ms);
+
+#endif /* CP_H */

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nc_drv: the port drivers the dataplane can bring up, each a vtable over a
+ * DPDK virtual device (memif, af_xdp, af_packet, ring, null). A port is
+ * configured as "DRIVER:ARGS", e.g. "memif:role=server,socket=/run/x.sock";
+ * the driver checks ARGS against the keys its PMD knows before EAL sees them,
+ * so a typo is a config error that names the key, not an EAL probe failure.
+ *
+ * Optional hooks may be NULL:
+ *  - check:   validate values beyond the key names (enums, numbers).
+ *  - prepare: make the host ready before EAL probes the device (a socket
+ *             directory, an interface that must exist).
+ *  - setup:   adjust the started ethdev (promiscuous mode, ...).
+ * Each driver file registers itself with NC_DRV_REGISTER.
+ */
+#ifndef NC_DRV_H
+#define NC_DRV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NC_DRV_MAX_ARGS 16
+
+struct nc_drv_arg {
+	char key[32];
+	char value[128];
+};
+
+/** A parsed port spec. */
+struct nc_drv_port {
+	const struct nc_drv *drv;
+	char devname[32];  /**< vdev name, "net_memif0" */
+	char devargs[512]; /**< "net_memif0,role=server,socket=..." for --vdev */
+	struct nc_drv_arg args[NC_DRV_MAX_ARGS];
+	unsigned n_args;
+};
+
+struct nc_drv {
+	const char *name;            /**< "memif" */
+	const char *pmd;             /**< DPDK vdev driver, "net_memif" */
+	const char *help;            /**< one line */
+	const char *const *keys;     /**< accepted argument keys, NULL-terminated */
+	const char *const *required; /**< keys that must be given, NULL-terminated or NULL */
+	int (*check)(const struct nc_drv_port *p, char *err, size_t errlen);
+	int (*prepare)(const struct nc_drv_port *p, char *err, size_t errlen);
+	int (*setup)(const struct nc_drv_port *p, uint16_t port_id, char *err, size_t errlen);
+};
+
+/** Add a driver to the registry (from a constructor). */
+void nc_drv_register(const struct nc_drv *drv);
+
+#define NC_DRV_REGISTER(d)                                                                         \
+	__attribute__((constructor)) static void nc_drv_register_##d(void)                         \
+	{                                                                                          \
+		nc_drv_register(&(d));                                                             \
+	}
+
+/** The driver called @p name, or NULL. */
+const struct nc_drv *nc_drv_find(const char *name);
+
+/** Number of drivers and the i-th one (sorted by name). */
+unsigned nc_drv_count(void);
+const struct nc_drv *nc_drv_at(unsigned i);
+
+/**
+ * Parse "DRIVER:ARGS" into @p out; @p index numbers the device of that driver
+ * ("net_memif<index>"). Checks the driver exists, every key is known, required
+ * keys are there, no key repeats, and runs the driver's check hook.
+ * Returns 0 or -EINVAL with a message naming the driver and the key.
+ */
+int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char *err,
+                 size_t errlen);
+
+/** The value of @p key in @p p, or NULL. */
+const char *nc_drv_arg(const struct nc_drv_port *p, const char *key);
+
+#endif /* NC_DRV_H */

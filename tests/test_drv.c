@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* test_drv: port specs ("DRIVER:ARGS") checked by the drivers before EAL sees them. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nc_drv.h"
+
+static char err[512];
+
+static int parse(const char *spec, struct nc_drv_port *p)
+{
+	err[0] = '\0';
+	return nc_drv_parse(spec, 0, p, err, sizeof(err));
+}
+
+static void test_registry(void **state)
+{
+	(void)state;
+	const char *want[] = {"af_packet", "af_xdp", "memif", "null", "ring"};
+	assert_int_equal(nc_drv_count(), 5);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_string_equal(nc_drv_at(i)->name, want[i]);
+		assert_ptr_equal(nc_drv_find(want[i]), nc_drv_at(i));
+		assert_non_null(nc_drv_at(i)->pmd);
+		assert_non_null(nc_drv_at(i)->help);
+	}
+	assert_null(nc_drv_find("e1000"));
+}
+
+static void test_good_specs(void **state)
+{
+	(void)state;
+	struct nc_drv_port p;
+	assert_int_equal(parse("memif:role=server,socket=/run/x/m.sock,id=3", &p), 0);
+	assert_string_equal(p.drv->name, "memif");
+	assert_string_equal(p.devname, "net_memif0");
+	assert_string_equal(p.devargs, "net_memif0,role=server,socket=/run/x/m.sock,id=3");
+	assert_string_equal(nc_drv_arg(&p, "role"), "server");
+	assert_null(nc_drv_arg(&p, "secret"));
+	assert_int_equal(nc_drv_parse("null:", 2, &p, err, sizeof(err)), 0);
+	assert_string_equal(p.devargs, "net_null2");
+	assert_int_equal(parse("ring", &p), 0);
+	assert_string_equal(p.devargs, "net_ring0");
+	assert_int_equal(parse("af_packet:iface=veth0,qpairs=2", &p), 0);
+	assert_int_equal(parse("af_xdp:iface=veth1,start_queue=0,queue_count=1", &p), 0);
+	assert_string_equal(p.devname, "net_af_xdp0");
+}
+
+static void test_bad_specs(void **state)
+{
+	(void)state;
+	struct nc_drv_port p;
+	assert_int_equal(parse("e1000:x=1", &p), -EINVAL);
+	assert_non_null(strstr(err, "unknown driver 'e1000'"));
+	assert_non_null(strstr(err, "memif"));
+	assert_int_equal(parse(":role=server", &p), -EINVAL);
+	assert_int_equal(parse("memif:rol=server", &p), -EINVAL);
+	assert_non_null(strstr(err, "unknown argument 'rol'"));
+	assert_non_null(strstr(err, "role"));
+	assert_int_equal(parse("memif:role=master", &p), -EINVAL);
+	assert_non_null(strstr(err, "role must be one of server client"));
+	assert_int_equal(parse("memif:role=server,role=client", &p), -EINVAL);
+	assert_non_null(strstr(err, "given twice"));
+	assert_int_equal(parse("memif:role", &p), -EINVAL);
+	assert_non_null(strstr(err, "not KEY=VALUE"));
+	assert_int_equal(parse("memif:role=", &p), -EINVAL);
+	assert_non_null(strstr(err, "no value"));
+	assert_int_equal(parse("memif:role=server,", &p), -EINVAL);
+	assert_int_equal(parse("memif:role=server,,id=1", &p), -EINVAL);
+	assert_int_equal(parse("memif:socket=relative.sock", &p), -EINVAL);
+	assert_non_null(strstr(err, "absolute"));
+	assert_int_equal(parse("memif:id=4x", &p), -EINVAL);
+	assert_non_null(strstr(err, "id must be an integer"));
+	assert_int_equal(parse("af_packet:qpairs=2", &p), -EINVAL);
+	assert_non_null(strstr(err, "'iface' is required"));
+	assert_int_equal(parse("af_packet:iface=veth0,qpairs=0", &p), -EINVAL);
+	assert_int_equal(parse("af_xdp:iface=v,busy_budget=-1", &p), -EINVAL);
+	assert_int_equal(parse("null:size=99999", &p), -EINVAL);
+	char longspec[1024];
+	snprintf(longspec, sizeof(longspec), "memif:secret=%0200d", 1);
+	assert_int_equal(parse(longspec, &p), -EINVAL);
+}
+
+static void test_prepare_hooks(void **state)
+{
+	(void)state;
+	struct nc_drv_port p;
+	assert_int_equal(parse("af_packet:iface=nc-no-such-if0", &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), -ENODEV);
+	assert_non_null(strstr(err, "nc-no-such-if0"));
+	assert_int_equal(parse("af_xdp:iface=lo", &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), 0);
+	/* memif makes its socket's directory. */
+	char dir[] = "/tmp/nc_test_drv.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char spec[256], sub[200];
+	snprintf(sub, sizeof(sub), "%s/a/b", dir);
+	snprintf(spec, sizeof(spec), "memif:role=server,socket=%s/m.sock", sub);
+	assert_int_equal(parse(spec, &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), 0);
+	FILE *f = fopen(sub, "r");
+	assert_non_null(f); /* the directory exists */
+	fclose(f);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_registry),
+	        cmocka_unit_test(test_good_specs),
+	        cmocka_unit_test(test_bad_specs),
+	        cmocka_unit_test(test_prepare_hooks),
+	};
+	return cmocka_run_group_tests_name("drv", tests, NULL, NULL);
+}
