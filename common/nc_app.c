@@ -274,6 +274,8 @@ static int m_health(const json_t *params, json_t **result, void *arg, char *err,
 	(void)params, (void)err, (void)errlen;
 	struct nc_app *app = arg;
 	*result = nc_init_health_json(app->init);
+	if (*result == NULL)
+		return -ENOMEM;
 	json_object_set_new(*result, "process", json_string(app->ident));
 	return 0;
 }
@@ -283,6 +285,8 @@ static int m_boot_report(const json_t *params, json_t **result, void *arg, char 
 	(void)params, (void)err, (void)errlen;
 	struct nc_app *app = arg;
 	*result = nc_init_report_json(app->init);
+	if (*result == NULL)
+		return -ENOMEM;
 	json_object_set_new(*result, "process", json_string(app->ident));
 	return 0;
 }

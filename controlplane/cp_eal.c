@@ -18,15 +18,8 @@
 #define NC_LOG_MODULE "eal"
 #include "cp.h"
 #include "nc_ctl_client.h"
+#include "nc_compiler.h"
 #include "nc_log.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define CP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CP_ASAN 1
-#endif
-#endif
 
 static int dp_wait_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
 {
@@ -81,8 +74,8 @@ static int eal_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen
 	snprintf(store[argc++], sizeof(store[0]), "--no-pci");
 	snprintf(store[argc++], sizeof(store[0]), "--log-level=%s",
 	         nc_log_get_level() >= NC_LOG_INFO ? "info" : "error");
-#ifdef CP_ASAN
-	snprintf(store[argc++], sizeof(store[0]), "--base-virtaddr=0x200000000000");
+#if NC_ASAN
+	snprintf(store[argc++], sizeof(store[0]), NC_ASAN_BASE_VIRTADDR);
 #endif
 	for (int i = 0; i < argc; i++)
 		argv[i] = store[i];

@@ -16,17 +16,10 @@
 
 #define NC_LOG_MODULE "eal"
 #include "dp.h"
+#include "nc_compiler.h"
 #include "nc_log.h"
 
 #define MAX_EAL_ARGS 64
-
-#if defined(__SANITIZE_ADDRESS__)
-#define DP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DP_ASAN 1
-#endif
-#endif
 
 struct eal_args {
 	int argc;
@@ -116,9 +109,8 @@ static int eal_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen
 		add(a, "-m");
 		add(a, "%lld", (long long)mem);
 	}
-#ifdef DP_ASAN
-	/* DPDK's default base address lies in ASan's shadow gap. */
-	add(a, "--base-virtaddr=0x200000000000");
+#if NC_ASAN
+	add(a, NC_ASAN_BASE_VIRTADDR);
 #endif
 	if (!nc_config_get_bool(dp->cfg, "dataplane.telemetry"))
 		add(a, "--no-telemetry");
