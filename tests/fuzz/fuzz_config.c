@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	char err[512];
 	err[0] = '\0';
-	int rc = nc_config_load_string(cfg, (const char *)data, size, "fuzz.yaml", err, sizeof(err));
+	int rc =
+	        nc_config_load_string(cfg, (const char *)data, size, "fuzz.yaml", err, sizeof(err));
 	if (rc != 0 && err[0] == '\0')
 		abort(); /* every error says why */
 	if (rc == 0) {

@@ -19,15 +19,15 @@ static int echo(const json_t *params, json_t **result, void *arg, char *err, siz
 }
 
 static const struct nc_ctl_param params[] = {
-	{"s", NC_CTL_STRING, true, ""},  {"i", NC_CTL_INT, false, ""},
-	{"b", NC_CTL_BOOL, false, ""},   {"n", NC_CTL_NUMBER, false, ""},
-	{"o", NC_CTL_OBJECT, false, ""}, {"a", NC_CTL_ANY, false, ""},
-	{NULL, 0, false, NULL},
+        {"s", NC_CTL_STRING, true, ""},  {"i", NC_CTL_INT, false, ""},
+        {"b", NC_CTL_BOOL, false, ""},   {"n", NC_CTL_NUMBER, false, ""},
+        {"o", NC_CTL_OBJECT, false, ""}, {"a", NC_CTL_ANY, false, ""},
+        {NULL, 0, false, NULL},
 };
 
 static const struct nc_ctl_method methods[] = {
-	{"t.echo", "echo", params, echo},
-	{NULL, NULL, NULL, NULL},
+        {"t.echo", "echo", params, echo},
+        {NULL, NULL, NULL, NULL},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* amst_cc: model-based congestion control (see amst_cc.h). */
+#include <string.h>
+
+#include "amst_cc.h"
+
+#define STARTUP_GAIN        2.885 /* 2 / ln 2 */
+#define MIN_RTT_WINDOW_NS   10000000000ull
+#define PROBE_RTT_NS        200000000ull
+#define MIN_CWND_PKTS       4
+#define LOSS_THRESH         0.2
+#define STARTUP_LOSS_THRESH 0.03
+
+static const double cycle_gains[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
+
+const char *amst_cc_state_name(enum amst_cc_state s)
+{
+	switch (s) {
+	case AMST_CC_STARTUP:
+		return "startup";
+	case AMST_CC_DRAIN:
+		return "drain";
+	case AMST_CC_PROBE_BW:
+		return "probe_bw";
+	case AMST_CC_PROBE_RTT:
+		return "probe_rtt";
+	}
+	return "?";
+}
+
+static uint64_t bdp(const struct amst_cc *cc, double gain)
+{
+	if (cc->btl_bw == 0 || cc->min_rtt_ns == UINT64_MAX)
+		return (uint64_t)cc->mss * 32;
+	double b = (double)cc->btl_bw * (double)cc->min_rtt_ns / 1e9;
+	return (uint64_t)(b * gain);
+}
+
+static void set_outputs(struct amst_cc *cc)
+{
+	uint64_t rate = (uint64_t)((double)cc->btl_bw * cc->pacing_gain);
+	if (cc->btl_bw == 0)
+		rate = cc->pacing_rate; /* keep the initial guess */
+	if (cc->rate_cap && rate > cc->rate_cap)
+		rate = cc->rate_cap;
+	if (rate < (uint64_t)cc->mss * 10)
+		rate = (uint64_t)cc->mss * 10; /* never stall completely: 10 packets/s */
+	cc->pacing_rate = rate;
+	uint64_t w = bdp(cc, cc->cwnd_gain) + 3ull * cc->mss; /* quanta for ack aggregation */
+	if (cc->state == AMST_CC_PROBE_RTT)
+		w = (uint64_t)MIN_CWND_PKTS * cc->mss;
+	if (w < (uint64_t)MIN_CWND_PKTS * cc->mss)
+		w = (uint64_t)MIN_CWND_PKTS * cc->mss;
+	cc->cwnd = w;
+}
+
+void amst_cc_init(struct amst_cc *cc, uint32_t mss, uint32_t init_cwnd_pkts, uint64_t rtt_guess_ns,
+                  uint64_t now_ns)
+{
+	memset(cc, 0, sizeof(*cc));
+	cc->mss = mss;
+	cc->min_rtt_ns = UINT64_MAX;
+	cc->min_rtt_stamp = now_ns;
+	cc->state = AMST_CC_STARTUP;
+	cc->pacing_gain = STARTUP_GAIN;
+	cc->cwnd_gain = STARTUP_GAIN;
+	if (rtt_guess_ns == 0)
+		rtt_guess_ns = 1000000;
+	cc->pacing_rate = (uint64_t)(STARTUP_GAIN * (double)init_cwnd_pkts * mss * 1e9 /
+	                             (double)rtt_guess_ns);
+	cc->cwnd = (uint64_t)init_cwnd_pkts * mss;
+}
+
+void amst_cc_set_cap(struct amst_cc *cc, uint64_t bytes_per_s)
+{
+	cc->rate_cap = bytes_per_s;
+	set_outputs(cc);
+}
+
+static void update_bw(struct amst_cc *cc, const struct amst_rate_sample *rs)
+{
+	if (rs->delivery_rate == 0)
+		return;
+	uint32_t slot = (uint32_t)(cc->round_count % AMST_CC_BW_ROUNDS);
+	if (cc->round_start)
+		cc->bw_round[slot] = 0;
+	/* An app-limited sample only counts if it shows more than we know. */
+	if (rs->app_limited && rs->delivery_rate < cc->btl_bw)
+		return;
+	if (rs->delivery_rate > cc->bw_round[slot])
+		cc->bw_round[slot] = rs->delivery_rate;
+	uint64_t m = 0;
+	for (int i = 0; i < AMST_CC_BW_ROUNDS; i++)
+		if (cc->bw_round[i] > m)
+			m = cc->bw_round[i];
+	cc->btl_bw = m;
+}
+
+static void check_full_pipe(struct amst_cc *cc, const struct amst_rate_sample *rs)
+{
+	if (cc->filled_pipe || !cc->round_start || rs->app_limited)
+		return;
+	if ((double)cc->btl_bw >= (double)cc->full_bw * 1.25) {
+		cc->full_bw = cc->btl_bw;
+		cc->full_bw_count = 0;
+		return;
+	}
+	if (++cc->full_bw_count >= 3)
+		cc->filled_pipe = true;
+}
+
+static void enter_probe_bw(struct amst_cc *cc, uint64_t now)
+{
+	cc->state = AMST_CC_PROBE_BW;
+	cc->pacing_gain = 1;
+	cc->cwnd_gain = 2;
+	/* Start anywhere but the draining phase, pseudo-randomly. */
+	cc->seed = cc->seed * 1103515245u + 12345u;
+	cc->cycle_index = (cc->seed >> 16) % 7;
+	if (cc->cycle_index == 1)
+		cc->cycle_index = 2;
+	cc->pacing_gain = cycle_gains[cc->cycle_index];
+	cc->cycle_stamp = now;
+}
+
+void amst_cc_on_ack(struct amst_cc *cc, const struct amst_rate_sample *rs, uint64_t inflight,
+                    uint64_t now)
+{
+	cc->delivered += rs->newly_acked;
+	cc->round_acked += rs->newly_acked;
+	cc->round_lost += rs->newly_lost;
+	cc->round_start = false;
+	if (rs->newly_acked && rs->prior_delivered >= cc->next_round_delivered) {
+		cc->next_round_delivered = cc->delivered;
+		cc->round_count++;
+		cc->round_start = true;
+	}
+	update_bw(cc, rs);
+
+	/* Heavy loss in a round: the path has less than we thought. */
+	if (cc->round_start) {
+		uint64_t sent = cc->round_acked + cc->round_lost;
+		/* Startup overshooting the bottleneck's queue shows as a burst of
+		 * loss well above the path's random loss: the pipe is full. */
+		if (!cc->filled_pipe && cc->round_lost > 8ull * cc->mss &&
+		    (double)cc->round_lost > STARTUP_LOSS_THRESH * (double)sent)
+			cc->filled_pipe = true;
+		if (sent > 20ull * cc->mss && (double)cc->round_lost > LOSS_THRESH * (double)sent &&
+		    cc->btl_bw) {
+			uint64_t lowered = cc->btl_bw * 7 / 8;
+			for (int i = 0; i < AMST_CC_BW_ROUNDS; i++)
+				if (cc->bw_round[i] > lowered)
+					cc->bw_round[i] = lowered;
+			cc->btl_bw = lowered;
+		}
+		cc->round_acked = cc->round_lost = 0;
+	}
+
+	/* min RTT, and when it has not been refreshed for 10 s, PROBE_RTT. */
+	bool expired = now - cc->min_rtt_stamp > MIN_RTT_WINDOW_NS;
+	if (rs->rtt_ns && (rs->rtt_ns <= cc->min_rtt_ns || expired)) {
+		cc->min_rtt_ns = rs->rtt_ns;
+		cc->min_rtt_stamp = now;
+	}
+
+	switch (cc->state) {
+	case AMST_CC_STARTUP:
+		check_full_pipe(cc, rs); /* the plateau test; the loss test is above */
+		if (cc->filled_pipe) {
+			cc->state = AMST_CC_DRAIN;
+			cc->pacing_gain = 1 / STARTUP_GAIN;
+			cc->cwnd_gain = STARTUP_GAIN;
+		}
+		break;
+	case AMST_CC_DRAIN:
+		if (inflight <= bdp(cc, 1))
+			enter_probe_bw(cc, now);
+		break;
+	case AMST_CC_PROBE_BW: {
+		bool elapsed =
+		        cc->min_rtt_ns != UINT64_MAX && now - cc->cycle_stamp > cc->min_rtt_ns;
+		bool advance = elapsed;
+		if (cc->pacing_gain > 1)
+			advance =
+			        elapsed && (rs->newly_lost || inflight >= bdp(cc, cc->pacing_gain));
+		if (cc->pacing_gain < 1)
+			advance = elapsed || inflight <= bdp(cc, 1);
+		if (advance) {
+			cc->cycle_index = (cc->cycle_index + 1) % 8;
+			cc->cycle_stamp = now;
+			cc->pacing_gain = cycle_gains[cc->cycle_index];
+		}
+		break;
+	}
+	case AMST_CC_PROBE_RTT:
+		if (cc->probe_rtt_done == 0 && inflight <= (uint64_t)MIN_CWND_PKTS * cc->mss) {
+			cc->probe_rtt_done = now + PROBE_RTT_NS;
+		} else if (cc->probe_rtt_done && now >= cc->probe_rtt_done) {
+			cc->min_rtt_stamp = now;
+			cc->probe_rtt_done = 0;
+			if (cc->filled_pipe) {
+				enter_probe_bw(cc, now);
+			} else {
+				cc->state = AMST_CC_STARTUP;
+				cc->pacing_gain = cc->cwnd_gain = STARTUP_GAIN;
+			}
+		}
+		break;
+	}
+	if (cc->state != AMST_CC_PROBE_RTT && expired && cc->filled_pipe) {
+		cc->state = AMST_CC_PROBE_RTT;
+		cc->pacing_gain = 1;
+		cc->probe_rtt_done = 0;
+	}
+	set_outputs(cc);
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * amst_conn: one AMST session, the sender's and the receiver's state machines
+ * with no I/O and no clock of their own: the caller hands in received UDP
+ * payloads and the current time, takes out packets to send, and is told when
+ * to call again. So the same code runs in the dataplane's workers and under
+ * the deterministic simulated network of the unit tests.
+ *
+ * A session carries many ordered, reliable byte streams in both directions.
+ * Packet numbers are never reused; ACK frames carry ranges; loss is detected
+ * by packet and time thresholds, with a probe timeout behind them; lost data
+ * is sent again in new packets. Per-stream and per-session flow control bound
+ * what the receiver must hold; sending is paced by the model-based congestion
+ * controller (amst_cc.h). Every DATA packet is sealed with AES-256-GCM (or,
+ * with sealing off, protected by a CRC32C); the packet-number set doubles as
+ * the replay window. The wire format is in docs/amst.md.
+ *
+ * Memory: everything is allocated at create (and stream buffers at stream
+ * open); input and output allocate nothing.
+ *
+ * Return convention: constructors return a pointer or NULL with errno; other
+ * calls return 0 / a count, or a negative errno.
+ */
+#ifndef AMST_CONN_H
+#define AMST_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amst_cc.h"
+
+#define AMST_MAX_STREAMS 256
+#define AMST_PSK_MAX     64
+
+/* Why a received packet was dropped: enum and names from one list. */
+#define AMST_FOREACH_DROP(X)                                                                       \
+	X(SHORT, "short")                     /* shorter than a header and its tag */              \
+	X(BAD_HEADER, "bad_header")           /* wrong version, type or flags */                   \
+	X(UNKNOWN_SESSION, "unknown_session") /* connection id we do not know */                   \
+	X(AUTH, "auth_failed")          /* AES-GCM tag did not verify: forged or corrupted */      \
+	X(CRC, "bad_crc")               /* unsealed packet with a bad CRC32C: corrupted */         \
+	X(UNSEALED, "unsealed")         /* sealing mismatch with the session */                    \
+	X(REPLAY, "replay")             /* packet number already seen, or too old */               \
+	X(MALFORMED, "malformed")       /* authentic but its frames do not parse */                \
+	X(FLOW, "flow_control")         /* data beyond the windows we gave */                      \
+	X(STREAM_LIMIT, "stream_limit") /* a stream id beyond the agreed number */                 \
+	X(HANDSHAKE, "bad_handshake")   /* INIT/ACCEPT that does not authenticate or fit */        \
+	X(STATE, "wrong_state")         /* a packet the session cannot take now */
+
+enum amst_drop {
+#define AMST_DROP_ENUM(sym, name) AMST_DROP_##sym,
+	AMST_FOREACH_DROP(AMST_DROP_ENUM)
+#undef AMST_DROP_ENUM
+	        AMST_DROP_COUNT,
+};
+
+extern const char *const amst_drop_names[AMST_DROP_COUNT];
+
+enum amst_state {
+	AMST_HANDSHAKE, /**< client: INIT sent, waiting for ACCEPT */
+	AMST_ESTABLISHED,
+	AMST_CLOSING, /**< we sent CLOSE; draining */
+	AMST_CLOSED,  /**< done; see amst_conn_error() */
+};
+
+struct amst_conn_cfg {
+	bool client;        /**< true: sends INIT; false: made by amst_conn_accept */
+	uint32_t local_cid; /**< our connection id, non-zero */
+	const uint8_t *psk; /**< pre-shared key (copied), 16-64 bytes */
+	size_t psk_len;
+	bool seal;                /**< AES-256-GCM on data packets (both ends must agree) */
+	uint32_t max_payload;     /**< UDP payload bytes per packet (MTU - 28) */
+	uint32_t stream_buf;      /**< per stream and direction, bytes, power of two */
+	uint64_t session_window;  /**< unread bytes we accept across all streams */
+	uint16_t max_streams;     /**< streams the peer may open */
+	uint64_t rate_cap;        /**< bytes/s, 0 = none */
+	uint32_t idle_timeout_ms; /**< silence from the peer that ends the session */
+	uint32_t handshake_timeout_ms;
+	uint64_t seed; /**< for the congestion controller's randomness */
+};
+
+enum amst_event_type {
+	AMST_EV_ESTABLISHED = 1,
+	AMST_EV_STREAM_OPENED, /**< the peer opened stream id */
+	AMST_EV_READABLE,      /**< stream id has bytes (or its end) to read */
+	AMST_EV_WRITABLE,      /**< stream id has room again */
+	AMST_EV_STREAM_RESET,  /**< the peer reset stream id with code */
+	AMST_EV_CLOSED,        /**< the session ended; code 0 = clean */
+};
+
+struct amst_event {
+	enum amst_event_type type;
+	uint32_t stream;
+	uint32_t code;
+};
+
+struct amst_conn_stats {
+	uint64_t pkts_sent, pkts_recv, bytes_sent, bytes_recv;
+	uint64_t stream_bytes_sent; /**< new stream bytes (first transmissions) */
+	uint64_t stream_bytes_recv; /**< new stream bytes delivered in order */
+	uint64_t retrans_bytes, pkts_lost, pto_count, acks_sent;
+	uint64_t drops[AMST_DROP_COUNT];
+	uint64_t srtt_ns, rttvar_ns, min_rtt_ns, latest_rtt_ns;
+	uint64_t pacing_rate, btl_bw, cwnd, bytes_in_flight;
+	enum amst_cc_state cc_state;
+};
+
+struct amst_conn;
+
+/** A client session; its first output is INIT. NULL with errno (EINVAL, ENOMEM). */
+struct amst_conn *amst_conn_client(const struct amst_conn_cfg *cfg, uint64_t now_ns);
+
+/**
+ * A server session from a received INIT packet (the whole UDP payload). NULL
+ * with errno EBADMSG if the INIT does not authenticate with our PSK or its
+ * parameters do not fit ours; *drop then says why for the counters.
+ */
+struct amst_conn *amst_conn_accept(const struct amst_conn_cfg *cfg, const uint8_t *pkt, size_t len,
+                                   uint64_t now_ns, enum amst_drop *drop);
+
+void amst_conn_destroy(struct amst_conn *c);
+
+/**
+ * Is this INIT a retransmission of the one that made @p c? (The endpoint
+ * routes it to the session, which answers ACCEPT again.)
+ */
+bool amst_conn_is_same_init(const struct amst_conn *c, const uint8_t *pkt, size_t len);
+
+/** Peer's connection id (0 until known), ours, the state, the error. */
+uint32_t amst_conn_peer_cid(const struct amst_conn *c);
+uint32_t amst_conn_local_cid(const struct amst_conn *c);
+enum amst_state amst_conn_state(const struct amst_conn *c);
+/** Close code and reason once closed (code 0: clean). */
+uint32_t amst_conn_error(const struct amst_conn *c, const char **reason);
+
+/**
+ * Take one received UDP payload. Returns 0, or -EBADMSG/-EPROTO... when the
+ * packet was dropped (it is counted in the stats by reason). The buffer is
+ * decrypted in place.
+ */
+int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now_ns);
+
+/**
+ * Build the next packet to send into @p buf (at least max_payload bytes).
+ * Returns its length, or 0 when nothing may be sent now (nothing to send,
+ * window full or pacing); then amst_conn_next_time() says when to try again.
+ */
+size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now_ns);
+
+/** When the session next needs output() or a timer run, ns; UINT64_MAX if idle. */
+uint64_t amst_conn_next_time(const struct amst_conn *c);
+
+/** Next event, 1 if one was returned, 0 if none. */
+int amst_conn_event(struct amst_conn *c, struct amst_event *ev);
+
+/** Open a stream (ids: client even, server odd). Returns the id or -EAGAIN/-ENOSPC. */
+int amst_stream_open(struct amst_conn *c);
+
+/** Queue bytes on a stream; returns how many were taken (may be 0: full) or -errno. */
+long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_t len);
+
+/** Room left in the stream's send buffer. */
+size_t amst_stream_room(const struct amst_conn *c, uint32_t id);
+
+/** No more bytes on this stream from us (FIN after what is queued). */
+int amst_stream_finish(struct amst_conn *c, uint32_t id);
+
+/**
+ * Read in-order bytes. Returns bytes read (0: nothing now), sets *fin once
+ * every byte up to the peer's FIN has been read. -ECONNRESET after a reset.
+ */
+long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, bool *fin);
+
+/** Abort a stream both ways with @p code; the peer sees AMST_EV_STREAM_RESET. */
+int amst_stream_reset(struct amst_conn *c, uint32_t id, uint32_t code);
+
+/** Bytes queued on the stream and not yet acknowledged by the peer. */
+uint64_t amst_stream_unacked(const struct amst_conn *c, uint32_t id);
+
+/** Have all our streams' bytes and FINs been acknowledged? */
+bool amst_conn_all_acked(const struct amst_conn *c);
+
+/** Close the session with @p code (0: clean) and a reason for the peer. */
+void amst_conn_close(struct amst_conn *c, uint32_t code, const char *reason, uint64_t now_ns);
+
+/** Change the rate cap (bytes/s, 0 = none) while running. */
+void amst_conn_set_rate_cap(struct amst_conn *c, uint64_t bytes_per_s);
+
+void amst_conn_get_stats(const struct amst_conn *c, struct amst_conn_stats *st);
+
+/** Close codes. */
+#define AMST_CLOSE_OK        0
+#define AMST_CLOSE_IDLE      1 /* peer silent longer than the idle timeout */
+#define AMST_CLOSE_HANDSHAKE 2 /* no valid answer to INIT in time */
+#define AMST_CLOSE_PROTOCOL  3
+#define AMST_CLOSE_APP       4 /* closed by the application with an error */
+
+#endif /* AMST_CONN_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* amst_crypto: AES-256-GCM per packet and HKDF-SHA256 through OpenSSL 3's EVP. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "amst_crypto.h"
+
+struct amst_aead {
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+	uint8_t iv[AMST_IV_LEN];
+};
+
+struct amst_aead *amst_aead_create(const uint8_t key[AMST_KEY_LEN], const uint8_t iv[AMST_IV_LEN])
+{
+	struct amst_aead *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	memcpy(a->iv, iv, AMST_IV_LEN);
+	a->enc = EVP_CIPHER_CTX_new();
+	a->dec = EVP_CIPHER_CTX_new();
+	if (a->enc == NULL || a->dec == NULL ||
+	    EVP_EncryptInit_ex(a->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
+	    EVP_DecryptInit_ex(a->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
+		amst_aead_destroy(a);
+		errno = EINVAL;
+		return NULL;
+	}
+	return a;
+}
+
+void amst_aead_destroy(struct amst_aead *a)
+{
+	if (a == NULL)
+		return;
+	EVP_CIPHER_CTX_free(a->enc);
+	EVP_CIPHER_CTX_free(a->dec);
+	free(a);
+}
+
+static void nonce(const struct amst_aead *a, uint64_t pn, uint8_t out[AMST_IV_LEN])
+{
+	memcpy(out, a->iv, AMST_IV_LEN);
+	for (int i = 0; i < 8; i++)
+		out[AMST_IV_LEN - 1 - i] ^= (uint8_t)(pn >> (8 * i));
+}
+
+int amst_aead_seal(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
+                   uint8_t *buf, size_t len, uint8_t *tag)
+{
+	uint8_t n[AMST_IV_LEN];
+	int out;
+	nonce(a, pn, n);
+	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, n) != 1 ||
+	    EVP_EncryptUpdate(a->enc, NULL, &out, aad, (int)aad_len) != 1 ||
+	    (len && EVP_EncryptUpdate(a->enc, buf, &out, buf, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(a->enc, buf + len, &out) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
+		return -EIO;
+	return 0;
+}
+
+int amst_aead_open(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
+                   uint8_t *buf, size_t len, const uint8_t *tag)
+{
+	uint8_t n[AMST_IV_LEN];
+	int out;
+	nonce(a, pn, n);
+	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, n) != 1 ||
+	    EVP_DecryptUpdate(a->dec, NULL, &out, aad, (int)aad_len) != 1 ||
+	    (len && EVP_DecryptUpdate(a->dec, buf, &out, buf, (int)len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1)
+		return -EIO;
+	return EVP_DecryptFinal_ex(a->dec, buf + len, &out) == 1 ? 0 : -EBADMSG;
+}
+
+int amst_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+              const char *info, uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (kdf == NULL)
+		return -ENOTSUP;
+	EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+	EVP_KDF_free(kdf);
+	if (ctx == NULL)
+		return -ENOMEM;
+	OSSL_PARAM params[5], *p = params;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
+	if (salt_len) /* without one, HKDF uses a block of zeros */
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt,
+		                                         salt_len);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+	*p = OSSL_PARAM_construct_end();
+	int rc = EVP_KDF_derive(ctx, out, out_len, params) == 1 ? 0 : -EIO;
+	EVP_KDF_CTX_free(ctx);
+	return rc;
+}
+
+int amst_random(uint8_t *out, size_t n)
+{
+	return RAND_bytes(out, (int)n) == 1 ? 0 : -EIO;
+}

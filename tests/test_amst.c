@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_amst: AMST's sender and receiver state machines driven through a
+ * deterministic simulated network: virtual time, a link per direction with
+ * rate, delay, seeded loss, reordering, duplication and bit flips, plus
+ * replayed, forged and garbage packets. Every test checks that each stream
+ * arrives byte-exact (contents from a seeded generator, checked as they are
+ * read), and how the sessions end.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "amst_conn.h"
+#include "amst_wire.h"
+
+#define MAX_PKT      9100
+#define NSTREAMS_MAX 8
+
+static const uint8_t psk[32] = "0123456789abcdef0123456789abcdef";
+
+/* ---- seeded generators ---- */
+
+static uint64_t xs(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Spread a small seed over all 64 bits (splitmix64), so that the first
+ * draws of xorshift are not tiny. */
+static uint64_t seed_mix(uint64_t z)
+{
+	z += 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return (z ^ (z >> 31)) | 1;
+}
+
+static double rnd01(uint64_t *s)
+{
+	return (double)(xs(s) >> 11) / 9007199254740992.0;
+}
+
+/* Byte i of stream (side, id): any byte can be recomputed to check it. */
+static uint8_t content(int side, uint32_t id, uint64_t i)
+{
+	uint64_t x = (i / 8) * 0x9E3779B97F4A7C15ull + id * 0xBF58476D1CE4E5B9ull + (uint64_t)side;
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBull;
+	x ^= x >> 29;
+	return (uint8_t)(x >> (8 * (i % 8)));
+}
+
+/* ---- the simulated link ---- */
+
+struct spkt {
+	uint64_t arrive;
+	uint32_t len;
+	struct spkt *next;
+	uint8_t data[];
+};
+
+struct link {
+	double rate_bps; /* 0 = infinite */
+	uint64_t delay_ns;
+	double loss, dup, reorder, flip;
+	uint64_t reorder_ns;
+	uint64_t queue_bytes; /* bottleneck buffer */
+	bool cut;             /* drops everything */
+	uint64_t rng;
+	uint64_t busy_until; /* serialization */
+	struct spkt *head;   /* sorted by arrival */
+	struct spkt *tail;
+	uint64_t sent, lost, dups, flips, bytes;
+};
+
+static void link_insert(struct link *l, const uint8_t *p, uint32_t len, uint64_t at)
+{
+	struct spkt *k = malloc(sizeof(*k) + len);
+	assert_non_null(k);
+	k->arrive = at;
+	k->len = len;
+	memcpy(k->data, p, len);
+	/* Most packets arrive in the order they left: append in O(1). */
+	if (l->tail && l->tail->arrive <= at) {
+		k->next = NULL;
+		l->tail->next = k;
+		l->tail = k;
+		return;
+	}
+	struct spkt **pp = &l->head;
+	while (*pp && (*pp)->arrive <= at)
+		pp = &(*pp)->next;
+	k->next = *pp;
+	*pp = k;
+	if (k->next == NULL)
+		l->tail = k;
+}
+
+static void link_send(struct link *l, const uint8_t *p, uint32_t len, uint64_t now)
+{
+	l->sent++;
+	l->bytes += len;
+	if (l->cut)
+		return;
+	uint64_t start = l->busy_until > now ? l->busy_until : now;
+	if (l->rate_bps > 0) {
+		/* Tail drop when the bottleneck queue is full. */
+		double queued = (double)(start - now) * l->rate_bps / 8e9;
+		if (l->queue_bytes && queued > (double)l->queue_bytes) {
+			l->lost++;
+			return;
+		}
+		l->busy_until = start + (uint64_t)((double)len * 8e9 / l->rate_bps);
+	} else {
+		l->busy_until = start;
+	}
+	if (rnd01(&l->rng) < l->loss) {
+		l->lost++;
+		return;
+	}
+	uint64_t at = l->busy_until + l->delay_ns;
+	if (rnd01(&l->rng) < l->reorder)
+		at += l->reorder_ns;
+	uint8_t tmp[MAX_PKT];
+	memcpy(tmp, p, len);
+	if (rnd01(&l->rng) < l->flip) {
+		uint64_t bit = xs(&l->rng) % ((uint64_t)len * 8);
+		tmp[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		l->flips++;
+	}
+	link_insert(l, tmp, len, at);
+	if (rnd01(&l->rng) < l->dup) {
+		l->dups++;
+		link_insert(l, tmp, len, at + 1000);
+	}
+}
+
+static void link_free(struct link *l)
+{
+	while (l->head) {
+		struct spkt *k = l->head;
+		l->head = k->next;
+		free(k);
+	}
+	l->tail = NULL;
+}
+
+/* ---- one side of the simulation ---- */
+
+struct side {
+	int idx; /* 0 client, 1 server */
+	struct amst_conn *c;
+	struct amst_conn_cfg cfg;
+	uint64_t to_send[NSTREAMS_MAX]; /* bytes this side writes per stream */
+	uint64_t written[NSTREAMS_MAX];
+	uint64_t received[NSTREAMS_MAX];
+	bool fin_rx[NSTREAMS_MAX];
+	bool finished[NSTREAMS_MAX];
+	uint32_t ids[NSTREAMS_MAX];
+	bool have_id[NSTREAMS_MAX];
+	bool established, closed;
+	uint32_t close_code;
+	uint64_t mismatches;
+	bool read_paused;
+};
+
+struct sim {
+	struct side s[2];
+	struct link l[2]; /* l[0]: client -> server, l[1]: server -> client */
+	uint64_t now;
+	unsigned nstreams;
+	uint64_t bytes_each;   /* client -> server per stream */
+	uint64_t bytes_back;   /* server -> client per stream */
+	uint64_t replay_every; /* re-inject a copy of every Nth packet later (0: off) */
+	uint64_t replay_rng;
+	uint64_t forge_every; /* inject a forged packet every N (0: off) */
+	uint64_t npkts;
+	uint64_t done_at;
+	bool client_closing;
+};
+
+static struct amst_conn_cfg base_cfg(bool client, bool seal)
+{
+	struct amst_conn_cfg c = {
+	        .client = client,
+	        .local_cid = client ? 0x1111 : 0x2222,
+	        .psk = psk,
+	        .psk_len = sizeof(psk),
+	        .seal = seal,
+	        .max_payload = 1472,
+	        .stream_buf = 1u << 20,
+	        .session_window = 8u << 20,
+	        .max_streams = 8,
+	        .idle_timeout_ms = 3000,
+	        .handshake_timeout_ms = 3000,
+	        .seed = 7,
+	};
+	return c;
+}
+
+static void sim_init(struct sim *m, bool seal, unsigned nstreams, uint64_t each, uint64_t back)
+{
+	memset(m, 0, sizeof(*m));
+	m->nstreams = nstreams;
+	m->bytes_each = each;
+	m->bytes_back = back;
+	for (int i = 0; i < 2; i++) {
+		m->s[i].idx = i;
+		m->s[i].cfg = base_cfg(i == 0, seal);
+		m->l[i].rng = seed_mix(0x1234567ull + (uint64_t)i * 977);
+		m->l[i].delay_ns = 1000000; /* 1 ms */
+	}
+	m->replay_rng = 99;
+	m->s[0].c = amst_conn_client(&m->s[0].cfg, 0);
+	assert_non_null(m->s[0].c);
+	for (unsigned k = 0; k < nstreams; k++) {
+		int id = amst_stream_open(m->s[0].c);
+		assert_true(id >= 0);
+		m->s[0].ids[k] = (uint32_t)id;
+		m->s[0].have_id[k] = true;
+		m->s[0].to_send[k] = each;
+		m->s[1].to_send[k] = back;
+	}
+}
+
+static void side_app(struct sim *m, struct side *sd)
+{
+	struct amst_event ev;
+	if (sd->c == NULL)
+		return;
+	while (amst_conn_event(sd->c, &ev) == 1) {
+		switch (ev.type) {
+		case AMST_EV_ESTABLISHED:
+			sd->established = true;
+			break;
+		case AMST_EV_STREAM_OPENED: {
+			int k = 0;
+			while (k < NSTREAMS_MAX && sd->have_id[k])
+				k++;
+			assert_true(k < NSTREAMS_MAX);
+			sd->ids[k] = ev.stream;
+			sd->have_id[k] = true;
+			break;
+		}
+		case AMST_EV_CLOSED:
+			sd->closed = true;
+			sd->close_code = ev.code;
+			break;
+		default:
+			break;
+		}
+	}
+	if (sd->closed)
+		return;
+	static uint8_t buf[65536];
+	for (int k = 0; k < NSTREAMS_MAX; k++) {
+		if (!sd->have_id[k])
+			continue;
+		uint32_t id = sd->ids[k];
+		/* write */
+		while (sd->written[k] < sd->to_send[k]) {
+			size_t n = (size_t)(sd->to_send[k] - sd->written[k]);
+			if (n > sizeof(buf))
+				n = sizeof(buf);
+			if (n > amst_stream_room(sd->c, id))
+				n = amst_stream_room(sd->c, id);
+			if (n == 0)
+				break;
+			for (size_t i = 0; i < n; i++)
+				buf[i] = content(sd->idx, id, sd->written[k] + i);
+			long w = amst_stream_write(sd->c, id, buf, n);
+			assert_true(w >= 0);
+			sd->written[k] += (uint64_t)w;
+			if ((size_t)w < n)
+				break;
+		}
+		if (sd->written[k] == sd->to_send[k] && !sd->finished[k]) {
+			assert_int_equal(amst_stream_finish(sd->c, id), 0);
+			sd->finished[k] = true;
+		}
+		/* read and check */
+		while (!sd->read_paused && !sd->fin_rx[k]) {
+			bool fin;
+			long r = amst_stream_read(sd->c, id, buf, sizeof(buf), &fin);
+			assert_true(r >= 0);
+			for (long i = 0; i < r; i++)
+				if (buf[i] !=
+				    content(1 - sd->idx, id, sd->received[k] + (uint64_t)i))
+					sd->mismatches++;
+			sd->received[k] += (uint64_t)r;
+			if (fin)
+				sd->fin_rx[k] = true;
+			if (r == 0)
+				break;
+		}
+	}
+	(void)m;
+}
+
+static bool side_done(const struct sim *m, const struct side *sd, uint64_t expect)
+{
+	for (unsigned k = 0; k < m->nstreams; k++)
+		if (!sd->have_id[k] || !sd->fin_rx[k] || sd->received[k] != expect)
+			return false;
+	return true;
+}
+
+static void deliver(struct sim *m, int to, struct spkt *k)
+{
+	struct side *sd = &m->s[to];
+	if (sd->c == NULL) {
+		enum amst_drop why;
+		sd->c = amst_conn_accept(&sd->cfg, k->data, k->len, m->now, &why);
+		return;
+	}
+	amst_conn_input(sd->c, k->data, k->len, m->now);
+}
+
+/* Run until both sides are closed or @p limit_ns of virtual time passed. */
+static void sim_run(struct sim *m, uint64_t limit_ns)
+{
+	uint8_t pkt[MAX_PKT];
+	const bool trace = getenv("AMST_SIM_TRACE") != NULL;
+	while (m->now < limit_ns) {
+		for (int i = 0; i < 2; i++)
+			side_app(m, &m->s[i]);
+		/* The client closes once it has everything and everything it sent is acked. */
+		struct side *cl = &m->s[0];
+		if (!m->client_closing && cl->c && side_done(m, cl, m->bytes_back) &&
+		    amst_conn_all_acked(cl->c) && m->s[1].c &&
+		    side_done(m, &m->s[1], m->bytes_each)) {
+			amst_conn_close(cl->c, AMST_CLOSE_OK, "done", m->now);
+			m->client_closing = true;
+			m->done_at = m->now;
+		}
+		if (m->s[0].closed && m->s[1].closed)
+			return;
+		for (int i = 0; i < 2; i++) {
+			struct side *sd = &m->s[i];
+			if (sd->c == NULL)
+				continue;
+			size_t len;
+			while ((len = amst_conn_output(sd->c, pkt, sizeof(pkt), m->now)) > 0) {
+				m->npkts++;
+				link_send(&m->l[i], pkt, (uint32_t)len, m->now);
+				if (m->replay_every && m->npkts % m->replay_every == 0)
+					link_insert(&m->l[i], pkt, (uint32_t)len,
+					            m->now + 5000000 +
+					                    xs(&m->replay_rng) % 20000000);
+				if (m->forge_every && m->npkts % m->forge_every == 0) {
+					/* Same header, garbage body: must fail authentication. */
+					uint8_t f[600];
+					memcpy(f, pkt, AMST_HDR_LEN);
+					amst_put64(f + 8, 1000000000ull + m->npkts);
+					for (size_t b = AMST_HDR_LEN; b < sizeof(f); b++)
+						f[b] = (uint8_t)xs(&m->replay_rng);
+					link_insert(&m->l[i], f, sizeof(f), m->now + 100);
+				}
+			}
+			side_app(m, sd);
+		}
+		/* Next event. */
+		uint64_t t = UINT64_MAX;
+		for (int i = 0; i < 2; i++) {
+			if (m->s[i].c) {
+				uint64_t n = amst_conn_next_time(m->s[i].c);
+				if (n < t)
+					t = n;
+			}
+			if (m->l[i].head && m->l[i].head->arrive < t)
+				t = m->l[i].head->arrive;
+		}
+		if (t == UINT64_MAX)
+			break;
+		if (trace && t / 100000000 != m->now / 100000000 && m->s[0].c) {
+			struct amst_conn_stats st;
+			amst_conn_get_stats(m->s[0].c, &st);
+			fprintf(stderr,
+			        "t=%.1fs sent=%llu retx=%llu lost=%llu pto=%llu srtt=%.1fms "
+			        "bw=%.0fMbit pace=%.0fMbit cwnd=%llu infl=%llu cc=%d rx=%llu\n",
+			        (double)t / 1e9, (unsigned long long)st.stream_bytes_sent,
+			        (unsigned long long)st.retrans_bytes,
+			        (unsigned long long)st.pkts_lost, (unsigned long long)st.pto_count,
+			        st.srtt_ns / 1e6, st.btl_bw * 8 / 1e6, st.pacing_rate * 8 / 1e6,
+			        (unsigned long long)st.cwnd, (unsigned long long)st.bytes_in_flight,
+			        st.cc_state, (unsigned long long)m->s[1].received[0]);
+		}
+		m->now = t > m->now ? t : m->now + 1000;
+		for (int i = 0; i < 2; i++) {
+			while (m->l[i].head && m->l[i].head->arrive <= m->now) {
+				struct spkt *k = m->l[i].head;
+				m->l[i].head = k->next;
+				if (m->l[i].head == NULL)
+					m->l[i].tail = NULL;
+				deliver(m, 1 - i, k);
+				free(k);
+			}
+		}
+	}
+}
+
+static void sim_check_exact(struct sim *m)
+{
+	assert_true(m->s[0].established);
+	assert_non_null(m->s[1].c);
+	assert_int_equal(m->s[0].mismatches, 0);
+	assert_int_equal(m->s[1].mismatches, 0);
+	for (unsigned k = 0; k < m->nstreams; k++) {
+		assert_int_equal(m->s[1].received[k], m->bytes_each);
+		assert_true(m->s[1].fin_rx[k]);
+		assert_int_equal(m->s[0].received[k], m->bytes_back);
+		assert_true(m->s[0].fin_rx[k]);
+	}
+}
+
+static void sim_check_clean_close(struct sim *m)
+{
+	assert_true(m->s[0].closed);
+	assert_true(m->s[1].closed);
+	assert_int_equal(m->s[0].close_code, AMST_CLOSE_OK);
+	assert_int_equal(m->s[1].close_code, AMST_CLOSE_OK);
+	const char *reason;
+	amst_conn_error(m->s[1].c, &reason);
+	assert_non_null(strstr(reason, "done"));
+}
+
+static void sim_fini(struct sim *m)
+{
+	for (int i = 0; i < 2; i++) {
+		amst_conn_destroy(m->s[i].c);
+		link_free(&m->l[i]);
+	}
+}
+
+static struct amst_conn_stats stats(struct sim *m, int i)
+{
+	struct amst_conn_stats st;
+	amst_conn_get_stats(m->s[i].c, &st);
+	return st;
+}
+
+/* ---- tests ---- */
+
+static void test_clean_link(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 4, 3u << 20, 256 << 10);
+	sim_run(&m, 30ull * 1000000000);
+	for (int i = 0; i < 2; i++) {
+		const char *r;
+		uint32_t code = amst_conn_error(m.s[i].c, &r);
+		struct amst_conn_stats st = stats(&m, i);
+		print_message("side %d state %d code %u reason '%s' sent %llu recv %llu streamsent "
+		              "%llu now %llu done %llu\n",
+		              i, amst_conn_state(m.s[i].c), code, r,
+		              (unsigned long long)st.pkts_sent, (unsigned long long)st.pkts_recv,
+		              (unsigned long long)st.stream_bytes_sent, (unsigned long long)m.now,
+		              (unsigned long long)m.done_at);
+	}
+	sim_check_exact(&m);
+	sim_check_clean_close(&m);
+	struct amst_conn_stats st = stats(&m, 0);
+	assert_int_equal(st.retrans_bytes, 0);
+	assert_int_equal(st.stream_bytes_sent, 4ull * (3u << 20));
+	for (int d = 0; d < AMST_DROP_COUNT; d++) {
+		if (stats(&m, 1).drops[d] || stats(&m, 0).drops[d])
+			print_message("drop %s: server %llu client %llu\n", amst_drop_names[d],
+			              (unsigned long long)stats(&m, 1).drops[d],
+			              (unsigned long long)stats(&m, 0).drops[d]);
+		/* The client says CLOSE three times; the server is closed after the first. */
+		assert_true(stats(&m, 1).drops[d] <= (d == AMST_DROP_STATE ? 2u : 0u));
+		assert_int_equal(stats(&m, 0).drops[d], 0);
+	}
+	sim_fini(&m);
+}
+
+static void run_lossy(double loss, double reorder, double dup, bool seal, uint64_t seed)
+{
+	static struct sim m;
+	sim_init(&m, seal, 3, 2u << 20, 512 << 10);
+	for (int i = 0; i < 2; i++) {
+		m.l[i].loss = loss;
+		m.l[i].reorder = reorder;
+		m.l[i].reorder_ns = 3000000;
+		m.l[i].dup = dup;
+		m.l[i].delay_ns = 10000000;
+		m.l[i].rate_bps = 200e6;
+		m.l[i].rng = seed_mix(seed + (uint64_t)i);
+	}
+	sim_run(&m, 120ull * 1000000000);
+	sim_check_exact(&m);
+	sim_check_clean_close(&m);
+	if (loss > 0)
+		assert_true(stats(&m, 0).retrans_bytes > 0);
+	if (dup > 0)
+		assert_true(stats(&m, 1).drops[AMST_DROP_REPLAY] > 0);
+	sim_fini(&m);
+}
+
+static void test_loss_0_to_5_percent(void **state)
+{
+	(void)state;
+	const double losses[] = {0.001, 0.01, 0.03, 0.05};
+	for (unsigned i = 0; i < 4; i++)
+		run_lossy(losses[i], 0, 0, true, 100 + i);
+}
+
+static void test_reorder_and_duplicates(void **state)
+{
+	(void)state;
+	run_lossy(0.01, 0.05, 0.02, true, 7);
+	run_lossy(0.02, 0.10, 0.05, false, 8);
+}
+
+static void test_bit_flips_sealed(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 2, 1u << 20, 1u << 20);
+	for (int i = 0; i < 2; i++) {
+		m.l[i].flip = 0.03;
+		m.l[i].rate_bps = 500e6;
+	}
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	sim_check_clean_close(&m);
+	uint64_t bad = 0;
+	for (int i = 0; i < 2; i++)
+		bad += stats(&m, i).drops[AMST_DROP_AUTH] +
+		       stats(&m, i).drops[AMST_DROP_BAD_HEADER] +
+		       stats(&m, i).drops[AMST_DROP_UNKNOWN_SESSION] +
+		       stats(&m, i).drops[AMST_DROP_REPLAY] +
+		       stats(&m, i).drops[AMST_DROP_UNSEALED];
+	assert_true(m.l[0].flips + m.l[1].flips > 0);
+	/* Every flipped packet that arrived was dropped by some check (or was a
+	 * flipped handshake packet, which never becomes a session). */
+	assert_true(bad > 0);
+	assert_true(stats(&m, 1).drops[AMST_DROP_AUTH] > 0);
+	sim_fini(&m);
+}
+
+static void test_bit_flips_unsealed_crc(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, false, 2, 1u << 20, 64 << 10);
+	for (int i = 0; i < 2; i++)
+		m.l[i].flip = 0.03;
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	assert_true(stats(&m, 1).drops[AMST_DROP_CRC] > 0);
+	sim_fini(&m);
+}
+
+static void test_replay_and_forgery(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 2, 1u << 20, 64 << 10);
+	m.replay_every = 7;
+	m.forge_every = 11;
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	sim_check_clean_close(&m);
+	assert_true(stats(&m, 1).drops[AMST_DROP_REPLAY] > 0);
+	assert_true(stats(&m, 1).drops[AMST_DROP_AUTH] > 0);
+	assert_true(stats(&m, 0).drops[AMST_DROP_AUTH] > 0);
+	sim_fini(&m);
+}
+
+static void test_peer_vanishes(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 2, 64u << 20, 0);
+	m.l[0].rate_bps = m.l[1].rate_bps = 100e6; /* about 10 s for all of it */
+	/* Let the transfer start, then cut the wire both ways. */
+	sim_run(&m, 200000000ull);
+	assert_true(m.s[0].established);
+	assert_true(m.s[1].received[0] > 0);
+	m.l[0].cut = m.l[1].cut = true;
+	link_free(&m.l[0]);
+	link_free(&m.l[1]);
+	sim_run(&m, 20ull * 1000000000);
+	assert_true(m.s[0].closed);
+	assert_true(m.s[1].closed);
+	assert_int_equal(m.s[0].close_code, AMST_CLOSE_IDLE);
+	assert_int_equal(m.s[1].close_code, AMST_CLOSE_IDLE);
+	const char *reason;
+	amst_conn_error(m.s[0].c, &reason);
+	assert_non_null(strstr(reason, "silent"));
+	/* Within the idle timeout (3 s) of the cut, not much later. */
+	assert_true(m.now < 200000000ull + 4000000000ull);
+	sim_fini(&m);
+}
+
+static void test_wrong_psk(void **state)
+{
+	(void)state;
+	static struct sim m;
+	static const uint8_t other[32] = "ffffffffffffffffffffffffffffffff";
+	sim_init(&m, true, 1, 1000, 0);
+	m.s[1].cfg.psk = other;
+	sim_run(&m, 10ull * 1000000000);
+	assert_null(m.s[1].c); /* never accepted */
+	assert_true(m.s[0].closed);
+	assert_int_equal(m.s[0].close_code, AMST_CLOSE_HANDSHAKE);
+	sim_fini(&m);
+}
+
+static void test_sealing_mismatch(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 1000, 0);
+	m.s[1].cfg.seal = false;
+	sim_run(&m, 10ull * 1000000000);
+	assert_null(m.s[1].c);
+	assert_int_equal(m.s[0].close_code, AMST_CLOSE_HANDSHAKE);
+	sim_fini(&m);
+}
+
+static void test_flow_control_and_rate_cap(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 8u << 20, 0);
+	m.s[1].read_paused = true;
+	sim_run(&m, 2ull * 1000000000);
+	/* The receiver holds at most its window of unread data. */
+	struct amst_conn_stats st = stats(&m, 0);
+	assert_true(st.stream_bytes_sent <= m.s[0].cfg.stream_buf);
+	assert_true(st.stream_bytes_sent >= m.s[0].cfg.stream_buf / 2);
+	m.s[1].read_paused = false;
+	/* Cap the rate at 50 Mbit/s and measure it over the rest of the transfer. */
+	amst_conn_set_rate_cap(m.s[0].c, 50000000 / 8);
+	uint64_t t0 = m.now, b0 = m.l[0].bytes;
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	double secs = (double)(m.done_at - t0) / 1e9;
+	double mbps = (double)(m.l[0].bytes - b0) * 8 / secs / 1e6;
+	assert_true(mbps <= 50 * 1.05);
+	assert_true(mbps >= 50 * 0.7);
+	sim_fini(&m);
+}
+
+/* The controller fills a long fat lossy path, in virtual time. */
+static void test_long_fat_lossy_path(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 256u << 20, 0);
+	m.s[0].cfg.stream_buf = m.s[1].cfg.stream_buf = 64u << 20;
+	m.s[0].cfg.session_window = m.s[1].cfg.session_window = 128u << 20;
+	amst_conn_destroy(m.s[0].c);
+	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
+	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
+	for (int i = 0; i < 2; i++) {
+		m.l[i].rate_bps = 1e9;
+		m.l[i].delay_ns = 25000000;
+		m.l[i].loss = 0.01;
+		m.l[i].queue_bytes = 6250000;
+	}
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	double secs = (double)m.done_at / 1e9;
+	double goodput = 256.0 * 8 * 1048576 / secs / 1e6;
+	struct amst_conn_stats st = stats(&m, 0);
+	print_message("    1 Gbit/s, 50 ms RTT, 1%% loss: 256 MiB in %.2f s virtual, %.0f Mbit/s, "
+	              "%.1f%% resent\n",
+	              secs, goodput, 100.0 * (double)st.retrans_bytes / (256.0 * 1048576));
+	/* Handshake, startup and the tail are in there too. */
+	assert_true(goodput > 700);
+	sim_fini(&m);
+}
+
+static void test_api_errors(void **state)
+{
+	(void)state;
+	struct amst_conn_cfg cfg = base_cfg(true, true);
+	cfg.local_cid = 0;
+	assert_null(amst_conn_client(&cfg, 0));
+	cfg = base_cfg(true, true);
+	cfg.stream_buf = 5000; /* not a power of two */
+	assert_null(amst_conn_client(&cfg, 0));
+	cfg = base_cfg(true, true);
+	cfg.psk_len = 4;
+	assert_null(amst_conn_client(&cfg, 0));
+	cfg = base_cfg(true, true);
+	struct amst_conn *c = amst_conn_client(&cfg, 0);
+	assert_non_null(c);
+	assert_int_equal(amst_stream_write(c, 5, "x", 1), -ENOENT);
+	int id = amst_stream_open(c);
+	assert_int_equal(id, 0);
+	assert_int_equal(amst_stream_finish(c, (uint32_t)id), 0);
+	assert_int_equal(amst_stream_write(c, (uint32_t)id, "x", 1), -EPIPE);
+	/* Garbage of every size is dropped and counted, never taken. */
+	uint8_t junk[64];
+	memset(junk, 0xA1, sizeof(junk));
+	for (size_t n = 0; n < sizeof(junk); n++)
+		assert_true(amst_conn_input(c, junk, n, 1) < 0);
+	struct amst_conn_stats st;
+	amst_conn_get_stats(c, &st);
+	assert_int_equal(st.drops[AMST_DROP_SHORT], AMST_HDR_LEN);
+	assert_true(st.drops[AMST_DROP_BAD_HEADER] > 0);
+	amst_conn_destroy(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_api_errors),
+	        cmocka_unit_test(test_clean_link),
+	        cmocka_unit_test(test_loss_0_to_5_percent),
+	        cmocka_unit_test(test_reorder_and_duplicates),
+	        cmocka_unit_test(test_bit_flips_sealed),
+	        cmocka_unit_test(test_bit_flips_unsealed_crc),
+	        cmocka_unit_test(test_replay_and_forgery),
+	        cmocka_unit_test(test_peer_vanishes),
+	        cmocka_unit_test(test_wrong_psk),
+	        cmocka_unit_test(test_sealing_mismatch),
+	        cmocka_unit_test(test_flow_control_and_rate_cap),
+	        cmocka_unit_test(test_long_fat_lossy_path),
+	};
+	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */
+		cmocka_set_test_filter(getenv("AMST_TEST"));
+	return cmocka_run_group_tests_name("amst", tests, NULL, NULL);
+}
