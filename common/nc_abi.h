@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NC_ABI_VERSION 1u
+#define NC_ABI_VERSION 2u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -34,12 +34,36 @@
 #define NC_MAX_PORTS   8
 
 enum nc_msg_type {
-	NC_MSG_PING = 1,        /**< cmd: t_send_ns set; answered by NC_MSG_PONG */
-	NC_MSG_PONG = 2,        /**< evt: t_send_ns echoed, t_dp_ns = dataplane's time */
-	NC_MSG_CONFIG_SET = 3,  /**< cmd: u.kv; answered by NC_MSG_CONFIG_DONE */
-	NC_MSG_CONFIG_DONE = 4, /**< evt: status 0 or -errno, u.text the error */
-	NC_MSG_ERROR = 5,       /**< evt: a command was refused; status -errno, u.text why */
+	NC_MSG_PING = 1,          /**< cmd: t_send_ns set; answered by NC_MSG_PONG */
+	NC_MSG_PONG = 2,          /**< evt: t_send_ns echoed, t_dp_ns = dataplane's time */
+	NC_MSG_CONFIG_SET = 3,    /**< cmd: u.kv; answered by NC_MSG_CONFIG_DONE */
+	NC_MSG_CONFIG_DONE = 4,   /**< evt: status 0 or -errno, u.text the error */
+	NC_MSG_ERROR = 5,         /**< evt: a command was refused; status -errno, u.text why */
+	NC_MSG_SESSION_OPEN = 6,  /**< cmd: u.sess; answered by NC_MSG_SESSION_DONE */
+	NC_MSG_SESSION_SET = 7,   /**< cmd: u.sess (name, rate_cap); NC_MSG_SESSION_DONE */
+	NC_MSG_SESSION_CLOSE = 8, /**< cmd: u.sess (name); NC_MSG_SESSION_DONE */
+	NC_MSG_SESSION_DONE = 9,  /**< evt: status 0 or -errno, u.text the error */
 };
+
+#define NC_SESSION_NAME_LEN 32
+#define NC_SESSION_ADDR_LEN 128
+
+enum nc_session_role {
+	NC_ROLE_SEND = 1,    /**< listens for host connections, opens the AMST session */
+	NC_ROLE_RECEIVE = 2, /**< accepts the AMST session, connects to the destination */
+};
+
+/** Parameters of the session commands. */
+struct nc_session_req {
+	char name[NC_SESSION_NAME_LEN];
+	char addr[NC_SESSION_ADDR_LEN]; /**< send: listen address; receive: destination */
+	uint32_t peer_ip;               /**< host byte order */
+	uint16_t peer_port;             /**< 0: the configured AMST port */
+	uint8_t role;                   /**< enum nc_session_role */
+	uint8_t pad;
+	uint64_t rate_cap; /**< bytes/s, 0 = none */
+};
+_Static_assert(sizeof(struct nc_session_req) == 176, "session request layout");
 
 #define NC_MSG_KEY_LEN  64
 #define NC_MSG_VAL_LEN  160
@@ -58,6 +82,7 @@ struct nc_msg {
 			char value[NC_MSG_VAL_LEN];
 		} kv;
 		char text[NC_MSG_TEXT_LEN];
+		struct nc_session_req sess;
 	} u;
 };
 _Static_assert(sizeof(struct nc_msg) == 256, "nc_msg is 256 bytes");
@@ -108,6 +133,52 @@ struct nc_port_stats {
 } NC_ABI_ALIGNED;
 _Static_assert(sizeof(struct nc_port_stats) == 128, "two cache lines per port");
 
+#define NC_MAX_SESSIONS         8
+#define NC_MAX_SESSION_STREAMS  16
+#define NC_SESSION_DROP_REASONS 16
+
+enum nc_session_state {
+	NC_SESS_FREE = 0,
+	NC_SESS_RESOLVING = 1, /**< waiting for the peer's (or gateway's) MAC */
+	NC_SESS_HANDSHAKE = 2,
+	NC_SESS_LISTENING = 3, /**< receive side: waiting for the peer's INIT */
+	NC_SESS_ESTABLISHED = 4,
+	NC_SESS_CLOSING = 5,
+	NC_SESS_CLOSED = 6, /**< ended; error says why (empty: clean) */
+};
+
+struct nc_stream_shm {
+	uint32_t id;
+	uint32_t flags;     /**< NC_STREAM_F_* */
+	uint64_t to_peer;   /**< bytes read from the host connection into AMST */
+	uint64_t from_peer; /**< bytes written from AMST to the host connection */
+	uint64_t retrans;   /**< bytes sent again */
+};
+_Static_assert(sizeof(struct nc_stream_shm) == 32, "stream stats layout");
+
+#define NC_STREAM_F_OPEN     0x1
+#define NC_STREAM_F_HOST_EOF 0x2
+#define NC_STREAM_F_PEER_FIN 0x4
+#define NC_STREAM_F_RESET    0x8
+
+/** One AMST session, written by the dataplane once per stats period. */
+struct nc_session_shm {
+	char name[NC_SESSION_NAME_LEN];
+	char addr[NC_SESSION_ADDR_LEN];
+	char error[64];
+	uint32_t state; /**< enum nc_session_state */
+	uint32_t role;  /**< enum nc_session_role */
+	uint32_t peer_ip;
+	uint32_t n_streams;
+	uint64_t opened_ns; /**< CLOCK_REALTIME */
+	uint64_t pkts_sent, pkts_recv, bytes_sent, bytes_recv;
+	uint64_t stream_bytes_sent, stream_bytes_recv, retrans_bytes, pkts_lost;
+	uint64_t srtt_ns, min_rtt_ns, pacing_rate, btl_bw, cwnd, bytes_in_flight, rate_cap;
+	uint64_t drops[NC_SESSION_DROP_REASONS];
+	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];
+} NC_ABI_ALIGNED;
+_Static_assert(sizeof(struct nc_session_shm) % NC_ABI_CACHE_LINE == 0, "session stats aligned");
+
 /** The stats memzone. */
 struct nc_stats_shm {
 	uint64_t magic;       /**< NC_ABI_MAGIC */
@@ -126,9 +197,11 @@ struct nc_stats_shm {
 	uint64_t cmd_errors; /**< commands refused (unknown type, bad args) */
 	struct nc_worker_stats workers[NC_MAX_WORKERS] NC_ABI_ALIGNED;
 	struct nc_port_stats ports[NC_MAX_PORTS];
+	struct nc_session_shm sessions[NC_MAX_SESSIONS];
 } NC_ABI_ALIGNED;
 _Static_assert(offsetof(struct nc_stats_shm, workers) == 128, "header is two cache lines");
-_Static_assert(sizeof(struct nc_stats_shm) == 128 + 64 * NC_MAX_WORKERS + 128 * NC_MAX_PORTS,
+_Static_assert(offsetof(struct nc_stats_shm, sessions) ==
+                       128 + 64 * NC_MAX_WORKERS + 128 * NC_MAX_PORTS,
                "stats memzone layout");
 
 #endif /* NC_ABI_H */

@@ -21,6 +21,10 @@ struct cp {
 /* Components, one per module; each registers its own control methods. */
 int cp_eal_component(struct cp *cp);
 int cp_dplink_component(struct cp *cp);
+int cp_session_component(struct cp *cp);
+
+/** The dataplane's stats memzone, or NULL when not attached. */
+const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l);
 void cp_dplink_free(struct cp_dplink *l);
 
 /** Add the dataplane's view (from shared memory) to a status object. */

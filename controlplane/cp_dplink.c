@@ -345,3 +345,8 @@ void cp_dplink_free(struct cp_dplink *l)
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
+
+const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l)
+{
+	return l ? l->stats : NULL;
+}

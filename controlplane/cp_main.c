@@ -43,6 +43,8 @@ int main(int argc, char **argv)
 	int rc = cp_eal_component(cp);
 	if (rc == 0)
 		rc = cp_dplink_component(cp);
+	if (rc == 0)
+		rc = cp_session_component(cp);
 	if (rc != 0) {
 		fprintf(stderr, "novacron-cp: %s\n", strerror(-rc));
 		code = 2;

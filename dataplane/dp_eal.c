@@ -95,7 +95,8 @@ static int eal_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen
 		}
 	}
 	add(a, "novacron-dp");
-	add(a, "-l");
+	/* --lcores takes both "0-1" and mappings such as "0@1,1@0" (lcore@cpu). */
+	add(a, "--lcores");
 	add(a, "%s", nc_config_get_str(dp->cfg, "dataplane.lcores"));
 	add(a, "--file-prefix=%s", nc_config_get_str(dp->cfg, "dataplane.file_prefix"));
 	add(a, "--proc-type=primary");

@@ -12,7 +12,10 @@
 #include <time.h>
 
 #define NC_LOG_MODULE "dp"
+#include <rte_mempool.h>
+
 #include "dp.h"
+#include "dp_amst.h"
 #include "nc_log.h"
 
 uint64_t dp_now_ns(void)
@@ -38,6 +41,10 @@ static int dp_status(json_t *st, void *arg)
 	}
 	json_object_set_new(st, "workers", dp_worker_json(dp));
 	json_object_set_new(st, "ports", dp_port_json(dp));
+	json_object_set_new(st, "amst", dp_amst_json(dp));
+	if (dp->pool != NULL)
+		json_object_set_new(st, "mbufs_free",
+		                    json_integer((json_int_t)rte_mempool_avail_count(dp->pool)));
 	return 0;
 }
 
@@ -68,6 +75,8 @@ int main(int argc, char **argv)
 		rc = dp_worker_component(dp);
 	if (rc == 0)
 		rc = dp_telemetry_component(dp);
+	if (rc == 0)
+		rc = dp_amst_component(dp);
 	if (rc != 0) {
 		fprintf(stderr, "novacron-dp: %s\n", strerror(-rc));
 		code = 2;

@@ -43,6 +43,10 @@ static int port_start(struct dp *dp, struct dp_port *p, char *err, size_t errlen
 	rc = rte_eth_dev_configure(p->port_id, (uint16_t)q, (uint16_t)q, &conf);
 	if (rc != 0)
 		goto fail;
+	uint16_t mtu = (uint16_t)nc_config_get_int(dp->cfg, "amst.mtu");
+	if (mtu != RTE_ETHER_MTU && rte_eth_dev_set_mtu(p->port_id, mtu) != 0)
+		NC_LOG(WARN, "port %s: cannot set MTU %u; larger frames may be dropped",
+		       p->spec.devname, mtu);
 	uint16_t nrx = RX_DESC, ntx = TX_DESC;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &nrx, &ntx);
 	if (rc != 0)
@@ -94,7 +98,12 @@ static int ports_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	(void)ctx;
 	struct dp *dp = arg;
 	unsigned n = (unsigned)nc_config_get_int(dp->cfg, "dataplane.mbufs");
-	dp->pool = rte_pktmbuf_pool_create("nc_mbufs", n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	/* One frame of the migration link's MTU fits one mbuf. */
+	unsigned room = (unsigned)nc_config_get_int(dp->cfg, "amst.mtu") + 18;
+	if (room < 2048)
+		room = 2048;
+	dp->pool = rte_pktmbuf_pool_create("nc_mbufs", n, 256, 0,
+	                                   (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
 	                                   (int)rte_socket_id());
 	if (dp->pool == NULL) {
 		snprintf(err, errlen, "cannot create a pool of %u packet buffers: %s", n,

@@ -16,6 +16,7 @@
 
 #define NC_LOG_MODULE "shm"
 #include "dp.h"
+#include "dp_amst.h"
 #include "nc_log.h"
 
 #define CMD_BURST 8
@@ -103,6 +104,17 @@ static void handle(struct dp *dp, struct nc_msg *m)
 		m->status =
 		        nc_config_set(dp->cfg, m->u.kv.key, m->u.kv.value, true, err, sizeof(err));
 		m->type = NC_MSG_CONFIG_DONE;
+		memcpy(m->u.text, err, sizeof(err));
+		if (m->status != 0)
+			dp->stats->cmd_errors++;
+		reply(dp, m);
+		return;
+	case NC_MSG_SESSION_OPEN:
+	case NC_MSG_SESSION_SET:
+	case NC_MSG_SESSION_CLOSE:
+		err[0] = '\0';
+		m->status = dp_amst_cmd(dp, m, err, sizeof(err));
+		m->type = NC_MSG_SESSION_DONE;
 		memcpy(m->u.text, err, sizeof(err));
 		if (m->status != 0)
 			dp->stats->cmd_errors++;

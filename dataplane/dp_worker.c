@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <rte_ethdev.h>
@@ -18,6 +20,7 @@
 
 #define NC_LOG_MODULE "worker"
 #include "dp.h"
+#include "dp_amst.h"
 #include "dp_poll.h"
 #include "nc_log.h"
 
@@ -33,9 +36,15 @@ const char *const dp_drop_names[DP_DROP_COUNT] = {
 /* Workers get their dataplane through this (rte_eal_remote_launch takes one pointer). */
 static struct dp *the_dp;
 
-static void sleep_us(uint32_t us)
+/* Sleep, or wait on @p fd (host sockets) so that their traffic ends the nap. */
+static void sleep_us(uint32_t us, int fd)
 {
 	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+	if (fd >= 0) {
+		struct epoll_event ev;
+		epoll_pwait2(fd, &ev, 1, &ts, NULL);
+		return;
+	}
 	nanosleep(&ts, NULL);
 }
 
@@ -48,6 +57,9 @@ static int worker_main(void *arg)
 	struct rte_mbuf *pkts[MAX_BURST];
 	struct dp_poll poll = {0};
 	uint64_t next_stats = 0;
+	const int wait_fd = w->service ? dp_amst_wait_fd(dp) : -1;
+	if (w->service)
+		prctl(PR_SET_TIMERSLACK, 1000UL); /* pacing needs naps of a few us */
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		uint32_t work = 0;
@@ -57,20 +69,30 @@ static int worker_main(void *arg)
 				continue;
 			work += n;
 			st->rx_pkts += n;
-			/* No transport claims packets yet: count and drop. */
+			if (wait_fd >= 0) {
+				dp_amst_rx(dp, pkts, n, dp_now_ns());
+				continue;
+			}
+			/* No session runs here: count and drop. */
 			w->drops[DP_DROP_UNCLAIMED] += n;
 			st->drops += n;
 			rte_pktmbuf_free_bulk(pkts, n);
 		}
+		uint64_t next_due = UINT64_MAX;
 		if (w->service) {
 			work += dp_shm_handle_cmds(dp);
 			uint64_t now = dp_now_ns();
+			work += dp_amst_run(dp, now);
+			next_due = dp_amst_next_ns(dp);
 			dp->stats->heartbeat++;
 			dp->stats->heartbeat_ns = now;
 			if (now >= next_stats) {
 				dp_port_refresh_stats(dp);
+				dp_amst_publish(dp);
 				next_stats = now + STATS_PERIOD_NS;
 			}
+			if (next_due <= now)
+				work++; /* a session is due: no nap */
 		}
 		st->loops++;
 		if (work)
@@ -82,11 +104,18 @@ static int worker_main(void *arg)
 		                atomic_load_explicit(&dp->sleep_max_us, memory_order_relaxed),
 		};
 		uint32_t us = dp_poll_next(&poll, work, &pc);
+		if (us && next_due != UINT64_MAX) {
+			/* Wake in time for the session that is due next. */
+			uint64_t now = dp_now_ns();
+			uint64_t left = next_due > now ? (next_due - now) / 1000 : 0;
+			if (left < us)
+				us = left ? (uint32_t)left : 0;
+		}
 		st->cur_sleep_us = us;
 		if (us) {
 			st->sleeps++;
 			st->sleep_ns += (uint64_t)us * 1000;
-			sleep_us(us);
+			sleep_us(us, wait_fd);
 		}
 	}
 	return 0;

@@ -204,6 +204,18 @@ static void print_result(const json_t *r, bool as_json)
 
 /* ---- main ---- */
 
+static int parse_rate(const char *text, double *out)
+{
+	char *end;
+	double r = strtod(text, &end);
+	if (*text == '\0' || *end != '\0' || r < 0) {
+		fprintf(stderr, "novactl: RATE_MBPS must be a number >= 0, got '%s'\n", text);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -304,6 +316,39 @@ int main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			params = json_pack("{s:I}", "count", (json_int_t)n);
+		}
+	} else if (strcmp(cmd, "session") == 0 && argc >= 2) {
+		const char *sub = argv[1];
+		if (strcmp(sub, "list") == 0 && argc == 2) {
+			method = "session.list";
+		} else if ((strcmp(sub, "stats") == 0 || strcmp(sub, "close") == 0) && argc == 3) {
+			method = strcmp(sub, "stats") == 0 ? "session.stats" : "session.close";
+			params = json_pack("{s:s}", "name", argv[2]);
+		} else if (strcmp(sub, "set") == 0 && argc == 4) {
+			double r;
+			if (parse_rate(argv[3], &r) != 0)
+				return EX_USAGE;
+			method = "session.set";
+			params = json_pack("{s:s, s:f}", "name", argv[2], "rate_mbps", r);
+		} else if (strcmp(sub, "open") == 0 && (argc == 6 || argc == 7)) {
+			method = "session.open";
+			params = json_pack("{s:s, s:s, s:s, s:s}", "name", argv[2], "role", argv[3],
+			                   "peer", argv[4],
+			                   strcmp(argv[3], "receive") == 0 ? "connect" : "listen",
+			                   argv[5]);
+			if (argc == 7) {
+				double r;
+				if (parse_rate(argv[6], &r) != 0) {
+					json_decref(params);
+					return EX_USAGE;
+				}
+				json_object_set_new(params, "rate_mbps", json_real(r));
+			}
+		} else {
+			fprintf(stderr,
+			        "novactl: session: unknown subcommand or wrong arguments\n");
+			usage(stderr);
+			return EX_USAGE;
 		}
 	} else if (strcmp(cmd, "call") == 0 && (argc == 2 || argc == 3)) {
 		method = argv[1];

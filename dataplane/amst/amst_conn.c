@@ -79,6 +79,7 @@ struct amst_stream {
 	bool reset_pending, reset_sent, reset_acked;
 	uint32_t reset_code;
 	bool want_writable;
+	uint64_t retrans;
 	/* receiving */
 	uint8_t *rbuf;
 	uint64_t r_base; /* read by the application up to here */
@@ -819,6 +820,15 @@ static int process_frames(struct amst_conn *c, const uint8_t *p, size_t len, uin
 		}
 		case AMST_FR_RESET_STREAM: {
 			struct amst_stream *s = stream_get(c, f.u.reset.id);
+			/* A stream reset before its first byte still opens (and ends) it,
+			 * so the peer's application hears of it. */
+			if (s == NULL && f.u.reset.id < AMST_MAX_STREAMS &&
+			    f.u.reset.id / 2 < c->cfg.max_streams &&
+			    (f.u.reset.id & 1) != (c->cfg.client ? 0u : 1u)) {
+				s = stream_new(c, f.u.reset.id);
+				if (s)
+					push_event(c, AMST_EV_STREAM_OPENED, s->id, 0);
+			}
 			if (s && !s->reset_recv) {
 				s->reset_recv = true;
 				s->reset_recv_code = f.u.reset.code;
@@ -1043,6 +1053,7 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 		if (retrans) {
 			amst_rangeset_remove(&s->s_lost, off, off + len);
 			c->st.retrans_bytes += len;
+			s->retrans += len;
 		} else if (fin && len == 0 && s->fin_lost) {
 			s->fin_lost = false;
 		} else {
@@ -1432,6 +1443,25 @@ uint64_t amst_stream_unacked(const struct amst_conn *c, uint32_t id)
 {
 	const struct amst_stream *s = stream_get(c, id);
 	return s ? s->s_end - s->s_base : 0;
+}
+
+int amst_stream_info(const struct amst_conn *c, uint32_t id, struct amst_stream_info *info)
+{
+	const struct amst_stream *s = stream_get(c, id);
+	if (s == NULL)
+		return -ENOENT;
+	*info = (struct amst_stream_info){
+	        .written = s->s_end,
+	        .acked = s->s_base,
+	        .read = s->r_base,
+	        .retrans = s->retrans,
+	        .fin_queued = s->fin_queued,
+	        .fin_acked = s->fin_acked,
+	        .fin_received = s->r_fin != UINT64_MAX && s->r_base == s->r_fin,
+	        .reset_sent = s->reset_sent || s->reset_pending,
+	        .reset_received = s->reset_recv,
+	};
+	return 0;
 }
 
 bool amst_conn_all_acked(const struct amst_conn *c)

@@ -172,11 +172,26 @@ int amst_stream_finish(struct amst_conn *c, uint32_t id);
  */
 long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, bool *fin);
 
-/** Abort a stream both ways with @p code; the peer sees AMST_EV_STREAM_RESET. */
+/**
+ * Abort our direction of a stream with @p code: queued bytes are dropped and
+ * the peer sees AMST_EV_STREAM_RESET. The peer's direction ends when it
+ * resets too (dp_host answers a reset with one).
+ */
 int amst_stream_reset(struct amst_conn *c, uint32_t id, uint32_t code);
 
 /** Bytes queued on the stream and not yet acknowledged by the peer. */
 uint64_t amst_stream_unacked(const struct amst_conn *c, uint32_t id);
+
+struct amst_stream_info {
+	uint64_t written; /**< bytes the application queued */
+	uint64_t acked;   /**< of those, acknowledged by the peer */
+	uint64_t read;    /**< bytes the application read */
+	uint64_t retrans; /**< bytes sent again */
+	bool fin_queued, fin_acked, fin_received, reset_sent, reset_received;
+};
+
+/** Counters of one stream. 0 or -ENOENT. */
+int amst_stream_info(const struct amst_conn *c, uint32_t id, struct amst_stream_info *info);
 
 /** Have all our streams' bytes and FINs been acknowledged? */
 bool amst_conn_all_acked(const struct amst_conn *c);

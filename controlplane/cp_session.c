@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cp_session: the AMST session methods of the control socket: session.open,
+ * session.list, session.stats, session.set and session.close. Commands go to
+ * the dataplane through the command ring; what is read comes from the
+ * sessions' counters in the stats memzone.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NC_LOG_MODULE "session"
+#include "cp.h"
+#include "nc_log.h"
+
+static const char *const state_names[] = {
+        [NC_SESS_FREE] = "free",
+        [NC_SESS_RESOLVING] = "resolving",
+        [NC_SESS_HANDSHAKE] = "handshake",
+        [NC_SESS_LISTENING] = "listening",
+        [NC_SESS_ESTABLISHED] = "established",
+        [NC_SESS_CLOSING] = "closing",
+        [NC_SESS_CLOSED] = "closed",
+};
+
+static const char *state_name(uint32_t s)
+{
+	return s < sizeof(state_names) / sizeof(state_names[0]) && state_names[s] ? state_names[s]
+	                                                                          : "?";
+}
+
+static const char *drop_names[NC_SESSION_DROP_REASONS] = {
+        "short",  "bad_header", "unknown_session", "auth_failed",  "bad_crc",       "unsealed",
+        "replay", "malformed",  "flow_control",    "stream_limit", "bad_handshake", "wrong_state",
+};
+
+static int timeout(const struct cp *cp)
+{
+	return (int)nc_config_get_int(cp->cfg, "controlplane.dp_timeout_ms");
+}
+
+/* Send a session command and turn the dataplane's answer into ours. */
+static int command(struct cp *cp, uint32_t type, const struct nc_session_req *req, char *err,
+                   size_t errlen)
+{
+	if (cp->link == NULL) {
+		snprintf(err, errlen, "not attached to the dataplane");
+		return -ENOTCONN;
+	}
+	struct nc_msg m = {.type = type}, rep;
+	m.u.sess = *req;
+	int rc = cp_dplink_request(cp->link, &m, &rep, timeout(cp));
+	if (rc != 0) {
+		snprintf(err, errlen, "dataplane did not answer: %s", strerror(-rc));
+		return rc;
+	}
+	if (rep.status != 0) {
+		rep.u.text[sizeof(rep.u.text) - 1] = '\0';
+		snprintf(err, errlen, "%s", rep.u.text[0] ? rep.u.text : strerror(-rep.status));
+		return rep.status == -EINVAL ? -EINVAL : rep.status;
+	}
+	return 0;
+}
+
+static int name_param(const json_t *params, struct nc_session_req *req, char *err, size_t errlen)
+{
+	const char *name = json_string_value(json_object_get(params, "name"));
+	size_t n = strlen(name);
+	if (n == 0 || n >= sizeof(req->name)) {
+		snprintf(err, errlen, "name must have 1-%zu characters", sizeof(req->name) - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.')) {
+			snprintf(err, errlen, "name may hold letters, digits, '-', '_' and '.'");
+			return -EINVAL;
+		}
+	}
+	memcpy(req->name, name, n + 1);
+	return 0;
+}
+
+static int rate_param(const json_t *params, uint64_t *bytes_per_s, char *err, size_t errlen)
+{
+	json_t *r = json_object_get(params, "rate_mbps");
+	*bytes_per_s = 0;
+	if (r == NULL)
+		return 0;
+	double mbps = json_number_value(r);
+	if (mbps < 0 || mbps > 1e6) {
+		snprintf(err, errlen, "rate_mbps must be 0 (no cap) to 1000000");
+		return -EINVAL;
+	}
+	*bytes_per_s = (uint64_t)(mbps * 1e6 / 8);
+	return 0;
+}
+
+static int m_open(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	struct cp *cp = arg;
+	struct nc_session_req req;
+	memset(&req, 0, sizeof(req));
+	int rc = name_param(params, &req, err, errlen);
+	if (rc)
+		return rc;
+	const char *role = json_string_value(json_object_get(params, "role"));
+	const char *listen = json_string_value(json_object_get(params, "listen"));
+	const char *connect = json_string_value(json_object_get(params, "connect"));
+	const char *addr;
+	if (strcmp(role, "send") == 0) {
+		req.role = NC_ROLE_SEND;
+		addr = listen;
+		if (addr == NULL || connect != NULL) {
+			snprintf(err, errlen,
+			         "a send session takes 'listen' (where QEMU connects)");
+			return -EINVAL;
+		}
+	} else if (strcmp(role, "receive") == 0) {
+		req.role = NC_ROLE_RECEIVE;
+		addr = connect;
+		if (addr == NULL || listen != NULL) {
+			snprintf(err, errlen,
+			         "a receive session takes 'connect' (where the destination "
+			         "listens)");
+			return -EINVAL;
+		}
+	} else {
+		snprintf(err, errlen, "role must be 'send' or 'receive', got '%.32s'", role);
+		return -EINVAL;
+	}
+	if (strlen(addr) >= sizeof(req.addr)) {
+		snprintf(err, errlen, "address longer than %zu characters", sizeof(req.addr) - 1);
+		return -EINVAL;
+	}
+	snprintf(req.addr, sizeof(req.addr), "%s", addr);
+	const char *peer = json_string_value(json_object_get(params, "peer"));
+	struct in_addr in;
+	if (inet_pton(AF_INET, peer, &in) != 1) {
+		snprintf(err, errlen, "peer '%.64s' is not an IPv4 address", peer);
+		return -EINVAL;
+	}
+	req.peer_ip = ntohl(in.s_addr);
+	json_t *port = json_object_get(params, "port");
+	if (port != NULL) {
+		json_int_t p = json_integer_value(port);
+		if (p < 1 || p > 65535) {
+			snprintf(err, errlen, "port must be 1-65535");
+			return -EINVAL;
+		}
+		req.peer_port = (uint16_t)p;
+	}
+	rc = rate_param(params, &req.rate_cap, err, errlen);
+	if (rc)
+		return rc;
+	rc = command(cp, NC_MSG_SESSION_OPEN, &req, err, errlen);
+	if (rc)
+		return rc;
+	NC_LOG(NOTICE, "session %s opened (%s, peer %s, %s)", req.name, role, peer, addr);
+	*result = json_pack("{s:s, s:s, s:s, s:s}", "name", req.name, "role", role, "peer", peer,
+	                    req.role == NC_ROLE_SEND ? "listen" : "connect", addr);
+	return 0;
+}
+
+static const struct nc_session_shm *find(struct cp *cp, const char *name)
+{
+	const struct nc_stats_shm *st = cp->link ? cp_dplink_stats(cp->link) : NULL;
+	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++)
+		if (st->sessions[i].state != NC_SESS_FREE &&
+		    strncmp(st->sessions[i].name, name, NC_SESSION_NAME_LEN) == 0)
+			return &st->sessions[i];
+	return NULL;
+}
+
+static json_t *summary(const struct nc_session_shm *s)
+{
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr in = {.s_addr = htonl(s->peer_ip)};
+	inet_ntop(AF_INET, &in, ip, sizeof(ip));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:f, s:f, s:s}", "name", s->name,
+	                 "role", s->role == NC_ROLE_SEND ? "send" : "receive", "state",
+	                 state_name(s->state), "peer", ip, "address", s->addr, "streams",
+	                 (int)s->n_streams, "stream_bytes_sent", (json_int_t)s->stream_bytes_sent,
+	                 "stream_bytes_recv", (json_int_t)s->stream_bytes_recv, "pacing_mbps",
+	                 (double)s->pacing_rate * 8 / 1e6, "srtt_ms", (double)s->srtt_ns / 1e6,
+	                 "error", s->error);
+}
+
+static int m_list(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	(void)params, (void)err, (void)errlen;
+	struct cp *cp = arg;
+	const struct nc_stats_shm *st = cp->link ? cp_dplink_stats(cp->link) : NULL;
+	json_t *a = json_array();
+	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++)
+		if (st->sessions[i].state != NC_SESS_FREE)
+			json_array_append_new(a, summary(&st->sessions[i]));
+	*result = json_pack("{s:o}", "sessions", a);
+	return 0;
+}
+
+static int m_stats(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	struct cp *cp = arg;
+	const char *name = json_string_value(json_object_get(params, "name"));
+	const struct nc_session_shm *s = find(cp, name);
+	if (s == NULL) {
+		snprintf(err, errlen, "no session '%.32s'", name);
+		return -EINVAL;
+	}
+	json_t *o = summary(s);
+	json_object_set_new(o, "packets_sent", json_integer((json_int_t)s->pkts_sent));
+	json_object_set_new(o, "packets_recv", json_integer((json_int_t)s->pkts_recv));
+	json_object_set_new(o, "bytes_sent", json_integer((json_int_t)s->bytes_sent));
+	json_object_set_new(o, "bytes_recv", json_integer((json_int_t)s->bytes_recv));
+	json_object_set_new(o, "retrans_bytes", json_integer((json_int_t)s->retrans_bytes));
+	json_object_set_new(o, "packets_lost", json_integer((json_int_t)s->pkts_lost));
+	json_object_set_new(o, "min_rtt_ms", json_real((double)s->min_rtt_ns / 1e6));
+	json_object_set_new(o, "bottleneck_mbps", json_real((double)s->btl_bw * 8 / 1e6));
+	json_object_set_new(o, "window_bytes", json_integer((json_int_t)s->cwnd));
+	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
+	json_object_set_new(o, "rate_cap_mbps", json_real((double)s->rate_cap * 8 / 1e6));
+	json_t *drops = json_object();
+	for (unsigned d = 0; d < NC_SESSION_DROP_REASONS; d++)
+		if (drop_names[d])
+			json_object_set_new(drops, drop_names[d],
+			                    json_integer((json_int_t)s->drops[d]));
+	json_object_set_new(o, "drops", drops);
+	json_t *streams = json_array();
+	for (unsigned k = 0; k < s->n_streams && k < NC_MAX_SESSION_STREAMS; k++) {
+		const struct nc_stream_shm *t = &s->streams[k];
+		json_array_append_new(streams,
+		                      json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:b}", "id",
+		                                (int)t->id, "to_peer", (json_int_t)t->to_peer,
+		                                "from_peer", (json_int_t)t->from_peer, "retrans",
+		                                (json_int_t)t->retrans, "host_eof",
+		                                (t->flags & NC_STREAM_F_HOST_EOF) != 0, "peer_fin",
+		                                (t->flags & NC_STREAM_F_PEER_FIN) != 0, "reset",
+		                                (t->flags & NC_STREAM_F_RESET) != 0));
+	}
+	json_object_set_new(o, "stream_list", streams);
+	*result = o;
+	return 0;
+}
+
+static int m_set(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	struct cp *cp = arg;
+	struct nc_session_req req;
+	memset(&req, 0, sizeof(req));
+	int rc = name_param(params, &req, err, errlen);
+	if (rc == 0)
+		rc = rate_param(params, &req.rate_cap, err, errlen);
+	if (rc == 0)
+		rc = command(cp, NC_MSG_SESSION_SET, &req, err, errlen);
+	if (rc)
+		return rc;
+	*result = json_pack("{s:s, s:f}", "name", req.name, "rate_cap_mbps",
+	                    (double)req.rate_cap * 8 / 1e6);
+	return 0;
+}
+
+static int m_close(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	struct cp *cp = arg;
+	struct nc_session_req req;
+	memset(&req, 0, sizeof(req));
+	int rc = name_param(params, &req, err, errlen);
+	if (rc == 0)
+		rc = command(cp, NC_MSG_SESSION_CLOSE, &req, err, errlen);
+	if (rc)
+		return rc;
+	*result = json_pack("{s:s, s:b}", "name", req.name, "closing", 1);
+	return 0;
+}
+
+static const struct nc_ctl_param open_params[] = {
+        {"name", NC_CTL_STRING, true, "session name (letters, digits, - _ .)"},
+        {"role", NC_CTL_STRING, true, "send (source host) or receive (destination host)"},
+        {"peer", NC_CTL_STRING, true, "the other appliance's AMST address"},
+        {"listen", NC_CTL_STRING, false, "send: unix:PATH or tcp:IP:PORT where QEMU connects"},
+        {"connect", NC_CTL_STRING, false, "receive: unix:PATH or tcp:IP:PORT of the destination"},
+        {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
+        {"port", NC_CTL_INT, false, "the peer's UDP port (default: amst.udp_port)"},
+        {NULL, 0, false, NULL},
+};
+static const struct nc_ctl_param name_params[] = {
+        {"name", NC_CTL_STRING, true, "session name"},
+        {NULL, 0, false, NULL},
+};
+static const struct nc_ctl_param set_params[] = {
+        {"name", NC_CTL_STRING, true, "session name"},
+        {"rate_mbps", NC_CTL_NUMBER, true, "new cap, Mbit/s (0: none)"},
+        {NULL, 0, false, NULL},
+};
+
+static const struct nc_ctl_method session_methods[] = {
+        {"session.open", "open an AMST session to a peer appliance", open_params, m_open},
+        {"session.list", "sessions with their state and totals", NULL, m_list},
+        {"session.stats", "one session's counters, RTT, rate, window and streams", name_params,
+         m_stats},
+        {"session.set", "change a session's rate cap while it runs", set_params, m_set},
+        {"session.close", "close a session (and remove a closed one)", name_params, m_close},
+        {NULL, NULL, NULL, NULL},
+};
+
+static int sessions_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	struct cp *cp = arg;
+	int rc = nc_ctl_register_all(nc_app_ctl(cp->app), session_methods, cp);
+	if (rc)
+		snprintf(err, errlen, "cannot register session methods: %s", strerror(-rc));
+	return rc;
+}
+
+int cp_session_component(struct cp *cp)
+{
+	static const char *const deps[] = {"dplink", NULL};
+	const struct nc_component c = {
+	        .name = "sessions",
+	        .phase = NC_PHASE_DWCP,
+	        .deps = deps,
+	        .init = sessions_init,
+	        .arg = cp,
+	        .timeout_ms = 1000,
+	};
+	return nc_app_add(cp->app, &c);
+}

@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_amst: AMST sessions in the dataplane. Glues the protocol core
+ * (dataplane/amst/) to a DPDK port through dp_net (Ethernet, ARP, IPv4, UDP)
+ * and to QEMU's connections through dp_host (UNIX/TCP sockets). Sessions are
+ * opened, changed and closed by commands from the control plane on the
+ * command ring, and their counters are published in the stats memzone.
+ *
+ * Everything here runs on the service worker: it receives the port's
+ * packets, owns every session and transmits on queue 0. Nothing here
+ * allocates per packet but mbufs, and nothing logs per packet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#define NC_LOG_MODULE "amst"
+#include "amst_conn.h"
+#include "amst_crypto.h"
+#include "amst_wire.h"
+#include "dp.h"
+#include "dp_amst.h"
+#include "dp_host.h"
+#include "dp_net.h"
+#include "nc_log.h"
+
+#define TX_BACKLOG 512
+#define TX_BURST   64
+
+struct dp_amst_sess {
+	bool used;
+	bool free_when_closed;
+	char name[NC_SESSION_NAME_LEN];
+	char addr_text[NC_SESSION_ADDR_LEN];
+	enum nc_session_role role;
+	enum nc_session_state state;
+	uint32_t peer_ip;
+	uint16_t peer_port;
+	uint32_t next_hop;
+	uint8_t peer_mac[6];
+	bool resolved;
+	uint32_t local_cid;
+	uint64_t rate_cap;
+	uint64_t opened_ns;
+	struct dp_host_addr addr;
+	struct amst_conn *conn;
+	struct dp_host_sess *host;
+	char error[64];
+};
+
+struct dp_amst {
+	bool enabled;
+	struct dp_net_cfg net;
+	struct dp_arp *arp;
+	struct dp_net_stats net_st;
+	struct dp_host *host;
+	struct amst_conn_cfg base;
+	char psk[AMST_PSK_MAX + 1];
+	uint16_t port_id;
+	uint16_t ip_id;
+	struct dp_amst_sess sess[NC_MAX_SESSIONS];
+	struct rte_mbuf *backlog[TX_BACKLOG];
+	unsigned n_backlog;
+	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
+	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
+};
+
+static struct dp_amst amst_state;
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t random_cid(const struct dp_amst *a)
+{
+	for (;;) {
+		uint8_t r[4];
+		amst_random(r, sizeof(r));
+		uint32_t cid = amst_get32(r);
+		bool taken = cid == 0;
+		for (unsigned i = 0; i < NC_MAX_SESSIONS && !taken; i++)
+			taken = a->sess[i].used && a->sess[i].local_cid == cid;
+		if (!taken)
+			return cid;
+	}
+}
+
+/* ---- transmit ---- */
+
+static void tx_flush(struct dp_amst *a)
+{
+	unsigned sent = 0;
+	while (sent < a->n_backlog) {
+		uint16_t n = rte_eth_tx_burst(
+		        a->port_id, 0, a->backlog + sent,
+		        (uint16_t)RTE_MIN(a->n_backlog - sent, (unsigned)TX_BURST));
+		if (n == 0)
+			break;
+		sent += n;
+	}
+	if (sent) {
+		memmove(a->backlog, a->backlog + sent,
+		        (a->n_backlog - sent) * sizeof(a->backlog[0]));
+		a->n_backlog -= sent;
+	}
+}
+
+static void tx_queue(struct dp_amst *a, struct rte_mbuf *m)
+{
+	if (a->n_backlog == TX_BACKLOG) {
+		tx_flush(a);
+		if (a->n_backlog == TX_BACKLOG) {
+			rte_pktmbuf_free(m);
+			a->tx_dropped++;
+			return;
+		}
+	}
+	a->backlog[a->n_backlog++] = m;
+	if (a->n_backlog >= TX_BURST)
+		tx_flush(a);
+}
+
+static void send_arp_request(struct dp *dp, struct dp_amst *a, uint32_t ip)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+	if (m == NULL) {
+		a->no_mbuf++;
+		return;
+	}
+	uint32_t len = dp_net_arp_request(&a->net, &a->net_st, ip, rte_pktmbuf_mtod(m, uint8_t *),
+	                                  rte_pktmbuf_tailroom(m));
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
+	tx_queue(a, m);
+}
+
+/* Emit what a session has to send now; returns packets sent. */
+static unsigned sess_output(struct dp *dp, struct dp_amst *a, struct dp_amst_sess *s, uint64_t now)
+{
+	if (s->conn == NULL)
+		return 0;
+	if (!s->resolved) {
+		if (dp_arp_lookup(a->arp, s->next_hop, now, s->peer_mac) == 0) {
+			s->resolved = true;
+		} else {
+			if (dp_arp_should_request(a->arp, s->next_hop, now))
+				send_arp_request(dp, a, s->next_hop);
+			return 0;
+		}
+	}
+	unsigned n = 0;
+	const uint32_t cap = a->net.mtu - 28;
+	while (a->n_backlog < TX_BACKLOG) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+		if (m == NULL) {
+			a->no_mbuf++;
+			break;
+		}
+		uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+		if (rte_pktmbuf_tailroom(m) < DP_NET_HDR_LEN + cap) {
+			rte_pktmbuf_free(m);
+			a->no_mbuf++;
+			break;
+		}
+		size_t len = amst_conn_output(s->conn, frame + DP_NET_HDR_LEN, cap, now);
+		if (len == 0) {
+			rte_pktmbuf_free(m);
+			break;
+		}
+		uint32_t flen = dp_net_udp_encap(&a->net, s->peer_mac, s->peer_ip, s->peer_port,
+		                                 frame, (uint32_t)len, a->ip_id++);
+		m->data_len = (uint16_t)flen;
+		m->pkt_len = flen;
+		tx_queue(a, m);
+		n++;
+	}
+	return n;
+}
+
+/* ---- sessions ---- */
+
+static struct dp_amst_sess *find(struct dp_amst *a, const char *name)
+{
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++)
+		if (a->sess[i].used && strcmp(a->sess[i].name, name) == 0)
+			return &a->sess[i];
+	return NULL;
+}
+
+static void sess_free(struct dp_amst_sess *s)
+{
+	if (s->host)
+		dp_host_sess_destroy(s->host);
+	amst_conn_destroy(s->conn);
+	memset(s, 0, sizeof(*s));
+}
+
+static void sess_events(struct dp_amst_sess *s)
+{
+	struct amst_event ev;
+	while (s->conn && amst_conn_event(s->conn, &ev) == 1) {
+		if (s->host)
+			dp_host_event(s->host, &ev);
+		if (ev.type == AMST_EV_ESTABLISHED) {
+			s->state = NC_SESS_ESTABLISHED;
+			NC_LOG(NOTICE, "session %s established", s->name);
+		} else if (ev.type == AMST_EV_CLOSED) {
+			const char *reason;
+			uint32_t code = amst_conn_error(s->conn, &reason);
+			s->state = NC_SESS_CLOSED;
+			if (code != AMST_CLOSE_OK)
+				snprintf(s->error, sizeof(s->error), "%s", reason);
+			nc_log_msg(code ? NC_LOG_WARN : NC_LOG_NOTICE, NC_LOG_MODULE,
+			           "session %s closed: %s", s->name, code ? reason : "clean");
+		}
+	}
+}
+
+static int open_session(struct dp_amst *a, const struct nc_session_req *r, char *err, size_t errlen)
+{
+	if (!a->enabled) {
+		snprintf(err, errlen, "AMST is not configured (amst.ip and amst.psk)");
+		return -ENOTCONN;
+	}
+	char name[NC_SESSION_NAME_LEN];
+	memcpy(name, r->name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	if (name[0] == '\0') {
+		snprintf(err, errlen, "a session needs a name");
+		return -EINVAL;
+	}
+	if (find(a, name) != NULL) {
+		snprintf(err, errlen, "session '%s' exists", name);
+		return -EEXIST;
+	}
+	struct dp_amst_sess *s = NULL;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS && s == NULL; i++)
+		if (!a->sess[i].used)
+			s = &a->sess[i];
+	if (s == NULL) {
+		snprintf(err, errlen, "all %d session slots are taken", NC_MAX_SESSIONS);
+		return -ENOSPC;
+	}
+	char addr[NC_SESSION_ADDR_LEN];
+	memcpy(addr, r->addr, sizeof(addr));
+	addr[sizeof(addr) - 1] = '\0';
+	struct dp_host_addr ha;
+	int rc = dp_host_addr_parse(addr, &ha, err, errlen);
+	if (rc != 0)
+		return rc;
+	uint32_t hop = dp_net_next_hop(&a->net, r->peer_ip);
+	if (hop == 0) {
+		char ip[16];
+		dp_net_ip_str(r->peer_ip, ip);
+		snprintf(err, errlen, "peer %s is outside our subnet and no amst.gateway is set",
+		         ip);
+		return -EHOSTUNREACH;
+	}
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->addr_text, sizeof(s->addr_text), "%s", addr);
+	s->role = r->role;
+	s->peer_ip = r->peer_ip;
+	s->peer_port = r->peer_port ? r->peer_port : a->net.udp_port;
+	s->next_hop = hop;
+	s->rate_cap = r->rate_cap;
+	s->addr = ha;
+	s->local_cid = random_cid(a);
+	s->opened_ns = wall_ns();
+	if (r->role == NC_ROLE_SEND) {
+		struct amst_conn_cfg cfg = a->base;
+		cfg.client = true;
+		cfg.local_cid = s->local_cid;
+		cfg.rate_cap = r->rate_cap;
+		s->conn = amst_conn_client(&cfg, dp_now_ns());
+		if (s->conn == NULL) {
+			snprintf(err, errlen, "cannot create the session: %s", strerror(errno));
+			return -errno;
+		}
+		s->host = dp_host_listen(a->host, s->conn, &ha, err, errlen);
+		if (s->host == NULL) {
+			rc = -errno;
+			amst_conn_destroy(s->conn);
+			s->conn = NULL;
+			return rc ? rc : -EIO;
+		}
+		s->state = NC_SESS_RESOLVING;
+	} else if (r->role == NC_ROLE_RECEIVE) {
+		s->state = NC_SESS_LISTENING;
+	} else {
+		snprintf(err, errlen, "role must be send or receive");
+		return -EINVAL;
+	}
+	s->used = true;
+	char ip[16];
+	dp_net_ip_str(r->peer_ip, ip);
+	NC_LOG(NOTICE, "session %s opened: %s, peer %s, %s %s", s->name,
+	       r->role == NC_ROLE_SEND ? "send" : "receive", ip,
+	       r->role == NC_ROLE_SEND ? "listening on" : "delivering to", addr);
+	return 0;
+}
+
+int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
+{
+	(void)dp;
+	struct dp_amst *a = &amst_state;
+	char name[NC_SESSION_NAME_LEN];
+	memcpy(name, m->u.sess.name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	switch (m->type) {
+	case NC_MSG_SESSION_OPEN:
+		return open_session(a, &m->u.sess, err, errlen);
+	case NC_MSG_SESSION_SET: {
+		struct dp_amst_sess *s = find(a, name);
+		if (s == NULL) {
+			snprintf(err, errlen, "no session '%s'", name);
+			return -ENOENT;
+		}
+		s->rate_cap = m->u.sess.rate_cap;
+		if (s->conn)
+			amst_conn_set_rate_cap(s->conn, s->rate_cap);
+		return 0;
+	}
+	case NC_MSG_SESSION_CLOSE: {
+		struct dp_amst_sess *s = find(a, name);
+		if (s == NULL) {
+			snprintf(err, errlen, "no session '%s'", name);
+			return -ENOENT;
+		}
+		if (s->conn && amst_conn_state(s->conn) != AMST_CLOSED) {
+			amst_conn_close(s->conn, AMST_CLOSE_OK, "closed by the operator",
+			                dp_now_ns());
+			s->free_when_closed = true;
+			s->state = NC_SESS_CLOSING;
+		} else {
+			NC_LOG(NOTICE, "session %s removed", s->name);
+			sess_free(s);
+		}
+		return 0;
+	}
+	default:
+		snprintf(err, errlen, "not a session command");
+		return -ENOTSUP;
+	}
+}
+
+/* ---- receive ---- */
+
+static struct dp_amst_sess *by_cid(struct dp_amst *a, uint32_t cid)
+{
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++)
+		if (a->sess[i].used && a->sess[i].local_cid == cid && a->sess[i].conn)
+			return &a->sess[i];
+	return NULL;
+}
+
+/* An INIT: a retransmission to an existing session, or a new one to accept. */
+static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
+{
+	struct dp_amst_sess *listening = NULL;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->role != NC_ROLE_RECEIVE || s->peer_ip != rx->src_ip)
+			continue;
+		if (s->conn && amst_conn_is_same_init(s->conn, rx->payload, rx->payload_len)) {
+			amst_conn_input(s->conn, rx->payload, rx->payload_len, now);
+			return;
+		}
+		if (s->state == NC_SESS_LISTENING && listening == NULL)
+			listening = s;
+	}
+	if (listening == NULL) {
+		a->unknown_session++;
+		return;
+	}
+	struct amst_conn_cfg cfg = a->base;
+	cfg.client = false;
+	cfg.local_cid = listening->local_cid;
+	cfg.rate_cap = listening->rate_cap;
+	enum amst_drop why;
+	struct amst_conn *c = amst_conn_accept(&cfg, rx->payload, rx->payload_len, now, &why);
+	if (c == NULL) {
+		a->amst_drops[why]++;
+		a->init_refused++;
+		return;
+	}
+	listening->conn = c;
+	listening->peer_port = rx->src_port;
+	memcpy(listening->peer_mac, rx->src_mac, 6);
+	listening->resolved = true; /* answer where the INIT came from */
+	listening->host = dp_host_connect_to(a->host, c, &listening->addr);
+	if (listening->host == NULL) {
+		amst_conn_close(c, AMST_CLOSE_APP, "receiver cannot deliver", now);
+		snprintf(listening->error, sizeof(listening->error), "cannot set up delivery");
+	}
+	listening->state = NC_SESS_HANDSHAKE;
+}
+
+unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t now)
+{
+	struct dp_amst *a = &amst_state;
+	(void)dp;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		if (!a->enabled || m->nb_segs != 1) {
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		struct dp_net_rx rx;
+		uint32_t cap = m->data_len + rte_pktmbuf_tailroom(m);
+		enum dp_net_rx_kind k =
+		        dp_net_rx(&a->net, a->arp, &a->net_st, rte_pktmbuf_mtod(m, uint8_t *),
+		                  m->data_len, cap, now, &rx);
+		if (k == DP_NET_RX_ARP_REPLY_READY) {
+			m->data_len = (uint16_t)rx.reply_len;
+			m->pkt_len = rx.reply_len;
+			tx_queue(a, m);
+			continue;
+		}
+		if (k == DP_NET_RX_AMST && rx.payload_len >= AMST_HDR_LEN) {
+			uint8_t type = rx.payload[1];
+			uint32_t cid = amst_get32(rx.payload + 4);
+			if (type == AMST_PKT_INIT) {
+				on_init(a, &rx, now);
+			} else {
+				struct dp_amst_sess *s = by_cid(a, cid);
+				if (s != NULL)
+					amst_conn_input(s->conn, rx.payload, rx.payload_len, now);
+				else
+					a->unknown_session++;
+			}
+		} else if (k == DP_NET_RX_AMST) {
+			a->amst_drops[AMST_DROP_SHORT]++;
+		}
+		rte_pktmbuf_free(m);
+	}
+	return n;
+}
+
+/* ---- the service loop's share ---- */
+
+unsigned dp_amst_run(struct dp *dp, uint64_t now)
+{
+	struct dp_amst *a = &amst_state;
+	if (!a->enabled)
+		return 0;
+	unsigned work = 0;
+	tx_flush(a);
+	long moved = dp_host_poll(a->host, 0);
+	if (moved > 0)
+		work += (unsigned)(moved > 1000 ? 1000 : moved);
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->conn == NULL)
+			continue;
+		sess_events(s);
+		if (s->host) {
+			long p = dp_host_pump(s->host);
+			if (p > 0)
+				work++;
+		}
+		if (a->n_backlog == 0 || a->n_backlog < TX_BACKLOG / 2)
+			work += sess_output(dp, a, s, now);
+		sess_events(s);
+		if (s->state == NC_SESS_RESOLVING && s->resolved)
+			s->state = NC_SESS_HANDSHAKE;
+		if (s->free_when_closed && amst_conn_state(s->conn) == AMST_CLOSED) {
+			NC_LOG(NOTICE, "session %s removed", s->name);
+			sess_free(s);
+		}
+	}
+	tx_flush(a);
+	return work;
+}
+
+uint64_t dp_amst_next_ns(struct dp *dp)
+{
+	struct dp_amst *a = &amst_state;
+	(void)dp;
+	uint64_t t = UINT64_MAX;
+	if (a->n_backlog)
+		return 0;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		const struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->conn == NULL)
+			continue;
+		uint64_t n = amst_conn_next_time(s->conn);
+		if (!s->resolved)
+			n = 0; /* ARP: poll */
+		if (n < t)
+			t = n;
+	}
+	return t;
+}
+
+int dp_amst_wait_fd(struct dp *dp)
+{
+	(void)dp;
+	return amst_state.enabled ? dp_host_fd(amst_state.host) : -1;
+}
+
+void dp_amst_publish(struct dp *dp)
+{
+	struct dp_amst *a = &amst_state;
+	if (dp->stats == NULL)
+		return;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		const struct dp_amst_sess *s = &a->sess[i];
+		struct nc_session_shm *o = &dp->stats->sessions[i];
+		if (!s->used) {
+			o->state = NC_SESS_FREE;
+			continue;
+		}
+		snprintf(o->name, sizeof(o->name), "%s", s->name);
+		snprintf(o->addr, sizeof(o->addr), "%s", s->addr_text);
+		snprintf(o->error, sizeof(o->error), "%s", s->error);
+		o->role = s->role;
+		o->peer_ip = s->peer_ip;
+		o->opened_ns = s->opened_ns;
+		o->rate_cap = s->rate_cap;
+		o->state = s->state;
+		if (s->conn == NULL) {
+			o->n_streams = 0;
+			continue;
+		}
+		struct amst_conn_stats st;
+		amst_conn_get_stats(s->conn, &st);
+		o->pkts_sent = st.pkts_sent;
+		o->pkts_recv = st.pkts_recv;
+		o->bytes_sent = st.bytes_sent;
+		o->bytes_recv = st.bytes_recv;
+		o->stream_bytes_sent = st.stream_bytes_sent;
+		o->stream_bytes_recv = st.stream_bytes_recv;
+		o->retrans_bytes = st.retrans_bytes;
+		o->pkts_lost = st.pkts_lost;
+		o->srtt_ns = st.srtt_ns;
+		o->min_rtt_ns = st.min_rtt_ns;
+		o->pacing_rate = st.pacing_rate;
+		o->btl_bw = st.btl_bw;
+		o->cwnd = st.cwnd;
+		o->bytes_in_flight = st.bytes_in_flight;
+		for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
+			o->drops[d] = st.drops[d];
+		struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
+		unsigned n =
+		        s->host ? dp_host_sess_streams(s->host, hs, NC_MAX_SESSION_STREAMS) : 0;
+		o->n_streams = n;
+		for (unsigned k = 0; k < n; k++) {
+			struct amst_stream_info info = {0};
+			amst_stream_info(s->conn, hs[k].stream, &info);
+			o->streams[k].id = hs[k].stream;
+			o->streams[k].to_peer = hs[k].to_amst;
+			o->streams[k].from_peer = hs[k].from_amst;
+			o->streams[k].retrans = info.retrans;
+			o->streams[k].flags = NC_STREAM_F_OPEN |
+			                      (hs[k].host_eof ? NC_STREAM_F_HOST_EOF : 0) |
+			                      (hs[k].amst_fin ? NC_STREAM_F_PEER_FIN : 0) |
+			                      (hs[k].reset ? NC_STREAM_F_RESET : 0);
+		}
+	}
+}
+
+json_t *dp_amst_json(const struct dp *dp)
+{
+	(void)dp;
+	const struct dp_amst *a = &amst_state;
+	json_t *o = json_pack("{s:b}", "enabled", a->enabled);
+	if (!a->enabled)
+		return o;
+	char ip[DP_NET_IP_STRLEN];
+	dp_net_ip_str(a->net.ip, ip);
+	json_object_set_new(o, "ip", json_string(ip));
+	json_object_set_new(o, "udp_port", json_integer(a->net.udp_port));
+	json_t *drops = json_object();
+	for (unsigned d = 0; d < DP_NET_DROP_COUNT; d++)
+		json_object_set_new(drops, dp_net_drop_names[d],
+		                    json_integer((json_int_t)a->net_st.drops[d]));
+	for (unsigned d = 0; d < AMST_DROP_COUNT; d++)
+		if (a->amst_drops[d])
+			json_object_set_new(drops, amst_drop_names[d],
+			                    json_integer((json_int_t)a->amst_drops[d]));
+	json_object_set_new(drops, "unknown_session", json_integer((json_int_t)a->unknown_session));
+	json_object_set_new(drops, "no_mbuf", json_integer((json_int_t)a->no_mbuf));
+	json_object_set_new(drops, "tx_dropped", json_integer((json_int_t)a->tx_dropped));
+	json_object_set_new(o, "drops", drops);
+	json_object_set_new(o, "rx_amst", json_integer((json_int_t)a->net_st.rx_amst));
+	json_object_set_new(o, "arp_requests_sent",
+	                    json_integer((json_int_t)a->net_st.tx_arp_request));
+	return o;
+}
+
+/* ---- component ---- */
+
+static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	struct dp *dp = arg;
+	struct dp_amst *a = &amst_state;
+	memset(a, 0, sizeof(*a));
+	const char *ipstr = nc_config_get_str(dp->cfg, "amst.ip");
+	const char *psk = nc_config_get_str(dp->cfg, "amst.psk");
+	if (ipstr[0] == '\0') {
+		NC_LOG(INFO, "amst.ip not set: AMST disabled");
+		return 0;
+	}
+	if (dp->n_ports == 0) {
+		snprintf(err, errlen, "AMST needs a port (dataplane.ports)");
+		return -ENODEV;
+	}
+	if (strlen(psk) < 16) {
+		snprintf(err, errlen, "amst.psk must have 16-64 characters");
+		return -EINVAL;
+	}
+	char why[128];
+	if (dp_net_parse_cidr(ipstr, &a->net.ip, &a->net.prefix_len, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "amst.ip: %s", why);
+		return -EINVAL;
+	}
+	const char *gw = nc_config_get_str(dp->cfg, "amst.gateway");
+	if (gw[0] && dp_net_parse_ip(gw, &a->net.gateway, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "amst.gateway: %s", why);
+		return -EINVAL;
+	}
+	a->port_id = dp->ports[0].port_id;
+	struct rte_ether_addr mac;
+	if (rte_eth_macaddr_get(a->port_id, &mac) != 0) {
+		snprintf(err, errlen, "cannot read the MAC of port %u", a->port_id);
+		return -EIO;
+	}
+	memcpy(a->net.mac, mac.addr_bytes, 6);
+	a->net.udp_port = (uint16_t)nc_config_get_int(dp->cfg, "amst.udp_port");
+	a->net.dscp = (uint8_t)nc_config_get_int(dp->cfg, "amst.dscp");
+	a->net.mtu = (uint16_t)nc_config_get_int(dp->cfg, "amst.mtu");
+	if (dp_net_cfg_check(&a->net, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "amst: %s", why);
+		return -EINVAL;
+	}
+	snprintf(a->psk, sizeof(a->psk), "%s", psk);
+	uint64_t mem = (uint64_t)nc_config_get_int(dp->cfg, "amst.session_memory_mb") << 20;
+	unsigned streams = (unsigned)nc_config_get_int(dp->cfg, "amst.max_streams");
+	uint64_t per = mem / (2ull * streams);
+	uint32_t buf = 1u << 16;
+	while ((uint64_t)buf * 2 <= per && buf < (1u << 30))
+		buf *= 2;
+	a->base = (struct amst_conn_cfg){
+	        .psk = (const uint8_t *)a->psk,
+	        .psk_len = strlen(a->psk),
+	        .seal = nc_config_get_bool(dp->cfg, "amst.seal"),
+	        .max_payload = a->net.mtu - 28u,
+	        .stream_buf = buf,
+	        .session_window = (uint64_t)buf * streams,
+	        .max_streams = (uint16_t)streams,
+	        .idle_timeout_ms = (uint32_t)nc_config_get_int(dp->cfg, "amst.idle_timeout_ms"),
+	        .handshake_timeout_ms = 10000,
+	        .seed = dp_now_ns(),
+	};
+	a->arp = dp_arp_create(64);
+	a->host = dp_host_create();
+	if (a->arp == NULL || a->host == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	a->enabled = true;
+	NC_LOG(NOTICE, "AMST on port %u, %s udp %u, mtu %u, %s, stream buffers %u KiB x %u",
+	       a->port_id, ipstr, a->net.udp_port, a->net.mtu,
+	       a->base.seal ? "sealed" : "NOT sealed", buf >> 10, streams);
+	return 0;
+}
+
+static void amst_shutdown(void *arg)
+{
+	(void)arg;
+	struct dp_amst *a = &amst_state;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++)
+		if (a->sess[i].used)
+			sess_free(&a->sess[i]);
+	for (unsigned i = 0; i < a->n_backlog; i++)
+		rte_pktmbuf_free(a->backlog[i]);
+	a->n_backlog = 0;
+	dp_host_destroy(a->host);
+	dp_arp_destroy(a->arp);
+	a->host = NULL;
+	a->arp = NULL;
+	a->enabled = false;
+	memset(a->psk, 0, sizeof(a->psk));
+}
+
+static enum nc_health amst_health(void *arg, char *msg, size_t msglen)
+{
+	(void)arg;
+	const struct dp_amst *a = &amst_state;
+	unsigned open = 0, failed = 0;
+	if (!a->enabled) {
+		snprintf(msg, msglen, "disabled (amst.ip not set)");
+		return NC_HEALTH_OK;
+	}
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		if (!a->sess[i].used)
+			continue;
+		open++;
+		failed += a->sess[i].error[0] != '\0';
+	}
+	snprintf(msg, msglen, "%u sessions, %u ended with an error", open, failed);
+	return NC_HEALTH_OK;
+}
+
+int dp_amst_component(struct dp *dp)
+{
+	static const char *const deps[] = {"ports", "shm", NULL};
+	const struct nc_component c = {
+	        .name = "amst",
+	        .phase = NC_PHASE_DWCP,
+	        .deps = deps,
+	        .init = amst_init,
+	        .health = amst_health,
+	        .shutdown = amst_shutdown,
+	        .arg = dp,
+	        .timeout_ms = 5000,
+	};
+	return nc_app_add(dp->app, &c);
+}

@@ -1,0 +1,1223 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dp_host: QEMU's migration connections on this host, carried by AMST
+ * streams (see dp_host.h). One level-triggered epoll fd per dp_host; a
+ * socket is in it only with the events it can act on: EPOLLIN while its
+ * stream has room and the host has not said EOF, EPOLLOUT while bytes wait
+ * for it (or it is connecting), nothing otherwise (then only errors wake us,
+ * and a socket that hangs up while it waits leaves the set altogether), so a
+ * full stream or a slow socket never turns the loop into a busy one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NC_LOG_MODULE "host"
+#include "dp_host.h"
+#include "nc_log.h"
+
+#define STREAM_BUDGET    (256u * 1024) /* bytes per direction, stream and call */
+#define ACCEPT_BURST     16            /* connections accepted per listener and call */
+#define EVENTS_MAX       64
+#define LISTEN_BACKLOG   128
+#define CONNECT_RETRY_NS 10000000ull  /* a UNIX listener's full backlog: try again */
+#define ACCEPT_RETRY_NS  100000000ull /* out of fds: listen again after this */
+
+/* What an epoll event's data points at: the first member of both. */
+enum ep_kind {
+	EP_LISTEN = 1,
+	EP_STREAM,
+};
+
+enum hs_state {
+	HS_FREE = 0,
+	HS_WAITING,    /* receiving side: its turn to connect has not come */
+	HS_CONNECTING, /* receiving side: non-blocking connect in progress */
+	HS_OPEN,
+	HS_CLOSED, /* finished both ways, socket closed */
+	HS_RESET,  /* ended abortively */
+};
+
+static const char *const hs_names[] = {
+        [HS_FREE] = "free", [HS_WAITING] = "waiting", [HS_CONNECTING] = "connecting",
+        [HS_OPEN] = "open", [HS_CLOSED] = "closed",   [HS_RESET] = "reset",
+};
+
+struct hstream {
+	enum ep_kind kind; /* EP_STREAM; first member */
+	struct dp_host_sess *s;
+	uint32_t id;
+	enum hs_state state;
+	int fd;
+	uint32_t mask;   /* events registered with epoll */
+	bool registered; /* in the epoll set (possibly with no events: errors only) */
+	bool parked;     /* hung up while waiting: stays out of the set while it waits */
+	uint8_t *bounce; /* read from AMST, not yet taken by the socket */
+	uint32_t b_off, b_len;
+	bool host_eof;      /* the socket said EOF; the stream has its FIN */
+	bool amst_fin;      /* every byte to the peer's FIN was read from AMST */
+	bool wr_shut;       /* shutdown(SHUT_WR) done */
+	bool amst_readable; /* AMST may have bytes for us */
+	bool room_blocked;  /* the stream had no room: out of EPOLLIN until it has */
+	bool out_more;      /* stopped by the budget with bytes still in AMST */
+	bool reset;
+	uint64_t to_amst, from_amst;
+};
+
+struct dp_host_sess {
+	enum ep_kind kind; /* EP_LISTEN (the listening socket's epoll data); first member */
+	struct dp_host *h;
+	struct dp_host_sess *prev, *next;
+	struct amst_conn *c;
+	bool sending; /* listens; otherwise connects */
+	struct dp_host_addr addr;
+	char addr_text[DP_HOST_ADDR_TEXT];
+	int lfd;
+	bool l_registered;
+	bool l_unlink; /* our socket file: remove it when we stop */
+	dev_t l_dev;
+	ino_t l_ino;
+	uint64_t accept_retry_ns;  /* listening paused (out of fds) until then; 0: not */
+	uint32_t next_connect;     /* receiving side: next stream id to connect */
+	uint64_t connect_retry_ns; /* receiving side: connect again then; 0: not waiting */
+	bool ended;
+	uint32_t end_code;
+	uint32_t st_hi; /* every stream id in use is below */
+	struct dp_host_sess_stats stats;
+	struct hstream st[AMST_MAX_STREAMS];
+};
+
+struct dp_host {
+	int epfd;
+	uint8_t *scratch; /* socket -> AMST: read here, written to the stream at once */
+	struct dp_host_sess *sessions;
+};
+
+/* ---- helpers ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_unix(const struct dp_host_sess *s)
+{
+	return s->addr.family == DP_HOST_UNIX;
+}
+
+static socklen_t unix_sockaddr(const struct dp_host_addr *a, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, a->path, strlen(a->path) + 1);
+	return (socklen_t)sizeof(*sun);
+}
+
+static int sock_error(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+		return errno;
+	return e;
+}
+
+static void tcp_nodelay(int fd)
+{
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* ---- addresses ---- */
+
+static int parse_port(const char *p, uint16_t *port)
+{
+	uint32_t v = 0;
+	size_t n = 0;
+	for (; p[n] != '\0'; n++) {
+		if (p[n] < '0' || p[n] > '9' || n >= 5)
+			return -1;
+		v = v * 10 + (uint32_t)(p[n] - '0');
+	}
+	if (n == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int dp_host_addr_parse(const char *text, struct dp_host_addr *out, char *err, size_t errlen)
+{
+	struct dp_host_addr a;
+	memset(&a, 0, sizeof(a));
+	if (text == NULL || text[0] == '\0') {
+		set_err(err, errlen, "empty host address: expected unix:/PATH or tcp:HOST:PORT");
+		return -EINVAL;
+	}
+	if (strncmp(text, "unix:", 5) == 0) {
+		const char *p = text + 5;
+		size_t n = strlen(p);
+		if (p[0] != '/') {
+			set_err(err, errlen,
+			        "host address '%s': a UNIX socket needs an absolute path "
+			        "(unix:/PATH)",
+			        text);
+			return -EINVAL;
+		}
+		if (n > DP_HOST_PATH_MAX) {
+			set_err(err, errlen,
+			        "host address 'unix:%.32s...': the path is %zu bytes, a UNIX "
+			        "socket "
+			        "takes at most %d",
+			        p, n, DP_HOST_PATH_MAX);
+			return -EINVAL;
+		}
+		a.family = DP_HOST_UNIX;
+		memcpy(a.path, p, n + 1);
+		*out = a;
+		return 0;
+	}
+	if (strncmp(text, "tcp:", 4) != 0) {
+		set_err(err, errlen,
+		        "host address '%s': unknown kind, expected unix:/PATH or tcp:HOST:PORT",
+		        text);
+		return -EINVAL;
+	}
+	const char *p = text + 4;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port;
+	if (p[0] == '[') {
+		const char *close = strchr(p, ']');
+		if (close == NULL) {
+			set_err(err, errlen, "host address '%s': no ']' after the IPv6 address",
+			        text);
+			return -EINVAL;
+		}
+		size_t hl = (size_t)(close - (p + 1));
+		if (hl == 0 || hl >= sizeof(host)) {
+			set_err(err, errlen, "host address '%s': bad IPv6 address", text);
+			return -EINVAL;
+		}
+		memcpy(host, p + 1, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET6, host, &a.ip.in6.sin6_addr) != 1) {
+			set_err(err, errlen, "host address '%s': '%s' is not an IPv6 address", text,
+			        host);
+			return -EINVAL;
+		}
+		if (close[1] != ':') {
+			set_err(err, errlen, "host address '%s': expected ':PORT' after ']'", text);
+			return -EINVAL;
+		}
+		port = close + 2;
+		a.ip.in6.sin6_family = AF_INET6;
+		a.ip_len = sizeof(a.ip.in6);
+	} else {
+		const char *colon = strrchr(p, ':');
+		if (colon == NULL) {
+			set_err(err, errlen, "host address '%s': expected tcp:HOST:PORT", text);
+			return -EINVAL;
+		}
+		size_t hl = (size_t)(colon - p);
+		if (memchr(p, ':', hl) != NULL) {
+			set_err(err, errlen,
+			        "host address '%s': an IPv6 address goes in brackets: "
+			        "tcp:[ADDR]:PORT",
+			        text);
+			return -EINVAL;
+		}
+		if (hl == 0) {
+			set_err(err, errlen, "host address '%s': no host before the port", text);
+			return -EINVAL;
+		}
+		if (hl >= sizeof(host)) {
+			set_err(err, errlen,
+			        "host address '%s': the host is not a numeric IPv4 address (host "
+			        "names are not resolved)",
+			        text);
+			return -EINVAL;
+		}
+		memcpy(host, p, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET, host, &a.ip.in4.sin_addr) != 1) {
+			set_err(err, errlen,
+			        "host address '%s': '%s' is not a numeric IPv4 address (host names "
+			        "are not resolved: write e.g. tcp:127.0.0.1:PORT or "
+			        "tcp:[::1]:PORT)",
+			        text, host);
+			return -EINVAL;
+		}
+		port = colon + 1;
+		a.ip.in4.sin_family = AF_INET;
+		a.ip_len = sizeof(a.ip.in4);
+	}
+	uint16_t pt;
+	if (parse_port(port, &pt) != 0) {
+		set_err(err, errlen, "host address '%s': port '%s' is not a number from 0 to 65535",
+		        text, port);
+		return -EINVAL;
+	}
+	if (a.ip.sa.sa_family == AF_INET6)
+		a.ip.in6.sin6_port = htons(pt);
+	else
+		a.ip.in4.sin_port = htons(pt);
+	a.family = DP_HOST_TCP;
+	*out = a;
+	return 0;
+}
+
+int dp_host_addr_format(const struct dp_host_addr *a, char *buf, size_t len)
+{
+	int n;
+	char ip[INET6_ADDRSTRLEN];
+	if (a->family == DP_HOST_UNIX) {
+		n = snprintf(buf, len, "unix:%s", a->path);
+	} else if (a->family == DP_HOST_TCP && a->ip.sa.sa_family == AF_INET) {
+		if (inet_ntop(AF_INET, &a->ip.in4.sin_addr, ip, sizeof(ip)) == NULL)
+			return -EINVAL;
+		n = snprintf(buf, len, "tcp:%s:%u", ip, ntohs(a->ip.in4.sin_port));
+	} else if (a->family == DP_HOST_TCP && a->ip.sa.sa_family == AF_INET6) {
+		if (inet_ntop(AF_INET6, &a->ip.in6.sin6_addr, ip, sizeof(ip)) == NULL)
+			return -EINVAL;
+		n = snprintf(buf, len, "tcp:[%s]:%u", ip, ntohs(a->ip.in6.sin6_port));
+	} else {
+		return -EINVAL;
+	}
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}
+
+static bool addr_ok(const struct dp_host_addr *a)
+{
+	if (a == NULL)
+		return false;
+	if (a->family == DP_HOST_UNIX)
+		return a->path[0] == '/' && memchr(a->path, '\0', sizeof(a->path)) != NULL;
+	if (a->family == DP_HOST_TCP)
+		return (a->ip.sa.sa_family == AF_INET && a->ip_len == sizeof(a->ip.in4)) ||
+		       (a->ip.sa.sa_family == AF_INET6 && a->ip_len == sizeof(a->ip.in6));
+	return false;
+}
+
+/* ---- one stream's socket ---- */
+
+static void st_update_interest(struct hstream *t);
+
+static void st_free_bounce(struct hstream *t)
+{
+	t->s->stats.buffered -= t->b_len;
+	t->b_len = t->b_off = 0;
+	free(t->bounce);
+	t->bounce = NULL;
+}
+
+/* Close the socket; abortively: RST for TCP (SO_LINGER 0), a plain close for UNIX. */
+static void st_close_fd(struct hstream *t, bool abortive)
+{
+	struct dp_host_sess *s = t->s;
+	if (t->fd >= 0) {
+		if (t->registered)
+			(void)epoll_ctl(s->h->epfd, EPOLL_CTL_DEL, t->fd, NULL);
+		if (abortive && !is_unix(s)) {
+			struct linger l = {.l_onoff = 1, .l_linger = 0};
+			(void)setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		close(t->fd);
+		t->fd = -1;
+		s->stats.streams_open--;
+	}
+	t->registered = false;
+	t->mask = 0;
+	st_free_bounce(t);
+}
+
+/* End the stream abortively; reset it on AMST with @p code unless 0. */
+static void st_abort(struct hstream *t, uint32_t code)
+{
+	struct dp_host_sess *s = t->s;
+	if (code != 0 && !s->ended)
+		(void)amst_stream_reset(s->c, t->id, code);
+	st_close_fd(t, true);
+	t->state = HS_RESET;
+	t->reset = true;
+}
+
+static void st_host_error(struct hstream *t, int err, const char *what)
+{
+	t->s->stats.host_errors++;
+	NC_LOG_RL(WARN, "%s stream %u: %s failed: %s; resetting the stream", t->s->addr_text, t->id,
+	          what, strerror(err));
+	st_abort(t, DP_HOST_RESET_HOST);
+}
+
+/* The peer reset the stream: close abortively, and stop our direction too. */
+static void st_peer_reset(struct hstream *t, uint32_t code)
+{
+	if (t->state == HS_CLOSED || t->state == HS_RESET || t->state == HS_FREE)
+		return;
+	t->s->stats.peer_resets++;
+	NC_LOG_RL(NOTICE, "%s stream %u: reset by the peer (code %u); closing its connection",
+	          t->s->addr_text, t->id, code);
+	st_abort(t, code ? code : DP_HOST_RESET_HOST);
+}
+
+static void sess_end(struct dp_host_sess *s, uint32_t code);
+
+/* AMST -> socket: flush the bounce buffer, refill it from the stream. */
+static long st_push(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	long moved = 0;
+	t->out_more = false;
+	for (;;) {
+		if (t->b_len == 0) {
+			if (t->amst_fin || !t->amst_readable)
+				break;
+			if (moved >= (long)STREAM_BUDGET) {
+				t->out_more = true;
+				break;
+			}
+			bool fin = false;
+			long r = amst_stream_read(s->c, t->id, t->bounce, DP_HOST_BOUNCE, &fin);
+			if (r < 0) {
+				if (r == -ECONNRESET)
+					st_peer_reset(t, 0);
+				else
+					st_abort(t, DP_HOST_RESET_HOST);
+				return moved;
+			}
+			if (fin)
+				t->amst_fin = true;
+			/* Drained: AMST_EV_READABLE says when there is more. */
+			if ((size_t)r < DP_HOST_BOUNCE)
+				t->amst_readable = false;
+			if (r == 0)
+				break;
+			t->b_off = 0;
+			t->b_len = (uint32_t)r;
+			s->stats.buffered += (uint64_t)r;
+			if ((uint64_t)r > s->stats.buffered_max)
+				s->stats.buffered_max = (uint64_t)r;
+		}
+		ssize_t w =
+		        send(t->fd, t->bounce + t->b_off, t->b_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			st_host_error(t, errno, "write");
+			return moved;
+		}
+		t->b_off += (uint32_t)w;
+		t->b_len -= (uint32_t)w;
+		s->stats.buffered -= (uint64_t)w;
+		t->from_amst += (uint64_t)w;
+		s->stats.from_amst += (uint64_t)w;
+		moved += (long)w;
+	}
+	if (t->b_len == 0 && t->amst_fin && !t->wr_shut) {
+		if (shutdown(t->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+			st_host_error(t, errno, "shutdown");
+			return moved;
+		}
+		t->wr_shut = true;
+	}
+	return moved;
+}
+
+/* Socket -> AMST: read only what the stream has room for. */
+static long st_pull(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	uint8_t *buf = s->h->scratch;
+	long moved = 0;
+	t->room_blocked = false;
+	while (!t->host_eof && moved < (long)STREAM_BUDGET) {
+		size_t room = amst_stream_room(s->c, t->id);
+		if (room == 0) {
+			/* A write that finds no room makes AMST say WRITABLE when it has some. */
+			(void)amst_stream_write(s->c, t->id, buf, 1);
+			t->room_blocked = true;
+			break;
+		}
+		size_t want = room < DP_HOST_BOUNCE ? room : DP_HOST_BOUNCE;
+		ssize_t n = recv(t->fd, buf, want, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			st_host_error(t, errno, "read");
+			return moved;
+		}
+		if (n == 0) {
+			(void)amst_stream_finish(s->c, t->id);
+			t->host_eof = true;
+			break;
+		}
+		long w = amst_stream_write(s->c, t->id, buf, (size_t)n);
+		if (w != (long)n) {
+			/* The stream took less than its room: the session is going away (or the
+			 * stream was reset under us); these bytes cannot be carried. */
+			enum amst_state as = amst_conn_state(s->c);
+			if (as == AMST_CLOSING || as == AMST_CLOSED) {
+				sess_end(s, amst_conn_error(s->c, NULL));
+			} else {
+				NC_LOG_RL(ERR, "%s stream %u: AMST took %ld of %zd bytes",
+				          s->addr_text, t->id, w, n);
+				st_abort(t, DP_HOST_RESET_HOST);
+			}
+			return moved;
+		}
+		t->to_amst += (uint64_t)n;
+		s->stats.to_amst += (uint64_t)n;
+		moved += (long)n;
+		if ((size_t)n < want)
+			break; /* drained for now; epoll says when there is more */
+	}
+	return moved;
+}
+
+static void st_update_interest(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	if (t->fd < 0)
+		return;
+	uint32_t want = 0;
+	if (t->state == HS_CONNECTING) {
+		want = EPOLLOUT;
+	} else if (t->state == HS_OPEN) {
+		if (!t->host_eof && !t->room_blocked)
+			want |= EPOLLIN;
+		if (t->b_len > 0 || t->out_more)
+			want |= EPOLLOUT;
+	}
+	/* With nothing to wait for, stay in the set for errors only, unless the socket
+	 * hung up: that is reported for as long as it lasts. */
+	bool reg = want != 0 || !t->parked;
+	if (reg == t->registered && (!reg || want == t->mask))
+		return;
+	struct epoll_event ev = {.events = want, .data.ptr = t};
+	int op = !reg ? EPOLL_CTL_DEL : t->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(s->h->epfd, op, t->fd, &ev) != 0) {
+		int e = errno;
+		NC_LOG_RL(ERR, "%s stream %u: epoll_ctl: %s", s->addr_text, t->id, strerror(e));
+		s->stats.host_errors++;
+		st_abort(t, DP_HOST_RESET_NOMEM);
+		return;
+	}
+	t->registered = reg;
+	t->mask = reg ? want : 0;
+}
+
+/* After moving bytes: close a stream finished both ways, or fix its interest. */
+static void st_settle(struct hstream *t)
+{
+	if (t->state != HS_OPEN)
+		return;
+	if (t->host_eof && t->wr_shut) {
+		st_close_fd(t, false);
+		t->state = HS_CLOSED;
+		return;
+	}
+	st_update_interest(t);
+}
+
+enum { W_PULL = 1, W_PUSH = 2 };
+
+static long st_work(struct hstream *t, unsigned what)
+{
+	long moved = 0;
+	if (t->state != HS_OPEN)
+		return 0;
+	if (what & W_PUSH)
+		moved += st_push(t);
+	if ((what & W_PULL) && t->state == HS_OPEN)
+		moved += st_pull(t);
+	st_settle(t);
+	return moved;
+}
+
+/* ---- receiving side: connect streams in id order ---- */
+
+static void st_connect_failed(struct hstream *t, int err)
+{
+	struct dp_host_sess *s = t->s;
+	s->stats.connect_failed++;
+	NC_LOG_RL(WARN, "stream %u: cannot connect to %s: %s; resetting the stream", t->id,
+	          s->addr_text, strerror(err));
+	st_abort(t, DP_HOST_RESET_CONNECT);
+}
+
+static long st_connected(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	t->state = HS_OPEN;
+	t->amst_readable = true; /* bytes may have arrived while we waited */
+	s->stats.connected++;
+	if (!is_unix(s))
+		tcp_nodelay(t->fd);
+	return 1 + st_work(t, W_PUSH | W_PULL);
+}
+
+/* Start stream t's connect. Returns true when it completed (either way). */
+static bool st_connect(struct hstream *t, long *work)
+{
+	struct dp_host_sess *s = t->s;
+	struct sockaddr_un sun;
+	const struct sockaddr *sa;
+	socklen_t salen;
+	int domain;
+	if (is_unix(s)) {
+		salen = unix_sockaddr(&s->addr, &sun);
+		sa = (const struct sockaddr *)&sun;
+		domain = AF_UNIX;
+	} else {
+		sa = &s->addr.ip.sa;
+		salen = s->addr.ip_len;
+		domain = s->addr.ip.sa.sa_family;
+	}
+	int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		st_connect_failed(t, errno);
+		return true;
+	}
+	if (connect(fd, sa, salen) == 0) {
+		t->fd = fd;
+		s->stats.streams_open++;
+		*work += st_connected(t);
+		return true;
+	}
+	int e = errno;
+	if (e == EINPROGRESS || e == EINTR) {
+		t->fd = fd;
+		s->stats.streams_open++;
+		t->state = HS_CONNECTING;
+		st_update_interest(t);
+		return t->state != HS_CONNECTING; /* epoll_ctl may have failed */
+	}
+	close(fd);
+	if (e == EAGAIN && is_unix(s)) {
+		/* The listener's backlog is full: its turn again shortly. */
+		NC_LOG_RL(NOTICE, "stream %u: %s has a full backlog; connecting again shortly",
+		          t->id, s->addr_text);
+		s->connect_retry_ns = now_ns() + CONNECT_RETRY_NS;
+		return false;
+	}
+	st_connect_failed(t, e);
+	return true;
+}
+
+static long connect_next(struct dp_host_sess *s)
+{
+	long work = 0;
+	if (s->sending || s->ended || s->connect_retry_ns != 0)
+		return 0;
+	while (s->next_connect < AMST_MAX_STREAMS) {
+		struct hstream *t = &s->st[s->next_connect];
+		if (t->state == HS_FREE || t->state == HS_CONNECTING)
+			return work; /* not opened yet, or its connect is under way */
+		if (t->state == HS_WAITING && !st_connect(t, &work))
+			return work;
+		s->next_connect += 2;
+	}
+	return work;
+}
+
+static void st_finish_connect(struct hstream *t, long *work)
+{
+	int e = sock_error(t->fd);
+	if (e != 0) {
+		st_connect_failed(t, e);
+		return;
+	}
+	*work += st_connected(t);
+}
+
+/* ---- streams ---- */
+
+static struct hstream *st_get(struct dp_host_sess *s, uint32_t id)
+{
+	if (id >= AMST_MAX_STREAMS || s->st[id].state == HS_FREE)
+		return NULL;
+	return &s->st[id];
+}
+
+/* Claim the slot of stream id with its bounce buffer; false: no memory (slot is reset). */
+static bool st_init(struct dp_host_sess *s, uint32_t id, enum hs_state state)
+{
+	struct hstream *t = &s->st[id];
+	memset(t, 0, sizeof(*t));
+	t->kind = EP_STREAM;
+	t->s = s;
+	t->id = id;
+	t->fd = -1;
+	t->state = state;
+	if (id + 1 > s->st_hi)
+		s->st_hi = id + 1;
+	t->bounce = malloc(DP_HOST_BOUNCE);
+	if (t->bounce == NULL) {
+		NC_LOG_RL(ERR, "%s stream %u: no memory for its buffer", s->addr_text, id);
+		st_abort(t, DP_HOST_RESET_NOMEM);
+		return false;
+	}
+	return true;
+}
+
+static void on_stream_opened(struct dp_host_sess *s, uint32_t id)
+{
+	if (id >= AMST_MAX_STREAMS || s->st[id].state != HS_FREE)
+		return;
+	if (s->next_connect == UINT32_MAX)
+		s->next_connect = id & 1; /* the peer's ids: 0, 2, 4... or 1, 3, 5... */
+	if (s->sending || (id & 1) != (s->next_connect & 1)) {
+		s->stats.unexpected++;
+		NC_LOG_RL(WARN, "%s: the peer opened stream %u, which this side does not take",
+		          s->addr_text, id);
+		(void)amst_stream_reset(s->c, id, DP_HOST_RESET_UNEXPECTED);
+		return;
+	}
+	st_init(s, id, HS_WAITING);
+	connect_next(s);
+}
+
+/* ---- listening ---- */
+
+static void listen_stop(struct dp_host_sess *s)
+{
+	if (s->lfd < 0)
+		return;
+	close(s->lfd); /* leaves the epoll set with it */
+	s->lfd = -1;
+	s->l_registered = false;
+	s->stats.listening = false;
+	if (s->l_unlink) {
+		struct stat st;
+		if (lstat(s->addr.path, &st) == 0 && st.st_dev == s->l_dev && st.st_ino == s->l_ino)
+			(void)unlink(s->addr.path);
+		s->l_unlink = false;
+	}
+}
+
+static int listen_arm(struct dp_host_sess *s, bool on)
+{
+	if (s->lfd < 0 || s->l_registered == on)
+		return 0;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+	if (epoll_ctl(s->h->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->lfd, &ev) != 0)
+		return -errno;
+	s->l_registered = on;
+	return 0;
+}
+
+static long sess_accept(struct dp_host_sess *s)
+{
+	long work = 0;
+	for (unsigned i = 0; i < ACCEPT_BURST && s->lfd >= 0; i++) {
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			if (e == EAGAIN || e == EWOULDBLOCK)
+				break;
+			if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+				continue;
+			/* Out of fds or memory: the listener would stay readable, so leave
+			 * the set for a while instead of spinning on it. */
+			NC_LOG_RL(WARN, "%s: accept: %s; listening again in %llu ms", s->addr_text,
+			          strerror(e), ACCEPT_RETRY_NS / 1000000);
+			(void)listen_arm(s, false);
+			s->accept_retry_ns = now_ns() + ACCEPT_RETRY_NS;
+			break;
+		}
+		work++;
+		s->stats.accepted++;
+		int id = s->ended ? -ENOTCONN : amst_stream_open(s->c);
+		if (id < 0 || id >= AMST_MAX_STREAMS) {
+			s->stats.refused++;
+			NC_LOG_RL(WARN, "%s: refusing a connection: no stream for it (%s)",
+			          s->addr_text, strerror(-id));
+			close(fd);
+			continue;
+		}
+		if (!st_init(s, (uint32_t)id, HS_OPEN)) {
+			s->stats.refused++;
+			close(fd);
+			continue;
+		}
+		struct hstream *t = &s->st[id];
+		t->fd = fd;
+		s->stats.streams_open++;
+		if (!is_unix(s))
+			tcp_nodelay(fd);
+		work += st_work(t, W_PULL); /* it may have written already */
+	}
+	return work;
+}
+
+/* Is somebody listening on the UNIX socket file at path? Remove it if not. */
+static int unix_replace_stale(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0; /* gone meanwhile: bind again */
+		int e = errno;
+		set_err(err, errlen, "cannot listen on unix:%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		set_err(err, errlen, "cannot listen on unix:%s: it exists and is not a socket",
+		        path);
+		return -EEXIST;
+	}
+	struct sockaddr_un sun;
+	struct dp_host_addr a = {.family = DP_HOST_UNIX};
+	memcpy(a.path, path, strlen(path) + 1);
+	socklen_t len = unix_sockaddr(&a, &sun);
+	int p = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p < 0) {
+		int e = errno;
+		set_err(err, errlen, "cannot listen on unix:%s: %s", path, strerror(e));
+		return -e;
+	}
+	int rc = connect(p, (const struct sockaddr *)&sun, len);
+	int e = rc == 0 ? 0 : errno;
+	close(p);
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+		set_err(err, errlen, "cannot listen on unix:%s: somebody is listening there", path);
+		return -EADDRINUSE;
+	}
+	if (e == ENOENT)
+		return 0;
+	if (e != ECONNREFUSED) {
+		set_err(err, errlen, "cannot listen on unix:%s: probing it: %s", path, strerror(e));
+		return -e;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		e = errno;
+		set_err(err, errlen, "cannot listen on unix:%s: removing the stale socket: %s",
+		        path, strerror(e));
+		return -e;
+	}
+	NC_LOG(NOTICE, "replaced the stale socket unix:%s", path);
+	return 0;
+}
+
+static int listen_open(struct dp_host_sess *s, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	const struct sockaddr *sa;
+	socklen_t salen;
+	int domain, e;
+	if (is_unix(s)) {
+		salen = unix_sockaddr(&s->addr, &sun);
+		sa = (const struct sockaddr *)&sun;
+		domain = AF_UNIX;
+	} else {
+		sa = &s->addr.ip.sa;
+		salen = s->addr.ip_len;
+		domain = s->addr.ip.sa.sa_family;
+	}
+	int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		set_err(err, errlen, "cannot listen on %s: socket: %s", s->addr_text, strerror(e));
+		return -e;
+	}
+	if (!is_unix(s)) {
+		int one = 1;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	int rc = bind(fd, sa, salen);
+	if (rc != 0 && errno == EADDRINUSE && is_unix(s)) {
+		rc = unix_replace_stale(s->addr.path, err, errlen);
+		if (rc != 0) {
+			close(fd);
+			return rc;
+		}
+		rc = bind(fd, sa, salen);
+	}
+	if (rc != 0) {
+		e = errno;
+		set_err(err, errlen, "cannot listen on %s: bind: %s", s->addr_text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	if (is_unix(s)) {
+		struct stat st;
+		if (lstat(s->addr.path, &st) == 0) {
+			s->l_dev = st.st_dev;
+			s->l_ino = st.st_ino;
+			s->l_unlink = true;
+		}
+	}
+	s->lfd = fd;
+	s->stats.listening = true;
+	rc = listen(fd, LISTEN_BACKLOG) != 0 ? -errno : listen_arm(s, true);
+	if (rc != 0) {
+		set_err(err, errlen, "cannot listen on %s: %s", s->addr_text, strerror(-rc));
+		listen_stop(s);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- sessions ---- */
+
+/* The session is over (closing or closed): nothing more can be carried. */
+static void sess_end(struct dp_host_sess *s, uint32_t code)
+{
+	if (s->ended)
+		return;
+	s->ended = true;
+	s->end_code = code;
+	s->connect_retry_ns = 0;
+	s->accept_retry_ns = 0;
+	listen_stop(s);
+	unsigned aborted = 0;
+	for (uint32_t id = 0; id < s->st_hi; id++) {
+		struct hstream *t = &s->st[id];
+		if (t->state == HS_WAITING || t->state == HS_CONNECTING || t->state == HS_OPEN) {
+			st_abort(t, 0);
+			aborted++;
+		}
+	}
+	if (code != 0 || aborted != 0)
+		NC_LOG_RL(WARN, "%s: session ended (code %u): %u connection(s) closed abortively",
+		          s->addr_text, code, aborted);
+}
+
+static struct dp_host_sess *sess_new(struct dp_host *h, struct amst_conn *c,
+                                     const struct dp_host_addr *addr, bool sending)
+{
+	struct dp_host_sess *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->kind = EP_LISTEN;
+	s->h = h;
+	s->c = c;
+	s->sending = sending;
+	s->addr = *addr;
+	if (dp_host_addr_format(addr, s->addr_text, sizeof(s->addr_text)) < 0)
+		snprintf(s->addr_text, sizeof(s->addr_text), "?");
+	s->lfd = -1;
+	s->next_connect = UINT32_MAX;
+	s->next = h->sessions;
+	if (h->sessions)
+		h->sessions->prev = s;
+	h->sessions = s;
+	return s;
+}
+
+static void sess_unlink(struct dp_host_sess *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->h->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+}
+
+struct dp_host_sess *dp_host_listen(struct dp_host *h, struct amst_conn *c,
+                                    const struct dp_host_addr *addr, char *err, size_t errlen)
+{
+	if (h == NULL || c == NULL || !addr_ok(addr)) {
+		set_err(err, errlen, "bad arguments to listen on");
+		errno = EINVAL;
+		return NULL;
+	}
+	struct dp_host_sess *s = sess_new(h, c, addr, true);
+	if (s == NULL) {
+		set_err(err, errlen, "no memory for a host session");
+		errno = ENOMEM;
+		return NULL;
+	}
+	int rc = listen_open(s, err, errlen);
+	if (rc != 0) {
+		sess_unlink(s);
+		free(s);
+		errno = -rc;
+		return NULL;
+	}
+	/* Name it by where it really listens (the kernel's port for TCP port 0). */
+	struct dp_host_addr la;
+	if (dp_host_sess_local_addr(s, &la) == 0)
+		(void)dp_host_addr_format(&la, s->addr_text, sizeof(s->addr_text));
+	NC_LOG(INFO, "listening on %s", s->addr_text);
+	return s;
+}
+
+struct dp_host_sess *dp_host_connect_to(struct dp_host *h, struct amst_conn *c,
+                                        const struct dp_host_addr *addr)
+{
+	if (h == NULL || c == NULL || !addr_ok(addr) ||
+	    (addr->family == DP_HOST_TCP &&
+	     (addr->ip.sa.sa_family == AF_INET ? addr->ip.in4.sin_port : addr->ip.in6.sin6_port) ==
+	             0)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct dp_host_sess *s = sess_new(h, c, addr, false);
+	if (s == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return s;
+}
+
+void dp_host_event(struct dp_host_sess *s, const struct amst_event *ev)
+{
+	struct hstream *t;
+	if (s == NULL || ev == NULL || (s->ended && ev->type != AMST_EV_CLOSED))
+		return;
+	switch (ev->type) {
+	case AMST_EV_STREAM_OPENED:
+		on_stream_opened(s, ev->stream);
+		break;
+	case AMST_EV_READABLE:
+		t = st_get(s, ev->stream);
+		if (t)
+			t->amst_readable = true;
+		break;
+	case AMST_EV_WRITABLE:
+		break; /* dp_host_pump() looks at the room of every blocked stream */
+	case AMST_EV_STREAM_RESET:
+		t = st_get(s, ev->stream);
+		if (t) {
+			st_peer_reset(t, ev->code);
+			connect_next(s);
+		}
+		break;
+	case AMST_EV_CLOSED:
+		sess_end(s, ev->code);
+		break;
+	default:
+		break;
+	}
+}
+
+long dp_host_pump(struct dp_host_sess *s)
+{
+	if (s == NULL || s->ended)
+		return 0;
+	enum amst_state as = amst_conn_state(s->c);
+	if (as == AMST_CLOSING || as == AMST_CLOSED) {
+		sess_end(s, amst_conn_error(s->c, NULL));
+		return 0;
+	}
+	long moved = 0;
+	for (uint32_t id = 0; id < s->st_hi && !s->ended; id++) {
+		struct hstream *t = &s->st[id];
+		if (t->state != HS_OPEN)
+			continue;
+		unsigned what = 0;
+		/* Only what needs no waiting: a bounce buffer with bytes waits for EPOLLOUT. */
+		if (t->amst_readable && t->b_len == 0 && !t->amst_fin)
+			what |= W_PUSH;
+		if (t->room_blocked && amst_stream_room(s->c, id) > 0)
+			what |= W_PULL;
+		if (what)
+			moved += st_work(t, what);
+	}
+	return moved;
+}
+
+static long st_on_epoll(struct hstream *t, uint32_t events)
+{
+	long work = 0;
+	if (t->fd < 0)
+		return 0; /* closed earlier in this batch */
+	if (t->state == HS_CONNECTING) {
+		st_finish_connect(t, &work);
+		return 1 + work + connect_next(t->s);
+	}
+	if (t->state != HS_OPEN)
+		return 0;
+	unsigned what = 0;
+	if (events & EPOLLIN)
+		what |= W_PULL;
+	if (events & EPOLLOUT)
+		what |= W_PUSH;
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (t->mask & EPOLLIN)
+			what |= W_PULL;
+		if (t->mask & EPOLLOUT)
+			what |= W_PUSH;
+		if (what == 0) {
+			/* Waiting for nothing: an error ends the stream now; a hang-up
+			 * waits until the stream can take its bytes or has some for it. */
+			int e = sock_error(t->fd);
+			if (e != 0) {
+				st_host_error(t, e, "connection");
+			} else {
+				t->parked = true;
+				st_update_interest(t);
+			}
+			return 1;
+		}
+	}
+	return st_work(t, what);
+}
+
+long dp_host_poll(struct dp_host *h, int timeout_ms)
+{
+	struct epoll_event evs[EVENTS_MAX];
+	long work = 0;
+	int n = epoll_wait(h->epfd, evs, EVENTS_MAX, timeout_ms);
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0;
+	}
+	for (int i = 0; i < n; i++) {
+		const enum ep_kind *k = evs[i].data.ptr;
+		if (*k == EP_LISTEN)
+			work += sess_accept((struct dp_host_sess *)evs[i].data.ptr);
+		else
+			work += st_on_epoll((struct hstream *)evs[i].data.ptr, evs[i].events);
+	}
+	uint64_t now = 0;
+	for (struct dp_host_sess *s = h->sessions; s != NULL; s = s->next) {
+		if (s->accept_retry_ns || s->connect_retry_ns) {
+			if (now == 0)
+				now = now_ns();
+			if (s->accept_retry_ns && now >= s->accept_retry_ns) {
+				s->accept_retry_ns = 0;
+				if (listen_arm(s, true) != 0)
+					s->accept_retry_ns = now + ACCEPT_RETRY_NS;
+			}
+			if (s->connect_retry_ns && now >= s->connect_retry_ns) {
+				s->connect_retry_ns = 0;
+				work += connect_next(s);
+			}
+		}
+		work += dp_host_pump(s);
+	}
+	return work;
+}
+
+void dp_host_sess_destroy(struct dp_host_sess *s)
+{
+	if (s == NULL)
+		return;
+	listen_stop(s);
+	enum amst_state as = amst_conn_state(s->c);
+	bool live = !s->ended && (as == AMST_HANDSHAKE || as == AMST_ESTABLISHED);
+	for (uint32_t id = 0; id < s->st_hi; id++) {
+		struct hstream *t = &s->st[id];
+		if (t->state == HS_FREE)
+			continue;
+		if (t->state == HS_WAITING || t->state == HS_CONNECTING || t->state == HS_OPEN)
+			st_abort(t, live ? DP_HOST_RESET_GONE : 0);
+		st_free_bounce(t);
+	}
+	sess_unlink(s);
+	free(s);
+}
+
+int dp_host_sess_local_addr(const struct dp_host_sess *s, struct dp_host_addr *out)
+{
+	if (!s->sending || s->lfd < 0)
+		return -ENOTCONN;
+	*out = s->addr;
+	if (!is_unix(s)) {
+		socklen_t len = sizeof(out->ip);
+		if (getsockname(s->lfd, &out->ip.sa, &len) != 0)
+			return -errno;
+		out->ip_len = len;
+	}
+	return 0;
+}
+
+unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_stream_stats *out,
+                              unsigned max)
+{
+	unsigned n = 0;
+	for (uint32_t id = 0; id < s->st_hi && n < max; id++) {
+		const struct hstream *t = &s->st[id];
+		if (t->state == HS_FREE)
+			continue;
+		struct dp_host_stream_stats *o = &out[n++];
+		memset(o, 0, sizeof(*o));
+		o->stream = id;
+		o->to_amst = t->to_amst;
+		o->from_amst = t->from_amst;
+		o->buffered = t->b_len;
+		o->host_eof = t->host_eof;
+		o->amst_fin = t->amst_fin;
+		o->reset = t->reset;
+		snprintf(o->state, sizeof(o->state), "%s", hs_names[t->state]);
+	}
+	return n;
+}
+
+void dp_host_sess_get_stats(const struct dp_host_sess *s, struct dp_host_sess_stats *st)
+{
+	*st = s->stats;
+	st->listening = s->lfd >= 0;
+	st->ended = s->ended;
+	st->end_code = s->end_code;
+}
+
+/* ---- the host ---- */
+
+struct dp_host *dp_host_create(void)
+{
+	struct dp_host *h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	h->scratch = malloc(DP_HOST_BOUNCE);
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->scratch == NULL || h->epfd < 0) {
+		int e = h->scratch == NULL ? ENOMEM : errno;
+		if (h->epfd >= 0)
+			close(h->epfd);
+		free(h->scratch);
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	return h;
+}
+
+void dp_host_destroy(struct dp_host *h)
+{
+	if (h == NULL)
+		return;
+	while (h->sessions)
+		dp_host_sess_destroy(h->sessions);
+	close(h->epfd);
+	free(h->scratch);
+	free(h);
+}
+
+int dp_host_fd(const struct dp_host *h)
+{
+	return h->epfd;
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""amst_streams: both ends of the host connections an AMST session carries,
+standing in for QEMU in tests and benches.
+
+  serve ADDR --conns N --out FILE   accept N connections on ADDR, read each to
+                                    EOF, record bytes and SHA-256 per
+                                    connection, in the order accepted
+  send ADDR --conns N --bytes B     open N connections one after another, send
+        --seed S --out FILE         B seeded pseudo-random bytes on each, then
+                                    wait for the peer to close; record the same
+
+ADDR is unix:PATH or tcp:IP:PORT. Each connection's first 8 bytes are its
+index, so the receiver can tell which sender connection it got. Both write
+JSON: {"conns": [{"index", "bytes", "sha256", "seconds"}], "seconds",
+"error"}; exit 0 only if every connection ended cleanly.
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+BLOCK = 1 << 20
+
+
+def parse_addr(text):
+    if text.startswith("unix:"):
+        return socket.AF_UNIX, text[5:]
+    if text.startswith("tcp:"):
+        host, port = text[4:].rsplit(":", 1)
+        return socket.AF_INET, (host, int(port))
+    raise SystemExit(f"bad address {text!r}: unix:PATH or tcp:IP:PORT")
+
+
+def serve(args):
+    fam, addr = parse_addr(args.addr)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if fam == socket.AF_UNIX:
+        try:
+            os.unlink(addr)
+        except FileNotFoundError:
+            pass
+    else:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(64)
+    s.settimeout(args.timeout)
+    results = [None] * args.conns
+    errors = []
+
+    def reader(slot, c):
+        h = hashlib.sha256()
+        n = 0
+        t0 = time.monotonic()
+        first = b""
+        try:
+            c.settimeout(args.timeout)
+            while True:
+                b = c.recv(BLOCK)
+                if not b:
+                    break
+                if len(first) < 8:
+                    first += b[: 8 - len(first)]
+                h.update(b)
+                n += len(b)
+        except OSError as e:
+            errors.append(f"connection {slot}: {e}")
+        finally:
+            c.close()
+        index = struct.unpack(">Q", first)[0] if len(first) == 8 else -1
+        results[slot] = {"index": index, "bytes": n, "sha256": h.hexdigest(),
+                         "seconds": time.monotonic() - t0}
+
+    threads = []
+    t0 = time.monotonic()
+    try:
+        for i in range(args.conns):
+            c, _ = s.accept()
+            t = threading.Thread(target=reader, args=(i, c))
+            t.start()
+            threads.append(t)
+    except OSError as e:
+        errors.append(f"accept: {e}")
+    for t in threads:
+        t.join()
+    s.close()
+    out = {"conns": results, "seconds": time.monotonic() - t0,
+           "error": "; ".join(errors)}
+    with open(args.out, "w") as f:
+        json.dump(out, f)
+    return 0 if not errors and all(results) else 1
+
+
+def send(args):
+    fam, addr = parse_addr(args.addr)
+    rng = random.Random(args.seed)
+    base = bytearray(rng.randbytes(BLOCK))
+    results = [None] * args.conns
+    errors = []
+    socks = []
+    for i in range(args.conns):
+        c = socket.socket(fam, socket.SOCK_STREAM)
+        c.settimeout(args.timeout)
+        try:
+            c.connect(addr)
+        except OSError as e:
+            errors.append(f"connect {i}: {e}")
+            break
+        socks.append(c)
+
+    def writer(i, c):
+        h = hashlib.sha256()
+        left = args.bytes
+        blk = 0
+        t0 = time.monotonic()
+        try:
+            while left > 0:
+                b = bytearray(base)
+                struct.pack_into(">QQ", b, 0, i, blk)  # unique blocks per connection
+                b = bytes(b[: min(left, BLOCK)])
+                c.sendall(b)
+                h.update(b)
+                left -= len(b)
+                blk += 1
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(65536):
+                pass
+        except OSError as e:
+            errors.append(f"connection {i}: {e}")
+        finally:
+            c.close()
+        results[i] = {"index": i, "bytes": args.bytes - left, "sha256": h.hexdigest(),
+                      "seconds": time.monotonic() - t0}
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=writer, args=(i, c)) for i, c in enumerate(socks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {"conns": results, "seconds": time.monotonic() - t0,
+           "error": "; ".join(errors)}
+    with open(args.out, "w") as f:
+        json.dump(out, f)
+    return 0 if not errors and all(results) else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["serve", "send"])
+    p.add_argument("addr")
+    p.add_argument("--conns", type=int, default=1)
+    p.add_argument("--bytes", type=int, default=1 << 20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    return serve(args) if args.mode == "serve" else send(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# integration_amst: AMST between two real dataplanes, each with its control
+# plane, driven with novactl. Host connections come from tests/amst_streams.py
+# (standing in for QEMU): it checks SHA-256 of every connection at both ends.
+#   1. memif: AMST_MEMIF_MB (default 512) MiB on each of 4 streams, sealed.
+#   2. memif: the receiving dataplane is killed mid-stream: the sending
+#      session ends with an error and its host connections are closed.
+#   3. WAN (tools/wan, af_packet ports in network namespaces): 256 MiB on
+#      wan1g and on wan1g-lossy; forged packets are dropped and counted; the
+#      link is cut mid-stream: both sessions end with an error.
+# Set AMST_SKIP_WAN=1 to run only the memif part.
+set -uo pipefail
+
+B=${NC_BUILD:?}
+S=${NC_SOURCE:?}
+DP=$B/dataplane/novacron-dp
+CP=$B/controlplane/novacron-cp
+CTL=$B/tools/novactl
+PY="python3 $S/tests/amst_streams.py"
+MB=${AMST_MEMIF_MB:-512}
+
+work=$(mktemp -d /tmp/nc-amst.XXXXXX)
+wan=ncamst$$
+pids=()
+failures=0
+checks=0
+PSK=integration-test-psk-0123456789
+
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	[ -z "${AMST_SKIP_WAN:-}" ] && "$S/tools/wan" down --name "$wan" >/dev/null 2>&1
+	[ -n "${AMST_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
+	rm -rf /var/run/dpdk/ncA$$ /var/run/dpdk/ncB$$ /var/run/dpdk/ncWA$$ /var/run/dpdk/ncWB$$
+}
+trap cleanup EXIT
+
+ok() { checks=$((checks + 1)); echo "ok $checks - $*"; }
+not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok $checks - $*"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+# config NAME PREFIX LCORES PORT IP MTU -> $work/NAME.yaml
+config() {
+	mkdir -p "$work/$1"
+	cat >"$work/$1.yaml" <<EOF
+runtime:
+  dir: $work/$1
+dataplane:
+  lcores: "$3"
+  file_prefix: $2
+  ports:
+    - "$4"
+amst:
+  ip: $5
+  psk: $PSK
+  mtu: $6
+  idle_timeout_ms: 2000
+  session_memory_mb: 256
+controlplane:
+  dp_timeout_ms: 3000
+EOF
+}
+
+# start NAME [netns]: dp then cp, wait until both are ready
+start() {
+	local name=$1 ns=${2:-} run=()
+	[ -n "$ns" ] && run=(ip netns exec "$ns")
+	"${run[@]}" "$DP" --config "$work/$name.yaml" >"$work/$name.dp.log" 2>&1 &
+	pids+=($!)
+	eval "${name}_dp=$!"
+	for _ in $(seq 200); do
+		"$CTL" -r "$work/$name" --dp --json status 2>/dev/null | grep -q '"state": "ready"' && break
+		sleep 0.05
+	done
+	"${run[@]}" "$CP" --config "$work/$name.yaml" >"$work/$name.cp.log" 2>&1 &
+	pids+=($!)
+	eval "${name}_cp=$!"
+	for _ in $(seq 200); do
+		"$CTL" -r "$work/$name" --json status 2>/dev/null | grep -q '"state": "ready"' && return 0
+		sleep 0.05
+	done
+	echo "# $name did not come up"; sed 's/^/#   /' "$work/$name".*.log
+	return 1
+}
+
+ctl() { local n=$1; shift; "$CTL" -r "$work/$n" "$@"; }
+
+state_of() { ctl "$1" --json session stats "$2" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }
+
+wait_state() { # wait_state NODE SESSION STATE SECONDS
+	for _ in $(seq $(($4 * 10))); do
+		[ "$(state_of "$1" "$2")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# compare SRC.json DST.json N: every connection arrived whole, in order
+compare() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+src = json.load(open(sys.argv[1])); dst = json.load(open(sys.argv[2])); n = int(sys.argv[3])
+bad = []
+if src["error"] or dst["error"]:
+    bad.append(f"errors: send '{src['error']}' serve '{dst['error']}'")
+for i in range(n):
+    s = src["conns"][i]; d = dst["conns"][i]
+    if d["index"] != i:
+        bad.append(f"destination connection {i} is source connection {d['index']}")
+    if s["sha256"] != d["sha256"] or s["bytes"] != d["bytes"]:
+        bad.append(f"connection {i}: sent {s['bytes']} {s['sha256'][:16]} got {d['bytes']} {d['sha256'][:16]}")
+mb = sum(c["bytes"] for c in src["conns"]) / 1048576
+print(f"# {mb:.0f} MiB in {src['seconds']:.2f} s = {mb * 8.388608 / max(src['seconds'], 1e-9):.0f} Mbit/s")
+for b in bad:
+    print("# " + b)
+sys.exit(1 if bad else 0)
+PY
+}
+
+free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
+if [ "${free:-0}" -lt 512 ]; then
+	echo "Bail out! needs 512 free hugepages (have ${free:-0}): run tools/novacron setup"
+	exit 1
+fi
+
+echo "# 1. two dataplanes over memif"
+config A ncA$$ "0-1" "memif:role=server,socket=$work/memif.sock,bsize=10240" 10.88.0.1/24 9000
+config B ncB$$ "0@1,1@0" "memif:role=client,socket=$work/memif.sock,bsize=10240" 10.88.0.2/24 9000
+start A && start B || exit 1
+check "send-side session.open" "ctl A session open s1 send 10.88.0.2 unix:$work/src.sock >/dev/null"
+check "receive-side session.open" "ctl B session open s1 receive 10.88.0.1 unix:$work/dst.sock >/dev/null"
+out=$(ctl A session open s1 send 10.88.0.2 unix:$work/other.sock 2>&1)
+check "a second session of the same name is refused" "grep -q 'exists' <<<\"\$out\""
+out=$(ctl A session open s9 send 10.99.0.2 unix:$work/x.sock 2>&1)
+check "an unreachable peer is refused" "grep -q 'outside our subnet' <<<\"\$out\""
+out=$(ctl A session open s9 sideways 10.88.0.2 unix:$work/x.sock 2>&1)
+check "a bad role is refused" "grep -q \"role must be\" <<<\"\$out\""
+out=$(ctl A session open s9 send 10.88.0.2 ftp:/x 2>&1)
+check "a bad address is refused" "[ \$? -ne 0 ] && [ -n \"\$out\" ]"
+$PY serve "unix:$work/dst.sock" --conns 4 --out "$work/dst1.json" &
+srv=$!
+sleep 0.3
+$PY send "unix:$work/src.sock" --conns 4 --bytes $((MB << 20)) --seed 11 --out "$work/src1.json"
+rc=$?
+wait $srv
+check "4 streams x $MB MiB sent without error" "[ $rc -eq 0 ]"
+check "every stream arrived byte-exact (SHA-256) and in order" "compare $work/src1.json $work/dst1.json 4"
+check "session established on both sides" "[ \"\$(state_of A s1)\" = established ] && [ \"\$(state_of B s1)\" = established ]"
+ctl A --json session stats s1 >"$work/statsA.json"
+check "stats show the bytes and a pacing rate" "python3 -c 'import json; s=json.load(open(\"$work/statsA.json\")); assert s[\"stream_bytes_sent\"] >= 4*$MB*1048576 and s[\"pacing_mbps\"] > 0 and len(s[\"stream_list\"]) == 4'"
+check "no packet failed authentication" "python3 -c 'import json; s=json.load(open(\"$work/statsA.json\")); assert s[\"drops\"][\"auth_failed\"] == 0'"
+check "session.set changes the rate cap" "ctl A session set s1 200 >/dev/null && sleep 0.3 && ctl A --json session stats s1 | python3 -c 'import json,sys; assert abs(json.load(sys.stdin)[\"rate_cap_mbps\"] - 200) < 0.01'"
+check "session.list lists it" "ctl A session list | grep -q s1"
+check "session.close closes it" "ctl A session close s1 >/dev/null"
+check "the peer sees the close" "wait_state B s1 closed 5"
+check "a closed session can be removed" "ctl B session close s1 >/dev/null && sleep 0.3 && ! ctl B --json session list | grep -q '\"s1\"'"
+
+echo "# 2. the receiving dataplane dies mid-stream"
+check "session s2 opened" "ctl A session open s2 send 10.88.0.2 unix:$work/src2.sock >/dev/null && ctl B session open s2 receive 10.88.0.1 unix:$work/dst2.sock >/dev/null"
+$PY serve "unix:$work/dst2.sock" --conns 1 --out "$work/dst2.json" --timeout 20 &
+srv=$!
+sleep 0.3
+$PY send "unix:$work/src2.sock" --conns 1 --bytes $((4096 << 20)) --out "$work/src2.json" --timeout 20 &
+snd=$!
+sleep 1.5
+kill -KILL "$B_dp"
+wait $snd
+rc=$?
+check "the source connection failed instead of finishing" "[ $rc -ne 0 ]"
+check "the sending session ended with an error" "wait_state A s2 closed 10 && ctl A --json session stats s2 | grep -q silent"
+check "the sending dataplane is still up" "kill -0 $A_dp"
+kill "$srv" 2>/dev/null
+kill -TERM "$B_cp" "$A_cp" "$A_dp" 2>/dev/null
+wait "$A_dp" 2>/dev/null
+check "the sending dataplane stops cleanly afterwards" "[ \$? -eq 0 ]"
+sleep 0.5
+
+if [ -n "${AMST_SKIP_WAN:-}" ]; then
+	echo "1..$checks"
+	echo "$((checks - failures)) passed, $failures failed"
+	[ "$failures" -eq 0 ]
+	exit
+fi
+
+echo "# 3. over an emulated WAN, af_packet ports in network namespaces"
+"$S/tools/wan" up wan1g --name "$wan" >/dev/null || { not_ok "tools/wan up"; exit 1; }
+config WA ncWA$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500
+config WB ncWB$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500
+start WA "$wan-a" && start WB "$wan-b" || exit 1
+for profile in wan1g wan1g-lossy; do
+	"$S/tools/wan" set "$profile" --name "$wan" >/dev/null
+	n=$profile
+	ctl WA session open "$n" send 10.77.0.12 "unix:$work/src-$n.sock" >/dev/null &&
+		ctl WB session open "$n" receive 10.77.0.11 "unix:$work/dst-$n.sock" >/dev/null
+	$PY serve "unix:$work/dst-$n.sock" --conns 2 --out "$work/dst-$n.json" &
+	srv=$!
+	sleep 0.3
+	$PY send "unix:$work/src-$n.sock" --conns 2 --bytes $((128 << 20)) --seed 5 --out "$work/src-$n.json"
+	wait $srv
+	check "$profile: 256 MiB over 2 streams byte-exact" "compare $work/src-$n.json $work/dst-$n.json 2"
+	ctl WA --json session stats "$n" >"$work/stats-$n.json"
+	python3 - "$work/stats-$n.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"#   srtt {s['srtt_ms']:.1f} ms, bottleneck {s['bottleneck_mbps']:.0f} Mbit/s, "
+      f"resent {s['retrans_bytes'] / 1048576:.1f} MiB, lost packets {s['packets_lost']}")
+PY
+	ctl WA session close "$n" >/dev/null
+	ctl WB session close "$n" >/dev/null
+done
+
+echo "# forged packets from the network are dropped and counted"
+ip netns exec "$wan-a" python3 - <<'PY'
+import os, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(200):
+    hdr = bytes([0xA1, 3]) + struct.pack(">HIQ", 1, 0x12345678 + i, i)
+    s.sendto(hdr + os.urandom(100), ("10.77.0.12", 7471))   # unknown session
+    s.sendto(os.urandom(60), ("10.77.0.12", 7471))            # garbage
+    s.sendto(bytes([0xA1, 1]) + os.urandom(80), ("10.77.0.12", 7471))  # bad INIT
+PY
+sleep 0.5
+out=$(ctl WB --dp --json status)
+check "forged packets counted as drops by the receiver" "python3 -c 'import json,sys; d=json.loads(sys.argv[1])[\"amst\"][\"drops\"]; assert d[\"unknown_session\"] + d.get(\"bad_handshake\", 0) + d.get(\"short\", 0) >= 200, d' \"\$out\""
+check "the receiving dataplane is still up" "kill -0 $WB_dp"
+
+echo "# the link is cut mid-stream: both sides end the session with an error"
+ctl WA session open cut send 10.77.0.12 "unix:$work/src-cut.sock" >/dev/null &&
+	ctl WB session open cut receive 10.77.0.11 "unix:$work/dst-cut.sock" >/dev/null
+$PY serve "unix:$work/dst-cut.sock" --conns 1 --out "$work/dst-cut.json" --timeout 30 &
+srv=$!
+sleep 0.3
+$PY send "unix:$work/src-cut.sock" --conns 1 --bytes $((2048 << 20)) --out "$work/src-cut.json" --timeout 30 &
+snd=$!
+sleep 2
+"$S/tools/wan" set wan1g --loss 100% --name "$wan" >/dev/null
+wait $snd
+rc_send=$?
+wait $srv
+rc_srv=$?
+check "the source connection failed" "[ $rc_send -ne 0 ]"
+check "the destination connection failed (not a clean end)" "[ $rc_srv -ne 0 ] || ! compare $work/src-cut.json $work/dst-cut.json 1 >/dev/null"
+check "the sending session ended with an error" "wait_state WA cut closed 10 && ctl WA --json session stats cut | grep -q silent"
+check "the receiving session ended with an error" "wait_state WB cut closed 10 && ctl WB --json session stats cut | grep -q silent"
+
+echo "1..$checks"
+echo "$((checks - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
