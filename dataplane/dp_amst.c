@@ -66,6 +66,8 @@ struct dp_amst {
 	struct dp_amst_sess sess[NC_MAX_SESSIONS];
 	struct rte_mbuf *backlog[TX_BACKLOG];
 	unsigned n_backlog;
+	uint64_t tx_progress_ns; /* last time the port took a packet */
+	unsigned rr;             /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
@@ -110,6 +112,13 @@ static void tx_flush(struct dp_amst *a)
 		memmove(a->backlog, a->backlog + sent,
 		        (a->n_backlog - sent) * sizeof(a->backlog[0]));
 		a->n_backlog -= sent;
+		a->tx_progress_ns = dp_now_ns();
+	} else if (a->n_backlog && dp_now_ns() - a->tx_progress_ns > 100000000ull) {
+		/* The port took nothing for 100 ms (link down?): drop, AMST resends. */
+		for (unsigned i = 0; i < a->n_backlog; i++)
+			rte_pktmbuf_free(a->backlog[i]);
+		a->tx_dropped += a->n_backlog;
+		a->n_backlog = 0;
 	}
 }
 
@@ -240,6 +249,17 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	if (find(a, name) != NULL) {
 		snprintf(err, errlen, "session '%s' exists", name);
 		return -EEXIST;
+	}
+	/* An INIT names no session yet: two receive sessions from one peer could
+	 * be crossed. One at a time until sessions carry an identifier. */
+	for (unsigned i = 0; r->role == NC_ROLE_RECEIVE && i < NC_MAX_SESSIONS; i++) {
+		const struct dp_amst_sess *o = &a->sess[i];
+		if (o->used && o->role == NC_ROLE_RECEIVE && o->peer_ip == r->peer_ip &&
+		    o->state != NC_SESS_CLOSED) {
+			snprintf(err, errlen, "session '%s' already receives from this peer",
+			         o->name);
+			return -EBUSY;
+		}
 	}
 	struct dp_amst_sess *s = NULL;
 	for (unsigned i = 0; i < NC_MAX_SESSIONS && s == NULL; i++)
@@ -457,10 +477,12 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 	long moved = dp_host_poll(a->host, 0);
 	if (moved > 0)
 		work += (unsigned)(moved > 1000 ? 1000 : moved);
-	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
-		struct dp_amst_sess *s = &a->sess[i];
+	a->rr = (a->rr + 1) % NC_MAX_SESSIONS;
+	for (unsigned k = 0; k < NC_MAX_SESSIONS; k++) {
+		struct dp_amst_sess *s = &a->sess[(a->rr + k) % NC_MAX_SESSIONS];
 		if (!s->used || s->conn == NULL)
 			continue;
+		amst_conn_tick(s->conn, now); /* even when it cannot send */
 		sess_events(s);
 		if (s->host) {
 			long p = dp_host_pump(s->host);
@@ -487,14 +509,14 @@ uint64_t dp_amst_next_ns(struct dp *dp)
 	(void)dp;
 	uint64_t t = UINT64_MAX;
 	if (a->n_backlog)
-		return 0;
+		return dp_now_ns() + 20000; /* the port is full: try again shortly */
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		const struct dp_amst_sess *s = &a->sess[i];
 		if (!s->used || s->conn == NULL)
 			continue;
 		uint64_t n = amst_conn_next_time(s->conn);
 		if (!s->resolved)
-			n = 0; /* ARP: poll */
+			n = dp_now_ns() + 10000000ull; /* ARP: look again in 10 ms */
 		if (n < t)
 			t = n;
 	}

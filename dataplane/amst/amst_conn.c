@@ -18,7 +18,7 @@
 #define SENT_RING        32768u /* packets tracked in flight, power of two */
 #define MAX_FR_PER_PKT   4
 #define RX_PN_RANGES     256
-#define STREAM_RANGES    512
+#define STREAM_RANGES    2048
 #define EVENT_RING       1024u
 #define MAX_ACK_DELAY_NS 1000000ull /* 1 ms */
 #define ACK_EVERY        4
@@ -534,11 +534,9 @@ static void on_stream_frame_lost(struct amst_conn *c, const struct sent_frame *f
 				a = amst_rangeset_contiguous_end(&s->s_acked, a);
 				continue;
 			}
-			uint64_t b = a + 1;
-			while (b < hi && !amst_rangeset_contains(&s->s_acked, b))
-				b++;
-			if (amst_rangeset_add(&s->s_lost, a, b) != 0)
-				s->s_next = min64(s->s_next, a); /* out of slots: rewind instead */
+			uint64_t b = min64(amst_rangeset_next_lo(&s->s_acked, a), hi);
+			/* Out of slots, send a little more again rather than less. */
+			amst_rangeset_add_widen(&s->s_lost, a, b);
 			a = b;
 		}
 		if (f->fin && !s->fin_acked)
@@ -577,6 +575,10 @@ static void on_stream_frame_acked(struct amst_conn *c, const struct sent_frame *
 			if (amst_rangeset_add(&s->s_acked, lo, f->off + f->len) == 0) {
 				amst_rangeset_remove(&s->s_lost, lo, f->off + f->len);
 				release_acked(s);
+			} else {
+				/* Too fragmented to remember this ACK: send the bytes again,
+				 * their next ACK is recorded once the front moves. */
+				amst_rangeset_add_widen(&s->s_lost, lo, f->off + f->len);
 			}
 		}
 		if (f->fin) {
@@ -742,7 +744,7 @@ static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_
 		return -EBADMSG;
 	}
 	if (f->u.stream.fin) {
-		if (s->r_fin != UINT64_MAX && s->r_fin != end) {
+		if ((s->r_fin != UINT64_MAX && s->r_fin != end) || end < s->r_max) {
 			*why = AMST_DROP_MALFORMED;
 			return -EBADMSG;
 		}
@@ -765,11 +767,19 @@ static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_
 	uint64_t lo = max64(off, s->r_base);
 	if (lo < end && !amst_rangeset_covers(&s->r_have, lo, end)) {
 		uint32_t mask = c->cfg.stream_buf - 1;
+		/* Copy only the gaps: bytes we hold may already be read and replaced. */
 		for (uint64_t a = lo; a < end;) {
-			uint32_t pos = (uint32_t)(a & mask);
-			uint64_t n = min64(end - a, (uint64_t)c->cfg.stream_buf - pos);
-			memcpy(s->rbuf + pos, f->u.stream.data + (a - off), n);
-			a += n;
+			if (amst_rangeset_contains(&s->r_have, a)) {
+				a = min64(amst_rangeset_contiguous_end(&s->r_have, a), end);
+				continue;
+			}
+			uint64_t gap_end = min64(amst_rangeset_next_lo(&s->r_have, a), end);
+			while (a < gap_end) {
+				uint32_t pos = (uint32_t)(a & mask);
+				uint64_t n = min64(gap_end - a, (uint64_t)c->cfg.stream_buf - pos);
+				memcpy(s->rbuf + pos, f->u.stream.data + (a - off), n);
+				a += n;
+			}
 		}
 		if (amst_rangeset_add(&s->r_have, lo, end) != 0) {
 			*why = AMST_DROP_FLOW; /* too fragmented to track: the sender resends */
@@ -953,9 +963,11 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 	/* Remember the packet number: the replay window and the ACK ranges. */
 	bool in_order = amst_rangeset_empty(&c->rx_pns) || h.pn == amst_rangeset_max(&c->rx_pns);
 	if (amst_rangeset_add(&c->rx_pns, h.pn, h.pn + 1) != 0) {
-		c->rx_floor = c->rx_pns.r[0].hi;
+		/* Forget the oldest range; the floor only ever rises. */
+		c->rx_floor = max64(c->rx_floor, c->rx_pns.r[0].hi);
 		amst_rangeset_trim_below(&c->rx_pns, c->rx_floor);
-		amst_rangeset_add(&c->rx_pns, h.pn, h.pn + 1);
+		if (h.pn >= c->rx_floor)
+			amst_rangeset_add(&c->rx_pns, h.pn, h.pn + 1);
 	}
 	c->st.pkts_recv++;
 	c->st.bytes_recv += len;
@@ -977,8 +989,10 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 
 static bool stream_has_data(const struct amst_conn *c, const struct amst_stream *s)
 {
+	if (s->reset_pending)
+		return true; /* first RESET, or one whose packet was lost */
 	if (s->reset_sent)
-		return false;
+		return s->msd_pending; /* our direction is over; the peer's may go on */
 	if (!amst_rangeset_empty(&s->s_lost) || s->fin_lost || s->msd_pending || s->reset_pending)
 		return true;
 	if (s->fin_queued && !s->fin_sent && s->s_next == s->s_end)
@@ -1122,29 +1136,32 @@ static size_t build_ack(struct amst_conn *c, uint8_t *p, size_t room, uint64_t n
 	return used;
 }
 
-size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now)
+void amst_conn_tick(struct amst_conn *c, uint64_t now)
 {
-	if (cap > c->cfg.max_payload)
-		cap = c->cfg.max_payload;
 	if (c->state == AMST_CLOSED)
-		return 0;
-	/* Timers first: they may declare losses or end the session. */
+		return;
 	if (c->state != AMST_HANDSHAKE &&
 	    now - c->last_rx_ns > (uint64_t)c->cfg.idle_timeout_ms * 1000000ull) {
 		char why[96];
 		snprintf(why, sizeof(why), "peer silent for %u ms", c->cfg.idle_timeout_ms);
 		enter_closed(c, AMST_CLOSE_IDLE, why);
-		return 0;
+	} else if (c->state == AMST_CLOSING && now >= c->drain_until_ns) {
+		enter_closed(c, c->close_code, NULL);
+	} else if (c->state == AMST_HANDSHAKE &&
+	           now - c->created_ns > (uint64_t)c->cfg.handshake_timeout_ms * 1000000ull) {
+		enter_closed(c, AMST_CLOSE_HANDSHAKE, "no answer to INIT from the peer");
 	}
-	if (c->state == AMST_CLOSING && now >= c->drain_until_ns) {
-		enter_closed(c, c->close_code, c->close_reason);
+}
+
+size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now)
+{
+	if (cap > c->cfg.max_payload)
+		cap = c->cfg.max_payload;
+	/* Timers first: they may end the session. */
+	amst_conn_tick(c, now);
+	if (c->state == AMST_CLOSED)
 		return 0;
-	}
 	if (c->state == AMST_HANDSHAKE) {
-		if (now - c->created_ns > (uint64_t)c->cfg.handshake_timeout_ms * 1000000ull) {
-			enter_closed(c, AMST_CLOSE_HANDSHAKE, "no answer to INIT from the peer");
-			return 0;
-		}
 		if (now < c->hs_next_ns)
 			return 0;
 		c->hs_sent_ns = now;

@@ -148,6 +148,13 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now_
  */
 size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now_ns);
 
+/**
+ * Run the session's timers (idle, handshake, close) without sending: for a
+ * caller that cannot send now (peer unresolved, transmit queue full) but must
+ * not let a dead session linger. amst_conn_output() runs them too.
+ */
+void amst_conn_tick(struct amst_conn *c, uint64_t now_ns);
+
 /** When the session next needs output() or a timer run, ns; UINT64_MAX if idle. */
 uint64_t amst_conn_next_time(const struct amst_conn *c);
 

@@ -65,6 +65,42 @@ int amst_rangeset_add(struct amst_rangeset *s, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
+void amst_rangeset_add_widen(struct amst_rangeset *s, uint64_t lo, uint64_t hi)
+{
+	if (lo >= hi || amst_rangeset_add(s, lo, hi) == 0)
+		return;
+	/* Full (so n > 0): stretch the range at or after lo, or the last one. */
+	uint32_t i = lower(s, lo);
+	if (i == s->n)
+		i = s->n - 1;
+	if (lo < s->r[i].lo)
+		s->r[i].lo = lo;
+	if (hi > s->r[i].hi)
+		s->r[i].hi = hi;
+	/* Merge with whatever the stretched range now touches. */
+	uint32_t j = i;
+	while (j + 1 < s->n && s->r[j + 1].lo <= s->r[i].hi)
+		j++;
+	if (s->r[j].hi > s->r[i].hi)
+		s->r[i].hi = s->r[j].hi;
+	uint32_t k = i;
+	while (k > 0 && s->r[k - 1].hi >= s->r[i].lo)
+		k--;
+	if (k < i && s->r[k].lo < s->r[i].lo)
+		s->r[i].lo = s->r[k].lo;
+	s->r[k] = s->r[i];
+	memmove(&s->r[k + 1], &s->r[j + 1], (s->n - j - 1) * sizeof(s->r[0]));
+	s->n -= (j - k);
+}
+
+uint64_t amst_rangeset_next_lo(const struct amst_rangeset *s, uint64_t v)
+{
+	uint32_t i = lower(s, v + 1);
+	while (i < s->n && s->r[i].lo <= v)
+		i++;
+	return i < s->n ? s->r[i].lo : UINT64_MAX;
+}
+
 int amst_rangeset_remove(struct amst_rangeset *s, uint64_t lo, uint64_t hi)
 {
 	if (lo >= hi)

@@ -33,6 +33,16 @@ void amst_rangeset_clear(struct amst_rangeset *s);
 /** Add [lo, hi), merging with neighbours. 0, or -ENOSPC (set unchanged). */
 int amst_rangeset_add(struct amst_rangeset *s, uint64_t lo, uint64_t hi);
 
+/**
+ * Add [lo, hi); when the set is full, widen the nearest range to cover it
+ * instead (the set then holds more than was added). Never fails. For sets
+ * where more is harmless (bytes to send again), never for acknowledgements.
+ */
+void amst_rangeset_add_widen(struct amst_rangeset *s, uint64_t lo, uint64_t hi);
+
+/** The lowest range start above @p v, or UINT64_MAX. */
+uint64_t amst_rangeset_next_lo(const struct amst_rangeset *s, uint64_t v);
+
 /** Remove [lo, hi) from the set. 0, or -ENOSPC when a split needs a slot. */
 int amst_rangeset_remove(struct amst_rangeset *s, uint64_t lo, uint64_t hi);
 
