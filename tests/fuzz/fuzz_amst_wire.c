@@ -16,6 +16,7 @@
 
 static const uint8_t psk[32] = "fuzz-psk-fuzz-psk-fuzz-psk-fuzz";
 
+/* A client session established with a throwaway server. */
 static struct amst_conn *make(bool seal)
 {
 	struct amst_conn_cfg cfg = {
@@ -29,7 +30,23 @@ static struct amst_conn *make(bool seal)
 	        .session_window = 1 << 18,
 	        .max_streams = 4,
 	};
-	return amst_conn_client(&cfg, 0);
+	struct amst_conn *c = amst_conn_client(&cfg, 0);
+	if (c == NULL)
+		return NULL;
+	/* Complete a real handshake, so DATA packets reach the frame parser. */
+	uint8_t buf[1500];
+	size_t n = amst_conn_output(c, buf, sizeof(buf), 0);
+	cfg.client = false;
+	cfg.local_cid = 9;
+	enum amst_drop why;
+	struct amst_conn *srv = amst_conn_accept(&cfg, buf, n, 0, &why);
+	if (srv == NULL)
+		abort();
+	n = amst_conn_output(srv, buf, sizeof(buf), 0);
+	if (n == 0 || amst_conn_input(c, buf, n, 0) != 0 || amst_conn_state(c) != AMST_ESTABLISHED)
+		abort();
+	amst_conn_destroy(srv);
+	return c;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,28 +68,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.type == AMST_FR_ACK && (f.u.ack.n == 0 || f.u.ack.n > AMST_MAX_ACK_RANGES))
 			abort();
 	}
-	/* A session taking the bytes as a packet, as received. */
-	uint8_t pkt[9100];
-	struct amst_conn *c = make(true);
-	if (c == NULL)
+	/* Sessions live across inputs (making one costs a key schedule and
+	 * megabytes of tracking), so inputs build on what earlier ones left. */
+	static struct amst_conn *sealed, *plain;
+	static uint64_t pn, now = 1;
+	if (sealed == NULL || amst_conn_state(sealed) == AMST_CLOSED) {
+		amst_conn_destroy(sealed);
+		sealed = make(true);
+	}
+	if (plain == NULL || amst_conn_state(plain) == AMST_CLOSED) {
+		amst_conn_destroy(plain);
+		plain = make(false);
+		pn = 0;
+	}
+	if (sealed == NULL || plain == NULL)
 		abort();
-	memcpy(pkt, data, size);
-	(void)amst_conn_input(c, pkt, size, 1);
-	amst_conn_destroy(c);
+	now += 1000;
 
-	/* Unsealed with a valid CRC: the frames reach the state machine. */
-	c = make(false);
-	if (c == NULL)
-		abort();
+	/* As received from the network: sealed, so it must fail authentication. */
+	uint8_t pkt[9100];
+	memcpy(pkt, data, size);
+	(void)amst_conn_input(sealed, pkt, size, now);
+
+	/* Unsealed with a valid CRC and a fresh packet number: the frames reach
+	 * the state machine. */
 	size_t n = AMST_HDR_LEN + size + AMST_CRC_LEN;
-	struct amst_hdr dh = {.type = AMST_PKT_DATA, .flags = 0, .dst_cid = 7, .pn = 1};
+	struct amst_hdr dh = {.type = AMST_PKT_DATA, .flags = 0, .dst_cid = 7, .pn = pn++};
 	amst_hdr_encode(&dh, pkt, sizeof(pkt));
 	memcpy(pkt + AMST_HDR_LEN, data, size);
 	amst_put32(pkt + AMST_HDR_LEN + size, amst_crc32c(pkt, AMST_HDR_LEN + size));
-	(void)amst_conn_input(c, pkt, n, 2);
+	(void)amst_conn_input(plain, pkt, n, now);
 	uint8_t out[1472];
 	for (int i = 0; i < 4; i++)
-		(void)amst_conn_output(c, out, sizeof(out), 3 + (uint64_t)i);
-	amst_conn_destroy(c);
+		(void)amst_conn_output(plain, out, sizeof(out), now + (uint64_t)i);
+	uint8_t rd[4096];
+	bool fin;
+	for (uint32_t id = 1; id < 8; id += 2)
+		(void)amst_stream_read(plain, id, rd, sizeof(rd), &fin);
+	struct amst_event ev;
+	while (amst_conn_event(plain, &ev) == 1)
+		;
 	return 0;
 }
