@@ -10,6 +10,18 @@ standing in for QEMU in tests and benches.
         --seed S --out FILE         B seeded pseudo-random bytes on each, then
                                     wait for the peer to close; record the same
 
+Options for benches (bench/bench_amst.sh):
+  send --seconds S        send for S seconds instead of --bytes
+  --no-hash               no SHA-256 ("sha256" is ""): the sender writes one
+                          big buffer over and over (memoryview, no copy per
+                          block), the receiver reads into one buffer
+                          (recv_into): Python's per-byte cost is the kernel's
+                          copy alone
+  --block BYTES           bytes per send/recv call (default 1 MiB)
+  serve --progress FILE   every --interval seconds (default 0.5) append a line
+                          "SECONDS BYTES": time since the first connection was
+                          accepted and bytes received on all connections so far
+
 ADDR is unix:PATH or tcp:IP:PORT. Each connection's first 8 bytes are its
 index, so the receiver can tell which sender connection it got. Both write
 JSON: {"conns": [{"index", "bytes", "sha256", "seconds"}], "seconds",
@@ -53,6 +65,7 @@ def serve(args):
     s.settimeout(args.timeout)
     results = [None] * args.conns
     errors = []
+    counts = [0] * args.conns  # bytes so far per connection, for --progress
 
     def reader(slot, c):
         h = hashlib.sha256()
@@ -61,27 +74,64 @@ def serve(args):
         first = b""
         try:
             c.settimeout(args.timeout)
-            while True:
-                b = c.recv(BLOCK)
+            if args.no_hash:
+                buf = bytearray(args.block)
+                view = memoryview(buf)
+                while True:
+                    k = c.recv_into(view)
+                    if not k:
+                        break
+                    if len(first) < 8:
+                        first += bytes(view[: min(k, 8 - len(first))])
+                    n += k
+                    counts[slot] = n
+            while not args.no_hash:
+                b = c.recv(args.block)
                 if not b:
                     break
                 if len(first) < 8:
                     first += b[: 8 - len(first)]
                 h.update(b)
                 n += len(b)
+                counts[slot] = n
         except OSError as e:
             errors.append(f"connection {slot}: {e}")
         finally:
             c.close()
         index = struct.unpack(">Q", first)[0] if len(first) == 8 else -1
-        results[slot] = {"index": index, "bytes": n, "sha256": h.hexdigest(),
+        results[slot] = {"index": index, "bytes": n,
+                         "sha256": "" if args.no_hash else h.hexdigest(),
                          "seconds": time.monotonic() - t0}
 
+    done = threading.Event()
+    started = []
+
+    def progress():
+        with open(args.progress, "w", buffering=1) as f:
+            while not started and not done.wait(0.01):
+                pass
+            if not started:
+                return
+            k = 1
+            while True:
+                due = started[0] + k * args.interval
+                if done.wait(max(0.0, due - time.monotonic())):
+                    break
+                f.write(f"{time.monotonic() - started[0]:.3f} {sum(counts)}\n")
+                k += 1
+            f.write(f"{time.monotonic() - started[0]:.3f} {sum(counts)}\n")
+
+    mon = None
+    if args.progress:
+        mon = threading.Thread(target=progress)
+        mon.start()
     threads = []
     t0 = time.monotonic()
     try:
         for i in range(args.conns):
             c, _ = s.accept()
+            if not started:
+                started.append(time.monotonic())
             t = threading.Thread(target=reader, args=(i, c))
             t.start()
             threads.append(t)
@@ -89,6 +139,9 @@ def serve(args):
         errors.append(f"accept: {e}")
     for t in threads:
         t.join()
+    done.set()
+    if mon:
+        mon.join()
     s.close()
     out = {"conns": results, "seconds": time.monotonic() - t0,
            "error": "; ".join(errors)}
@@ -100,7 +153,7 @@ def serve(args):
 def send(args):
     fam, addr = parse_addr(args.addr)
     rng = random.Random(args.seed)
-    base = bytearray(rng.randbytes(BLOCK))
+    base = bytearray(rng.randbytes(args.block))
     results = [None] * args.conns
     errors = []
     socks = []
@@ -119,11 +172,23 @@ def send(args):
         left = args.bytes
         blk = 0
         t0 = time.monotonic()
+        until = t0 + args.seconds if args.seconds else None
         try:
-            while left > 0:
+            if args.no_hash:
+                c.sendall(struct.pack(">Q", i))  # the connection's index
+                sent = 8
+                view = memoryview(bytes(base))
+                while (until is None and sent < args.bytes) or \
+                        (until is not None and time.monotonic() < until):
+                    k = len(view) if until is not None else min(len(view), args.bytes - sent)
+                    c.sendall(view[:k])
+                    sent += k
+                left = args.bytes - sent
+            while not args.no_hash and ((until is None and left > 0) or
+                                        (until is not None and time.monotonic() < until)):
                 b = bytearray(base)
                 struct.pack_into(">QQ", b, 0, i, blk)  # unique blocks per connection
-                b = bytes(b[: min(left, BLOCK)])
+                b = bytes(b[: min(left, args.block)] if until is None else b)
                 c.sendall(b)
                 h.update(b)
                 left -= len(b)
@@ -135,7 +200,8 @@ def send(args):
             errors.append(f"connection {i}: {e}")
         finally:
             c.close()
-        results[i] = {"index": i, "bytes": args.bytes - left, "sha256": h.hexdigest(),
+        results[i] = {"index": i, "bytes": args.bytes - left,
+                      "sha256": "" if args.no_hash else h.hexdigest(),
                       "seconds": time.monotonic() - t0}
 
     t0 = time.monotonic()
@@ -161,7 +227,16 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--out", required=True)
+    p.add_argument("--seconds", type=float, default=0,
+                   help="send: send for this long instead of --bytes")
+    p.add_argument("--no-hash", action="store_true",
+                   help="no SHA-256; one buffer sent or read over and over")
+    p.add_argument("--block", type=int, default=BLOCK, help="bytes per send/recv call")
+    p.add_argument("--progress", help="serve: append 'SECONDS BYTES' lines to this file")
+    p.add_argument("--interval", type=float, default=0.5, help="--progress period, seconds")
     args = p.parse_args()
+    if args.block < 16:
+        p.error("--block must be at least 16")
     return serve(args) if args.mode == "serve" else send(args)
 
 
