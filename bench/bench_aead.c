@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--build") == 0 && i + 1 < argc)
 			i++; /* tools/novacron bench passes it; nothing to start here */
 		else {
-			fprintf(stderr, "usage: bench_aead [--size BYTES] [--seconds S] [--cpu N]\n");
+			fprintf(stderr,
+			        "usage: bench_aead [--size BYTES] [--seconds S] [--cpu N]\n");
 			return 2;
 		}
 	}
@@ -130,8 +131,8 @@ int main(int argc, char **argv)
 	       "once, nonce per packet\n\n",
 	       size, AAD_LEN);
 	printf("  %-6s  %10s  %10s  %12s  %10s\n", "op", "GB/s", "Gbit/s", "packets/s", "CPU %");
-	printf("  %-6s  %10.3f  %10.2f  %12.0f  %10.1f\n", "seal", seal_Bps / 1e9, seal_Bps * 8 / 1e9,
-	       (double)seal.packets / seal.wall, 100 * seal.cpu / seal.wall);
+	printf("  %-6s  %10.3f  %10.2f  %12.0f  %10.1f\n", "seal", seal_Bps / 1e9,
+	       seal_Bps * 8 / 1e9, (double)seal.packets / seal.wall, 100 * seal.cpu / seal.wall);
 	printf("  %-6s  %10.3f  %10.2f  %12.0f  %10s\n", "open", open_Bps / 1e9, open_Bps * 8 / 1e9,
 	       open_Bps / (double)size, "(derived)");
 	printf("\n{\"bench\": \"aead\", \"size\": %zu, \"aad\": %d, \"seconds\": %.3f, "

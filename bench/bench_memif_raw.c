@@ -78,8 +78,8 @@ static int port_up(uint16_t port, struct rte_mempool *pool, uint16_t mtu)
 	uint16_t nrx = NB_DESC, ntx = NB_DESC;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
 	if (rc == 0)
-		rc = rte_eth_rx_queue_setup(port, 0, nrx, (unsigned)rte_eth_dev_socket_id(port), NULL,
-		                            pool);
+		rc = rte_eth_rx_queue_setup(port, 0, nrx, (unsigned)rte_eth_dev_socket_id(port),
+		                            NULL, pool);
 	if (rc == 0)
 		rc = rte_eth_tx_queue_setup(port, 0, ntx, (unsigned)rte_eth_dev_socket_id(port),
 		                            NULL);
@@ -209,7 +209,8 @@ static int run_rx(uint16_t port, uint16_t size, double seconds, double warmup)
 		if (counting) {
 			for (uint16_t i = 0; i < n; i++) {
 				bytes += pkts[i]->pkt_len;
-				payload += pkts[i]->pkt_len > HDR_LEN ? pkts[i]->pkt_len - HDR_LEN : 0;
+				payload +=
+				        pkts[i]->pkt_len > HDR_LEN ? pkts[i]->pkt_len - HDR_LEN : 0;
 				odd += pkts[i]->pkt_len != size;
 			}
 			frames += n;
@@ -267,8 +268,8 @@ int main(int argc, char **argv)
 		else
 			role = NULL, i = argc;
 	}
-	if (role == NULL || (strcmp(role, "tx") != 0 && strcmp(role, "rx") != 0) ||
-	    seconds <= 0 || warmup < 0 || size < HDR_LEN || size > 9018) {
+	if (role == NULL || (strcmp(role, "tx") != 0 && strcmp(role, "rx") != 0) || seconds <= 0 ||
+	    warmup < 0 || size < HDR_LEN || size > 9018) {
 		fprintf(stderr, "usage: bench_memif_raw EAL-ARGS -- --role tx|rx [--seconds S] "
 		                "[--warmup S] [--size 42-9018]\n");
 		rte_eal_cleanup();
@@ -282,12 +283,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	uint16_t port = 0;
-	RTE_ETH_FOREACH_DEV(port) break;
+	RTE_ETH_FOREACH_DEV (port)
+		break;
 	/* One frame per mbuf, as in the dataplane (amst.mtu + 18 of room). */
-	struct rte_mempool *pool =
-	        rte_pktmbuf_pool_create("raw_mbufs", NB_MBUF, 256, 0,
-	                                (uint16_t)(9000 + 18 + RTE_PKTMBUF_HEADROOM),
-	                                (int)rte_socket_id());
+	struct rte_mempool *pool = rte_pktmbuf_pool_create(
+	        "raw_mbufs", NB_MBUF, 256, 0, (uint16_t)(9000 + 18 + RTE_PKTMBUF_HEADROOM),
+	        (int)rte_socket_id());
 	if (pool == NULL) {
 		fprintf(stderr, "bench_memif_raw: no mbuf pool: %s\n", rte_strerror(rte_errno));
 		rte_eal_cleanup();
