@@ -9,6 +9,7 @@
 #define PROBE_RTT_NS        200000000ull
 #define MIN_CWND_PKTS       4
 #define LOSS_THRESH         0.2
+#define ACK_DELAY_NS        1000000ull /* the receiver's longest ACK delay */
 #define STARTUP_LOSS_THRESH 0.03
 
 static const double cycle_gains[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
@@ -36,6 +37,17 @@ static uint64_t bdp(const struct amst_cc *cc, double gain)
 	return (uint64_t)(b * gain);
 }
 
+/* The window also covers what the receiver may hold back before it ACKs
+ * (ACK_DELAY_NS): on a path of a few microseconds the bandwidth-delay
+ * product is a few packets, and a window of that size waits for every ACK. */
+static uint64_t window(const struct amst_cc *cc, double gain)
+{
+	uint64_t w = bdp(cc, gain);
+	if (cc->btl_bw)
+		w += (uint64_t)((double)cc->btl_bw * gain * (double)ACK_DELAY_NS / 1e9);
+	return w;
+}
+
 static void set_outputs(struct amst_cc *cc)
 {
 	uint64_t rate = (uint64_t)((double)cc->btl_bw * cc->pacing_gain);
@@ -46,7 +58,7 @@ static void set_outputs(struct amst_cc *cc)
 	if (rate < (uint64_t)cc->mss * 10)
 		rate = (uint64_t)cc->mss * 10; /* never stall completely: 10 packets/s */
 	cc->pacing_rate = rate;
-	uint64_t w = bdp(cc, cc->cwnd_gain) + 3ull * cc->mss; /* quanta for ack aggregation */
+	uint64_t w = window(cc, cc->cwnd_gain) + 3ull * cc->mss;
 	if (cc->state == AMST_CC_PROBE_RTT)
 		w = (uint64_t)MIN_CWND_PKTS * cc->mss;
 	if (w < (uint64_t)MIN_CWND_PKTS * cc->mss)
