@@ -30,7 +30,7 @@ const struct nc_cfg_def nc_config_table[] = {
          "adaptive: poll while busy, sleep with backoff when idle; busy: always poll"},
         {"dataplane.idle_polls", NC_CFG_INT, 1, 10000000, "2000", NULL, true,
          "empty polls in a row before an adaptive worker starts to sleep"},
-        {"dataplane.sleep_max_us", NC_CFG_INT, 1, 100000, "1000", NULL, true,
+        {"dataplane.sleep_max_us", NC_CFG_INT, 1, 100000, "2000", NULL, true,
          "longest sleep of an idle adaptive worker, microseconds"},
         {"dataplane.telemetry", NC_CFG_BOOL, 0, 0, "true", NULL, false,
          "register NovaCron's commands with DPDK telemetry"},

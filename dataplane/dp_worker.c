@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include <rte_ethdev.h>
@@ -58,8 +57,7 @@ static int worker_main(void *arg)
 	struct dp_poll poll = {0};
 	uint64_t next_stats = 0;
 	const int wait_fd = w->service ? dp_amst_wait_fd(dp) : -1;
-	if (w->service)
-		prctl(PR_SET_TIMERSLACK, 1000UL); /* pacing needs naps of a few us */
+	
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		uint32_t work = 0;
