@@ -57,7 +57,6 @@ static int worker_main(void *arg)
 	struct dp_poll poll = {0};
 	uint64_t next_stats = 0;
 	const int wait_fd = w->service ? dp_amst_wait_fd(dp) : -1;
-	
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		uint32_t work = 0;

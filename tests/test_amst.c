@@ -170,7 +170,7 @@ struct side {
 	bool finished[NSTREAMS_MAX];
 	uint32_t ids[NSTREAMS_MAX];
 	bool have_id[NSTREAMS_MAX];
-		bool established, closed;
+	bool established, closed;
 	unsigned resets_seen;
 	uint32_t close_code;
 	uint64_t mismatches;
@@ -255,7 +255,7 @@ static void side_app(struct sim *m, struct side *sd)
 			sd->have_id[k] = true;
 			break;
 		}
-				case AMST_EV_STREAM_RESET:
+		case AMST_EV_STREAM_RESET:
 			sd->resets_seen++;
 			break;
 		case AMST_EV_CLOSED:
@@ -297,7 +297,7 @@ static void side_app(struct sim *m, struct side *sd)
 		/* read and check */
 		while (!sd->read_paused && !sd->fin_rx[k]) {
 			bool fin;
-						long r = amst_stream_read(sd->c, id, buf, sizeof(buf), &fin);
+			long r = amst_stream_read(sd->c, id, buf, sizeof(buf), &fin);
 			if (r == -ECONNRESET) {
 				sd->fin_rx[k] = true; /* the stream ended by a reset */
 				break;
@@ -761,8 +761,8 @@ int main(void)
 	        cmocka_unit_test(test_bit_flips_sealed),
 	        cmocka_unit_test(test_bit_flips_unsealed_crc),
 	        cmocka_unit_test(test_replay_and_forgery),
-	        		cmocka_unit_test(test_peer_vanishes),
-		cmocka_unit_test(test_reset_survives_loss),
+	        cmocka_unit_test(test_peer_vanishes),
+	        cmocka_unit_test(test_reset_survives_loss),
 	        cmocka_unit_test(test_wrong_psk),
 	        cmocka_unit_test(test_sealing_mismatch),
 	        cmocka_unit_test(test_flow_control_and_rate_cap),
