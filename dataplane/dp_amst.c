@@ -29,8 +29,10 @@
 #include "dp_net.h"
 #include "nc_log.h"
 
-#define TX_BACKLOG 512
-#define TX_BURST   64
+#define TX_BACKLOG    512
+#define ACTIVE_NS     5000000ull /* a session that moved a packet this recently is active */
+#define ACTIVE_NAP_NS 20000ull   /* longest nap of the worker while one is */
+#define TX_BURST      64
 
 struct dp_amst_sess {
 	bool used;
@@ -517,6 +519,11 @@ uint64_t dp_amst_next_ns(struct dp *dp)
 		uint64_t n = amst_conn_next_time(s->conn);
 		if (!s->resolved)
 			n = dp_now_ns() + 10000000ull; /* ARP: look again in 10 ms */
+		/* A session that is moving data must not wait behind long naps:
+		 * packets would sit in the port's ring and the RTT would grow. */
+		uint64_t now = dp_now_ns();
+		if (now - amst_conn_last_activity(s->conn) < ACTIVE_NS && n > now + ACTIVE_NAP_NS)
+			n = now + ACTIVE_NAP_NS;
 		if (n < t)
 			t = n;
 	}

@@ -1303,6 +1303,11 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 	return len;
 }
 
+uint64_t amst_conn_last_activity(const struct amst_conn *c)
+{
+	return max64(c->last_rx_ns, c->last_tx_ns);
+}
+
 uint64_t amst_conn_next_time(const struct amst_conn *c)
 {
 	if (c->state == AMST_CLOSED)

@@ -155,6 +155,9 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
  */
 void amst_conn_tick(struct amst_conn *c, uint64_t now_ns);
 
+/** When the session last sent or received a packet (the caller's clock). */
+uint64_t amst_conn_last_activity(const struct amst_conn *c);
+
 /** When the session next needs output() or a timer run, ns; UINT64_MAX if idle. */
 uint64_t amst_conn_next_time(const struct amst_conn *c);
 
