@@ -19,6 +19,7 @@ set -uo pipefail
 
 B=${NC_BUILD:?run through tools/novacron bench amst}
 S=${NC_SOURCE:?run through tools/novacron bench amst}
+. "$S/tests/lib_appliance.sh"
 DP=$B/dataplane/novacron-dp
 CP=$B/controlplane/novacron-cp
 CTL=$B/tools/novactl
@@ -113,40 +114,8 @@ controlplane:
 EOF
 }
 
-# start NAME [netns]: dp then cp, wait until both are ready; sets NAME_dp, NAME_cp
-start() {
-	local name=$1 ns=${2:-} run=()
-	[ -n "$ns" ] && run=(ip netns exec "$ns")
-	"${run[@]}" "$DP" --config "$work/$name.yaml" >"$work/$name.dp.log" 2>&1 &
-	pids+=($!)
-	eval "${name}_dp=$!"
-	for _ in $(seq 200); do
-		"$CTL" -r "$work/$name" --dp --json status 2>/dev/null | grep -q '"state": "ready"' && break
-		sleep 0.05
-	done
-	"${run[@]}" "$CP" --config "$work/$name.yaml" >"$work/$name.cp.log" 2>&1 &
-	pids+=($!)
-	eval "${name}_cp=$!"
-	for _ in $(seq 200); do
-		"$CTL" -r "$work/$name" --json status 2>/dev/null | grep -q '"state": "ready"' && return 0
-		sleep 0.05
-	done
-	say "$name did not come up:"; sed 's/^/#   /' "$work/$name".*.log >&2
-	return 1
-}
 
-# stop NAME...: SIGTERM the cp and dp of each, wait for them
-stop() {
-	local n p
-	for n in "$@"; do
-		for p in "$(eval echo "\${${n}_cp:-}")" "$(eval echo "\${${n}_dp:-}")"; do
-			[ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
-		done
-		eval "${n}_cp= ${n}_dp="
-	done
-}
 
-ctl() { local n=$1; shift; "$CTL" -r "$work/$n" "$@"; }
 
 # worker_snap NODE: "loops busy_loops sleeps" of the node's workers (summed)
 worker_snap() {
@@ -339,9 +308,9 @@ PY
 		say "(a) memif: AMST, amst.seal: $seal, two dataplanes (lcores 0-1 and 0@1,1@0)"
 		config A ncbA$$$seal "0-1" "memif:role=server,socket=$work/memif-$seal.sock,bsize=10240" 10.88.0.1/24 9000 $seal
 		config B ncbB$$$seal "0@1,1@0" "memif:role=client,socket=$work/memif-$seal.sock,bsize=10240" 10.88.0.2/24 9000 $seal
-		if ! start A || ! start B; then
+		if ! appliance_start A || ! appliance_start B; then
 			fail "memif seal=$seal: a dataplane did not come up"
-			stop A B
+			appliance_stop A B
 			continue
 		fi
 		best= best_n=
@@ -375,7 +344,7 @@ print("%d,%.0f,%.0f,%.0f" % (s["window_bytes"], s["pacing_mbps"], s["bottleneck_
 			put "${key%_gbps}_streams" "$best_n"
 			series "$work/memif-$seal-$best_n.progress" "$work/plot-memif-$seal.dat"
 		fi
-		if ! stop A B; then :; fi
+		appliance_stop A B
 		grep -h 'ERR\|CRIT' "$work"/A.dp.log "$work"/B.dp.log 2>/dev/null | head -3 | sed 's/^/#   /' >&2
 		sleep 0.5
 	done
@@ -413,7 +382,7 @@ if [ -z "$skip_wan" ]; then
 		config WA ncbWA$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500 true
 		config WB ncbWB$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500 true
 		amst_ok=1
-		if ! start WA "$wan-a" || ! start WB "$wan-b"; then
+		if ! appliance_start WA "$wan-a" || ! appliance_start WB "$wan-b"; then
 			fail "WAN: a dataplane did not come up"
 			amst_ok=
 		fi
@@ -502,7 +471,7 @@ PY
 			say "  $mbps Mbit/s; CPU % of a core: dp A $(awk '{print $1}' "$work/$tag.cpu"), dp B $(awk '{print $2}' "$work/$tag.cpu")," \
 				"sender.py $(awk '{print $3}' "$work/$tag.cpu"), receiver.py $(awk '{print $4}' "$work/$tag.cpu"), wanem $(awk '{print $5}' "$work/$tag.cpu")"
 		done
-		stop WA WB
+		appliance_stop WA WB
 	fi
 fi
 

@@ -505,23 +505,22 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 	return work;
 }
 
-uint64_t dp_amst_next_ns(struct dp *dp)
+uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
 	(void)dp;
 	uint64_t t = UINT64_MAX;
 	if (a->n_backlog)
-		return dp_now_ns() + 20000; /* the port is full: try again shortly */
+		return now + 20000; /* the port is full: try again shortly */
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		const struct dp_amst_sess *s = &a->sess[i];
 		if (!s->used || s->conn == NULL)
 			continue;
 		uint64_t n = amst_conn_next_time(s->conn);
 		if (!s->resolved)
-			n = dp_now_ns() + 10000000ull; /* ARP: look again in 10 ms */
+			n = now + 10000000ull; /* ARP: look again in 10 ms */
 		/* A session that is moving data must not wait behind long naps:
 		 * packets would sit in the port's ring and the RTT would grow. */
-		uint64_t now = dp_now_ns();
 		if (now - amst_conn_last_activity(s->conn) < ACTIVE_NS && n > now + ACTIVE_NAP_NS)
 			n = now + ACTIVE_NAP_NS;
 		if (n < t)

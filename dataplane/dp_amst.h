@@ -25,7 +25,7 @@ unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t 
 unsigned dp_amst_run(struct dp *dp, uint64_t now_ns);
 
 /** When a session next needs dp_amst_run (CLOCK_MONOTONIC ns), UINT64_MAX if none. */
-uint64_t dp_amst_next_ns(struct dp *dp);
+uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now_ns);
 
 /** The fd an idle worker may wait on for host socket activity, or -1. */
 int dp_amst_wait_fd(struct dp *dp);

@@ -585,6 +585,26 @@ static long st_connected(struct hstream *t)
 	return 1 + st_work(t, W_PUSH | W_PULL);
 }
 
+/*
+ * A non-blocking stream socket for the session's address, and that address
+ * as a sockaddr (in @p sun for UNIX). Returns the fd, or -1 with errno.
+ */
+static int sess_socket(const struct dp_host_sess *s, struct sockaddr_un *sun,
+                       const struct sockaddr **sa, socklen_t *salen)
+{
+	int domain;
+	if (is_unix(s)) {
+		*salen = unix_sockaddr(&s->addr, sun);
+		*sa = (const struct sockaddr *)sun;
+		domain = AF_UNIX;
+	} else {
+		*sa = &s->addr.ip.sa;
+		*salen = s->addr.ip_len;
+		domain = s->addr.ip.sa.sa_family;
+	}
+	return socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
 /* Start stream t's connect. Returns true when it completed (either way). */
 static bool st_connect(struct hstream *t, long *work)
 {
@@ -592,17 +612,7 @@ static bool st_connect(struct hstream *t, long *work)
 	struct sockaddr_un sun;
 	const struct sockaddr *sa;
 	socklen_t salen;
-	int domain;
-	if (is_unix(s)) {
-		salen = unix_sockaddr(&s->addr, &sun);
-		sa = (const struct sockaddr *)&sun;
-		domain = AF_UNIX;
-	} else {
-		sa = &s->addr.ip.sa;
-		salen = s->addr.ip_len;
-		domain = s->addr.ip.sa.sa_family;
-	}
-	int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = sess_socket(s, &sun, &sa, &salen);
 	if (fd < 0) {
 		st_connect_failed(t, errno);
 		return true;
@@ -833,17 +843,8 @@ static int listen_open(struct dp_host_sess *s, char *err, size_t errlen)
 	struct sockaddr_un sun;
 	const struct sockaddr *sa;
 	socklen_t salen;
-	int domain, e;
-	if (is_unix(s)) {
-		salen = unix_sockaddr(&s->addr, &sun);
-		sa = (const struct sockaddr *)&sun;
-		domain = AF_UNIX;
-	} else {
-		sa = &s->addr.ip.sa;
-		salen = s->addr.ip_len;
-		domain = s->addr.ip.sa.sa_family;
-	}
-	int fd = socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int e;
+	int fd = sess_socket(s, &sun, &sa, &salen);
 	if (fd < 0) {
 		e = errno;
 		set_err(err, errlen, "cannot listen on %s: socket: %s", s->addr_text, strerror(e));

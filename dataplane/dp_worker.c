@@ -80,7 +80,7 @@ static int worker_main(void *arg)
 			work += dp_shm_handle_cmds(dp);
 			uint64_t now = dp_now_ns();
 			work += dp_amst_run(dp, now);
-			next_due = dp_amst_next_ns(dp);
+			next_due = dp_amst_next_ns(dp, now);
 			dp->stats->heartbeat++;
 			dp->stats->heartbeat_ns = now;
 			if (now >= next_stats) {

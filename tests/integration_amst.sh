@@ -18,6 +18,7 @@ DP=$B/dataplane/novacron-dp
 CP=$B/controlplane/novacron-cp
 CTL=$B/tools/novactl
 PY="python3 $S/tests/amst_streams.py"
+. "$S/tests/lib_appliance.sh"
 MB=${AMST_MEMIF_MB:-512}
 
 work=$(mktemp -d /tmp/nc-amst.XXXXXX)
@@ -63,29 +64,7 @@ controlplane:
 EOF
 }
 
-# start NAME [netns]: dp then cp, wait until both are ready
-start() {
-	local name=$1 ns=${2:-} run=()
-	[ -n "$ns" ] && run=(ip netns exec "$ns")
-	"${run[@]}" "$DP" --config "$work/$name.yaml" >"$work/$name.dp.log" 2>&1 &
-	pids+=($!)
-	eval "${name}_dp=$!"
-	for _ in $(seq 200); do
-		"$CTL" -r "$work/$name" --dp --json status 2>/dev/null | grep -q '"state": "ready"' && break
-		sleep 0.05
-	done
-	"${run[@]}" "$CP" --config "$work/$name.yaml" >"$work/$name.cp.log" 2>&1 &
-	pids+=($!)
-	eval "${name}_cp=$!"
-	for _ in $(seq 200); do
-		"$CTL" -r "$work/$name" --json status 2>/dev/null | grep -q '"state": "ready"' && return 0
-		sleep 0.05
-	done
-	echo "# $name did not come up"; sed 's/^/#   /' "$work/$name".*.log
-	return 1
-}
 
-ctl() { local n=$1; shift; "$CTL" -r "$work/$n" "$@"; }
 
 state_of() { ctl "$1" --json session stats "$2" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }
 
@@ -128,7 +107,7 @@ fi
 echo "# 1. two dataplanes over memif"
 config A ncA$$ "0-1" "memif:role=server,socket=$work/memif.sock,bsize=10240" 10.88.0.1/24 9000
 config B ncB$$ "0@1,1@0" "memif:role=client,socket=$work/memif.sock,bsize=10240" 10.88.0.2/24 9000
-start A && start B || exit 1
+appliance_start A && appliance_start B || exit 1
 check "send-side session.open" "ctl A session open s1 send 10.88.0.2 unix:$work/src.sock >/dev/null"
 check "receive-side session.open" "ctl B session open s1 receive 10.88.0.1 unix:$work/dst.sock >/dev/null"
 out=$(ctl A session open s1 send 10.88.0.2 unix:$work/other.sock 2>&1)
@@ -188,7 +167,7 @@ echo "# 3. over an emulated WAN, af_packet ports in network namespaces"
 "$S/tools/wan" up wan1g --name "$wan" >/dev/null || { not_ok "tools/wan up"; exit 1; }
 config WA ncWA$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500
 config WB ncWB$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500
-start WA "$wan-a" && start WB "$wan-b" || exit 1
+appliance_start WA "$wan-a" && appliance_start WB "$wan-b" || exit 1
 for profile in wan1g wan1g-lossy; do
 	"$S/tools/wan" set "$profile" --name "$wan" >/dev/null
 	n=$profile
