@@ -701,7 +701,7 @@ static void test_reset_survives_loss(void **state)
 {
 	(void)state;
 	static struct sim m;
-	sim_init(&m, true, 2, 64u << 20, 0);
+	sim_init(&m, true, 8, 64u << 20, 0);
 	for (int i = 0; i < 2; i++) {
 		m.l[i].loss = 0.3; /* lose a lot, so RESET packets are lost too */
 		m.l[i].rate_bps = 100e6;
@@ -709,12 +709,14 @@ static void test_reset_survives_loss(void **state)
 	}
 	sim_run(&m, 300000000ull);
 	assert_true(m.s[0].established);
-	for (unsigned k = 0; k < 2; k++)
+	for (unsigned k = 0; k < 8; k++) {
 		assert_int_equal(amst_stream_reset(m.s[0].c, m.s[0].ids[k], 77), 0);
-	m.s[0].to_send[0] = m.s[0].to_send[1] = 0; /* the application gave up */
+		m.s[0].to_send[k] = 0; /* the application gave up */
+	}
 	sim_run(&m, 30ull * 1000000000);
-	/* Both resets reached the receiver, whatever was lost on the way. */
-	assert_int_equal(m.s[1].resets_seen, 2);
+	/* Every reset reached the receiver, whatever was lost on the way (at
+	 * 30% loss some first RESETs are lost: 0.7^8 < 6%). */
+	assert_int_equal(m.s[1].resets_seen, 8);
 	assert_int_equal(m.s[1].mismatches, 0);
 	sim_fini(&m);
 }
