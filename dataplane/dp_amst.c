@@ -71,7 +71,9 @@ struct dp_amst {
 	uint64_t tx_progress_ns; /* last time the port took a packet */
 	unsigned rr;             /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
-	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
+	uint64_t init_unmatched, init_stale, init_replayed; /* of init_refused */
+	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
+	uint64_t amst_drops[AMST_DROP_COUNT];               /* drops of packets no session took */
 };
 
 static struct dp_amst amst_state;
@@ -252,17 +254,7 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 		snprintf(err, errlen, "session '%s' exists", name);
 		return -EEXIST;
 	}
-	/* An INIT names no session yet: two receive sessions from one peer could
-	 * be crossed. One at a time until sessions carry an identifier. */
-	for (unsigned i = 0; r->role == NC_ROLE_RECEIVE && i < NC_MAX_SESSIONS; i++) {
-		const struct dp_amst_sess *o = &a->sess[i];
-		if (o->used && o->role == NC_ROLE_RECEIVE && o->peer_ip == r->peer_ip &&
-		    o->state != NC_SESS_CLOSED) {
-			snprintf(err, errlen, "session '%s' already receives from this peer",
-			         o->name);
-			return -EBUSY;
-		}
-	}
+	/* Sessions are matched by name: both ends of a session use the same one. */
 	struct dp_amst_sess *s = NULL;
 	for (unsigned i = 0; i < NC_MAX_SESSIONS && s == NULL; i++)
 		if (!a->sess[i].used)
@@ -302,6 +294,8 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 		cfg.client = true;
 		cfg.local_cid = s->local_cid;
 		cfg.rate_cap = r->rate_cap;
+		snprintf(cfg.name, sizeof(cfg.name), "%s", s->name);
+		cfg.wall_ms = wall_ns() / 1000000u;
 		s->conn = amst_conn_client(&cfg, dp_now_ns());
 		if (s->conn == NULL) {
 			snprintf(err, errlen, "cannot create the session: %s", strerror(errno));
@@ -384,10 +378,11 @@ static struct dp_amst_sess *by_cid(struct dp_amst *a, uint32_t cid)
 	return NULL;
 }
 
-/* An INIT: a retransmission to an existing session, or a new one to accept. */
+/* An INIT: a retransmission to an existing session, or a new one for the
+ * waiting receive session from that peer that it names. */
 static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 {
-	struct dp_amst_sess *listening = NULL;
+	bool waiting = false;
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		struct dp_amst_sess *s = &a->sess[i];
 		if (!s->used || s->role != NC_ROLE_RECEIVE || s->peer_ip != rx->src_ip)
@@ -396,34 +391,70 @@ static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 			amst_conn_input(s->conn, rx->payload, rx->payload_len, now);
 			return;
 		}
-		if (s->state == NC_SESS_LISTENING && listening == NULL)
-			listening = s;
+		waiting |= s->state == NC_SESS_LISTENING;
 	}
-	if (listening == NULL) {
+	if (!waiting) {
 		a->unknown_session++;
 		return;
 	}
-	struct amst_conn_cfg cfg = a->base;
-	cfg.client = false;
-	cfg.local_cid = listening->local_cid;
-	cfg.rate_cap = listening->rate_cap;
-	enum amst_drop why;
-	struct amst_conn *c = amst_conn_accept(&cfg, rx->payload, rx->payload_len, now, &why);
-	if (c == NULL) {
-		a->amst_drops[why]++;
-		a->init_refused++;
+	/* Each waiting session tries the INIT with its own name (an INIT is
+	 * authenticated before its name is read; INITs are rare). */
+	uint64_t wall_ms = wall_ns() / 1000000u;
+	int why_not = ENOENT;
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->role != NC_ROLE_RECEIVE || s->peer_ip != rx->src_ip ||
+		    s->state != NC_SESS_LISTENING)
+			continue;
+		struct amst_conn_cfg cfg = a->base;
+		cfg.client = false;
+		cfg.local_cid = s->local_cid;
+		cfg.rate_cap = s->rate_cap;
+		snprintf(cfg.name, sizeof(cfg.name), "%s", s->name);
+		cfg.wall_ms = wall_ms;
+		enum amst_drop why;
+		struct amst_conn *c =
+		        amst_conn_accept(&cfg, rx->payload, rx->payload_len, now, &why);
+		if (c == NULL) {
+			if (errno == ENOENT)
+				continue; /* for another session */
+			if (errno == EBADMSG)
+				a->amst_drops[why]++;
+			why_not = errno;
+			break;
+		}
+		int rc = amst_init_cache_add(&a->inits, c, wall_ms);
+		if (rc != 0) {
+			amst_conn_destroy(c);
+			why_not = -rc;
+			break;
+		}
+		s->conn = c;
+		s->peer_port = rx->src_port;
+		memcpy(s->peer_mac, rx->src_mac, 6);
+		s->resolved = true; /* answer where the INIT came from */
+		s->host = dp_host_connect_to(a->host, c, &s->addr);
+		if (s->host == NULL) {
+			amst_conn_close(c, AMST_CLOSE_APP, "receiver cannot deliver", now);
+			snprintf(s->error, sizeof(s->error), "cannot set up delivery");
+		}
+		s->state = NC_SESS_HANDSHAKE;
 		return;
 	}
-	listening->conn = c;
-	listening->peer_port = rx->src_port;
-	memcpy(listening->peer_mac, rx->src_mac, 6);
-	listening->resolved = true; /* answer where the INIT came from */
-	listening->host = dp_host_connect_to(a->host, c, &listening->addr);
-	if (listening->host == NULL) {
-		amst_conn_close(c, AMST_CLOSE_APP, "receiver cannot deliver", now);
-		snprintf(listening->error, sizeof(listening->error), "cannot set up delivery");
+	switch (why_not) {
+	case ENOENT:
+		a->init_unmatched++;
+		break;
+	case ESTALE:
+		a->init_stale++;
+		break;
+	case EALREADY:
+		a->init_replayed++;
+		break;
+	default:
+		break;
 	}
-	listening->state = NC_SESS_HANDSHAKE;
+	a->init_refused++;
 }
 
 unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t now)
@@ -616,6 +647,9 @@ json_t *dp_amst_json(const struct dp *dp)
 			json_object_set_new(drops, amst_drop_names[d],
 			                    json_integer((json_int_t)a->amst_drops[d]));
 	json_object_set_new(drops, "unknown_session", json_integer((json_int_t)a->unknown_session));
+	json_object_set_new(drops, "init_unmatched", json_integer((json_int_t)a->init_unmatched));
+	json_object_set_new(drops, "init_stale", json_integer((json_int_t)a->init_stale));
+	json_object_set_new(drops, "init_replayed", json_integer((json_int_t)a->init_replayed));
 	json_object_set_new(drops, "no_mbuf", json_integer((json_int_t)a->no_mbuf));
 	json_object_set_new(drops, "tx_dropped", json_integer((json_int_t)a->tx_dropped));
 	json_object_set_new(o, "drops", drops);

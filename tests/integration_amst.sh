@@ -136,6 +136,33 @@ check "session.close closes it" "ctl A session close s1 >/dev/null"
 check "the peer sees the close" "wait_state B s1 closed 5"
 check "a closed session can be removed" "ctl B session close s1 >/dev/null && sleep 0.3 && ! ctl B --json session list | grep -q '\"s1\"'"
 
+echo "# sessions are matched by name: two at once from the same peer, and one nobody waits for"
+check "two sessions opened at once" "ctl A session open m1 send 10.88.0.2 unix:$work/m1s.sock >/dev/null && ctl A session open m2 send 10.88.0.2 unix:$work/m2s.sock >/dev/null && ctl B session open m2 receive 10.88.0.1 unix:$work/m2d.sock >/dev/null && ctl B session open m1 receive 10.88.0.1 unix:$work/m1d.sock >/dev/null"
+for m in m1 m2; do
+	$PY serve "unix:$work/${m}d.sock" --conns 2 --out "$work/${m}d.json" --timeout 30 &
+	eval "srv_$m=\$!"
+done
+sleep 0.3
+$PY send "unix:$work/m1s.sock" --conns 2 --bytes $((16 << 20)) --seed 21 --out "$work/m1s.json" &
+s1=$!
+$PY send "unix:$work/m2s.sock" --conns 2 --bytes $((16 << 20)) --seed 22 --out "$work/m2s.json"
+rc2=$?
+wait $s1
+rc1=$?
+wait "$srv_m1" "$srv_m2"
+check "both carried their streams byte-exact, each to its own destination" "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && compare $work/m1s.json $work/m1d.json 2 && compare $work/m2s.json $work/m2d.json 2"
+unmatched() { ctl B --dp --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["amst"]["drops"]["init_unmatched"])'; }
+ctl B session open other receive 10.88.0.1 "unix:$work/other.sock" >/dev/null
+u0=$(unmatched)
+ctl A session open lost send 10.88.0.2 "unix:$work/lost.sock" >/dev/null
+for _ in $(seq 50); do [ "$(unmatched)" -gt "$u0" ] && break; sleep 0.1; done
+check "an INIT naming a session the receiver does not have is refused and counted" "[ \"\$(unmatched)\" -gt $u0 ]"
+check "the waiting session of another name is left waiting" "[ \"\$(state_of B other)\" = listening ]"
+for m in m1 m2 lost; do ctl A session close $m >/dev/null 2>&1; done
+for m in m1 m2 other; do ctl B session close $m >/dev/null 2>&1; done
+sleep 0.3
+for m in m1 m2 other; do ctl B session close $m >/dev/null 2>&1; done
+
 echo "# 2. the receiving dataplane dies mid-stream"
 check "session s2 opened" "ctl A session open s2 send 10.88.0.2 unix:$work/src2.sock >/dev/null && ctl B session open s2 receive 10.88.0.1 unix:$work/dst2.sock >/dev/null"
 $PY serve "unix:$work/dst2.sock" --conns 1 --out "$work/dst2.json" --timeout 20 &

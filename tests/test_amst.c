@@ -721,6 +721,81 @@ static void test_reset_survives_loss(void **state)
 	sim_fini(&m);
 }
 
+/* An INIT names its session and carries its time: a receiver takes it only
+ * for the session of that name, only while fresh, and only once. */
+static void test_init_names_and_replays(void **state)
+{
+	(void)state;
+	const uint64_t t0 = 1800000000000ull; /* ms since the epoch */
+	struct amst_conn_cfg ccfg = base_cfg(true, true);
+	snprintf(ccfg.name, sizeof(ccfg.name), "mig-1");
+	ccfg.wall_ms = t0;
+	struct amst_conn *cl = amst_conn_client(&ccfg, 0);
+	assert_non_null(cl);
+	uint8_t init[2048];
+	size_t n = amst_conn_output(cl, init, sizeof(init), 0);
+	assert_true(n > 0);
+
+	struct amst_conn_cfg scfg = base_cfg(false, true);
+	enum amst_drop why;
+	/* Another session's name. */
+	snprintf(scfg.name, sizeof(scfg.name), "mig-2");
+	scfg.wall_ms = t0;
+	errno = 0;
+	assert_null(amst_conn_accept(&scfg, init, n, 0, &why));
+	assert_int_equal(errno, ENOENT);
+	/* Its own name, but the INIT is older (or newer) than the window allows. */
+	snprintf(scfg.name, sizeof(scfg.name), "mig-1");
+	scfg.wall_ms = t0 + AMST_INIT_MAX_AGE_MS + 1;
+	assert_null(amst_conn_accept(&scfg, init, n, 0, &why));
+	assert_int_equal(errno, ESTALE);
+	scfg.wall_ms = t0 - AMST_INIT_MAX_AGE_MS - 1;
+	assert_null(amst_conn_accept(&scfg, init, n, 0, &why));
+	assert_int_equal(errno, ESTALE);
+	/* Within the window: accepted, and it says whose it is. */
+	scfg.wall_ms = t0 + 1000;
+	struct amst_conn *sv = amst_conn_accept(&scfg, init, n, 0, &why);
+	assert_non_null(sv);
+	assert_string_equal(amst_conn_name(sv), "mig-1");
+	assert_string_equal(amst_conn_name(cl), "mig-1");
+	static struct amst_init_cache cache;
+	memset(&cache, 0, sizeof(cache));
+	assert_int_equal(amst_init_cache_add(&cache, sv, t0 + 1000), 0);
+	/* The same INIT replayed later authenticates, but the cache refuses it. */
+	struct amst_conn *again = amst_conn_accept(&scfg, init, n, 0, &why);
+	assert_non_null(again);
+	assert_int_equal(amst_init_cache_add(&cache, again, t0 + 2000), -EALREADY);
+	amst_conn_destroy(again);
+	/* A session with no name takes any (the unit harness does). */
+	scfg.name[0] = '\0';
+	again = amst_conn_accept(&scfg, init, n, 0, &why);
+	assert_non_null(again);
+	amst_conn_destroy(again);
+	amst_conn_destroy(sv);
+	amst_conn_destroy(cl);
+
+	/* The cache forgets nothing still fresh: full of fresh INITs, it refuses;
+	 * once they are too old to be accepted anyway, their slots are reused. */
+	memset(&cache, 0, sizeof(cache));
+	snprintf(scfg.name, sizeof(scfg.name), "mig-1");
+	for (unsigned i = 0; i <= AMST_INIT_CACHE; i++) {
+		ccfg.local_cid = 0x100 + i;
+		cl = amst_conn_client(&ccfg, 0);
+		assert_non_null(cl);
+		n = amst_conn_output(cl, init, sizeof(init), 0);
+		scfg.wall_ms = t0;
+		sv = amst_conn_accept(&scfg, init, n, 0, &why);
+		assert_non_null(sv);
+		int rc = amst_init_cache_add(&cache, sv, t0);
+		assert_int_equal(rc, i < AMST_INIT_CACHE ? 0 : -ENOSPC);
+		if (i == AMST_INIT_CACHE)
+			assert_int_equal(
+			        amst_init_cache_add(&cache, sv, t0 + AMST_INIT_MAX_AGE_MS + 1), 0);
+		amst_conn_destroy(sv);
+		amst_conn_destroy(cl);
+	}
+}
+
 static void test_api_errors(void **state)
 {
 	(void)state;
@@ -766,6 +841,7 @@ int main(void)
 	        cmocka_unit_test(test_peer_vanishes),
 	        cmocka_unit_test(test_reset_survives_loss),
 	        cmocka_unit_test(test_wrong_psk),
+	        cmocka_unit_test(test_init_names_and_replays),
 	        cmocka_unit_test(test_sealing_mismatch),
 	        cmocka_unit_test(test_flow_control_and_rate_cap),
 	        cmocka_unit_test(test_long_fat_lossy_path),

@@ -355,6 +355,12 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 	h->max_stream_data = c->cfg.stream_buf;
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
+	memset(h->name, 0, sizeof(h->name));
+	h->time_ms = 0;
+	if (c->cfg.client) {
+		memcpy(h->name, c->cfg.name, strnlen(c->cfg.name, AMST_NAME_LEN - 1));
+		h->time_ms = c->cfg.wall_ms;
+	}
 }
 
 /* Build INIT or ACCEPT: header + sealed hello. */
@@ -434,6 +440,20 @@ struct amst_conn *amst_conn_accept(const struct amst_conn_cfg *cfg, const uint8_
 		errno = EBADMSG;
 		return NULL;
 	}
+	if (cfg->name[0] != '\0' && strncmp(cfg->name, c->peer_hello.name, AMST_NAME_LEN) != 0) {
+		amst_conn_destroy(c);
+		errno = ENOENT;
+		return NULL;
+	}
+	if (cfg->wall_ms != 0) {
+		uint64_t t = c->peer_hello.time_ms;
+		uint64_t age = t > cfg->wall_ms ? t - cfg->wall_ms : cfg->wall_ms - t;
+		if (age > AMST_INIT_MAX_AGE_MS) {
+			amst_conn_destroy(c);
+			errno = ESTALE;
+			return NULL;
+		}
+	}
 	c->peer_cid = c->peer_hello.src_cid;
 	c->init_pn = h.pn;
 	memcpy(c->peer_random, c->peer_hello.random, AMST_RANDOM_LEN);
@@ -456,6 +476,27 @@ bool amst_conn_is_same_init(const struct amst_conn *c, const uint8_t *pkt, size_
 	struct amst_hdr h;
 	return !c->cfg.client && amst_hdr_parse(pkt, len, &h) == 0 && h.type == AMST_PKT_INIT &&
 	       h.pn == c->init_pn;
+}
+
+const char *amst_conn_name(const struct amst_conn *c)
+{
+	return c->cfg.client ? c->cfg.name : c->peer_hello.name;
+}
+
+int amst_init_cache_add(struct amst_init_cache *cache, const struct amst_conn *c, uint64_t now_ms)
+{
+	uint64_t pn = c->init_pn, t = c->peer_hello.time_ms ? c->peer_hello.time_ms : 1;
+	for (unsigned i = 0; i < AMST_INIT_CACHE; i++)
+		if (cache->e[i].time_ms != 0 && cache->e[i].pn == pn && cache->e[i].time_ms == t)
+			return -EALREADY;
+	unsigned k = cache->next % AMST_INIT_CACHE;
+	/* The slot to reuse must hold an INIT too old to be accepted again. */
+	if (cache->e[k].time_ms != 0 && cache->e[k].time_ms + AMST_INIT_MAX_AGE_MS >= now_ms)
+		return -ENOSPC;
+	cache->e[k].pn = pn;
+	cache->e[k].time_ms = t;
+	cache->next = k + 1;
+	return 0;
 }
 
 uint32_t amst_conn_peer_cid(const struct amst_conn *c)

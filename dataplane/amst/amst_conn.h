@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "amst_cc.h"
+#include "amst_wire.h"
 
 #define AMST_MAX_STREAMS 256
 #define AMST_PSK_MAX     64
@@ -78,7 +79,42 @@ struct amst_conn_cfg {
 	uint32_t idle_timeout_ms; /**< silence from the peer that ends the session */
 	uint32_t handshake_timeout_ms;
 	uint64_t seed; /**< for the congestion controller's randomness */
+	/** The session's name. A client sends it in INIT; a server accepts only an
+	 *  INIT that carries the same name (empty: any name). */
+	char name[AMST_NAME_LEN];
+	/** Wall clock (ms since the epoch) when the session is made. A client
+	 *  stamps its INIT with it; a server (when non-zero) refuses an INIT
+	 *  stamped more than AMST_INIT_MAX_AGE_MS away from it. */
+	uint64_t wall_ms;
 };
+
+struct amst_conn;
+
+/** How far an INIT's time stamp may be from the receiver's clock. */
+#define AMST_INIT_MAX_AGE_MS 30000u
+
+/**
+ * The INITs a server accepted lately, to refuse a replayed one (an attacker
+ * who recorded an INIT could otherwise occupy a waiting receive session).
+ * An entry is kept until its INIT's time stamp is too old to be accepted
+ * anyway. Fixed size: no allocation.
+ */
+#define AMST_INIT_CACHE 64
+struct amst_init_cache {
+	struct {
+		uint64_t pn;
+		uint64_t time_ms;
+	} e[AMST_INIT_CACHE];
+	unsigned next;
+};
+
+/**
+ * Remember the INIT that made @p c (a server session just accepted) at
+ * @p now_ms. @return 0; -EALREADY if that INIT was accepted before (a
+ * replay: destroy @p c); -ENOSPC if AMST_INIT_CACHE INITs were accepted
+ * within the age window (refuse, rather than forget one).
+ */
+int amst_init_cache_add(struct amst_init_cache *cache, const struct amst_conn *c, uint64_t now_ms);
 
 enum amst_event_type {
 	AMST_EV_ESTABLISHED = 1,
@@ -113,8 +149,10 @@ struct amst_conn *amst_conn_client(const struct amst_conn_cfg *cfg, uint64_t now
 
 /**
  * A server session from a received INIT packet (the whole UDP payload). NULL
- * with errno EBADMSG if the INIT does not authenticate with our PSK or its
- * parameters do not fit ours; *drop then says why for the counters.
+ * with errno: EBADMSG if the INIT does not authenticate with our PSK or its
+ * parameters do not fit ours (*drop then says why for the counters); ENOENT
+ * if it names another session than cfg->name; ESTALE if its time stamp is
+ * too far from cfg->wall_ms; ENOMEM.
  */
 struct amst_conn *amst_conn_accept(const struct amst_conn_cfg *cfg, const uint8_t *pkt, size_t len,
                                    uint64_t now_ns, enum amst_drop *drop);
@@ -126,6 +164,9 @@ void amst_conn_destroy(struct amst_conn *c);
  * routes it to the session, which answers ACCEPT again.)
  */
 bool amst_conn_is_same_init(const struct amst_conn *c, const uint8_t *pkt, size_t len);
+
+/** The session name the peer's INIT carried (servers) or ours (clients). */
+const char *amst_conn_name(const struct amst_conn *c);
 
 /** Peer's connection id (0 until known), ours, the state, the error. */
 uint32_t amst_conn_peer_cid(const struct amst_conn *c);

@@ -42,6 +42,9 @@ size_t amst_hello_encode(const struct amst_hello *h, uint8_t *buf, size_t cap)
 	amst_put32(buf + 40, h->max_stream_data);
 	amst_put64(buf + 44, h->max_data);
 	amst_put16(buf + 52, h->max_streams);
+	memset(buf + 54, 0, AMST_NAME_LEN);
+	memcpy(buf + 54, h->name, strnlen(h->name, AMST_NAME_LEN - 1));
+	amst_put64(buf + 54 + AMST_NAME_LEN, h->time_ms);
 	return AMST_HELLO_LEN;
 }
 
@@ -55,8 +58,17 @@ int amst_hello_parse(const uint8_t *buf, size_t len, struct amst_hello *h)
 	h->max_stream_data = amst_get32(buf + 40);
 	h->max_data = amst_get64(buf + 44);
 	h->max_streams = amst_get16(buf + 52);
+	memcpy(h->name, buf + 54, AMST_NAME_LEN);
+	h->time_ms = amst_get64(buf + 54 + AMST_NAME_LEN);
 	if (h->src_cid == 0 || (h->flags & ~AMST_HELLO_SEALED))
 		return -EBADMSG;
+	/* The name: NUL-terminated, zeros after it (one encoding per name). */
+	size_t nl = strnlen(h->name, AMST_NAME_LEN);
+	if (nl == AMST_NAME_LEN)
+		return -EBADMSG;
+	for (size_t i = nl; i < AMST_NAME_LEN; i++)
+		if (h->name[i] != '\0')
+			return -EBADMSG;
 	return 0;
 }
 

@@ -39,6 +39,9 @@ struct amst_hdr {
 };
 
 /** Handshake payload of INIT and ACCEPT (sealed with the PSK's handshake key). */
+/** Longest session name in a hello, with its NUL. */
+#define AMST_NAME_LEN 32
+
 struct amst_hello {
 	uint32_t src_cid;
 	uint8_t random[AMST_RANDOM_LEN];
@@ -46,8 +49,10 @@ struct amst_hello {
 	uint32_t max_stream_data; /**< initial per-stream receive window */
 	uint64_t max_data;        /**< initial session receive window */
 	uint16_t max_streams;
+	char name[AMST_NAME_LEN]; /**< the session's name, NUL-padded (INIT; empty in ACCEPT) */
+	uint64_t time_ms; /**< sender's wall clock, ms since the epoch (INIT; 0 in ACCEPT) */
 };
-#define AMST_HELLO_LEN    54
+#define AMST_HELLO_LEN    (54 + AMST_NAME_LEN + 8)
 #define AMST_HELLO_SEALED 0x1
 
 enum amst_frame_type {
