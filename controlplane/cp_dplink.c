@@ -346,6 +346,14 @@ void cp_dplink_free(struct cp_dplink *l)
 	free(l);
 }
 
+bool cp_dplink_alive(const struct cp_dplink *l)
+{
+	const struct nc_stats_shm *s = l ? l->stats : NULL;
+	if (s == NULL || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != NC_DP_READY)
+		return false;
+	return now_ns() - __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED) < 2000000000ull;
+}
+
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l)
 {
 	return l ? l->stats : NULL;
