@@ -61,7 +61,7 @@ struct nc_session_req {
 	uint16_t peer_port;             /**< 0: the configured AMST port */
 	uint8_t role;                   /**< enum nc_session_role */
 	uint8_t flags;                  /**< NC_SESS_REQ_* */
-	uint64_t rate_cap; /**< bytes/s, 0 = none */
+	uint64_t rate_cap;              /**< bytes/s, 0 = none */
 };
 _Static_assert(sizeof(struct nc_session_req) == 176, "session request layout");
 

@@ -41,7 +41,8 @@ static void *q_open(const char *vm, int timeout_ms, char *err, size_t errlen)
 		if (st && (strcmp(st, "setup") == 0 || strcmp(st, "active") == 0 ||
 		           strcmp(st, "device") == 0 || strcmp(st, "pre-switchover") == 0 ||
 		           strcmp(st, "cancelling") == 0 || strcmp(st, "wait-unplug") == 0)) {
-			snprintf(err, errlen, "QEMU at %s is already migrating (status %s)", vm, st);
+			snprintf(err, errlen, "QEMU at %s is already migrating (status %s)", vm,
+			         st);
 			rc = -EBUSY;
 		}
 	}

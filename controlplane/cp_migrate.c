@@ -168,7 +168,8 @@ static bool compare_digests(struct mig *m, const json_t *src, const json_t *dst,
 		memset(c, 0, sizeof(*c));
 		c->id = (uint32_t)json_integer_value(json_object_get(s, "id"));
 		c->src_bytes = (uint64_t)json_integer_value(json_object_get(s, "to_peer"));
-		c->dst_bytes = d ? (uint64_t)json_integer_value(json_object_get(d, "from_peer")) : 0;
+		c->dst_bytes =
+		        d ? (uint64_t)json_integer_value(json_object_get(d, "from_peer")) : 0;
 		snprintf(c->src_sha, sizeof(c->src_sha), "%s", ss ? ss : "");
 		snprintf(c->dst_sha, sizeof(c->dst_sha), "%s", ds ? ds : "");
 		if (ss == NULL || ds == NULL)
@@ -340,11 +341,19 @@ static void *mig_thread(void *arg)
 		json_t *ls = local_stats(cp, m->id);
 		long long t = now_ms();
 		pthread_mutex_lock(&m->ms->lock);
+		if (pr.total == 0 && m->prog.total != 0) {
+			/* a failed migration reports no counters: keep the last ones */
+			pr.transferred = m->prog.transferred;
+			pr.remaining = m->prog.remaining;
+			pr.total = m->prog.total;
+			pr.passes = m->prog.passes;
+		}
 		m->prog = pr;
 		if (ls != NULL) {
-			m->wire_bytes = (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
-			m->stream_bytes =
-			        (uint64_t)json_integer_value(json_object_get(ls, "stream_bytes_sent"));
+			m->wire_bytes =
+			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
+			m->stream_bytes = (uint64_t)json_integer_value(
+			        json_object_get(ls, "stream_bytes_sent"));
 			if (t - last_wire_t >= 500) {
 				m->wire_mbps = (double)(m->wire_bytes - last_wire) * 8 / 1e3 /
 				               (double)(t - last_wire_t);
@@ -370,8 +379,8 @@ static void *mig_thread(void *arg)
 		                            "closed") == 0;
 		if (ls == NULL || lclosed || le != NULL || !cp_dplink_alive(cp->link)) {
 			char q[400];
-			snprintf(q, sizeof(q), "%s%s", ls == NULL ? "the sending session is gone" : "",
-			         le ? le : "");
+			snprintf(q, sizeof(q), "%s%s",
+			         ls == NULL ? "the sending session is gone" : "", le ? le : "");
 			json_decref(ls);
 			explain(m, pc, q, reason, sizeof(reason));
 			goto out;
@@ -385,14 +394,16 @@ static void *mig_thread(void *arg)
 			json_decref(p);
 			if (rc != 0) {
 				snprintf(reason, sizeof(reason),
-				         "the destination's control plane does not answer: %s", err);
+				         "the destination's control plane does not answer: %s",
+				         err);
 				cp_peer_conn_close(pc);
 				pc = NULL;
 				goto out;
 			}
 			bool dalive = json_is_true(json_object_get(ps, "dataplane_alive"));
 			const char *de = sess_error(ps);
-			bool failed_conn = json_integer_value(json_object_get(ps, "connect_failed")) > 0;
+			bool failed_conn =
+			        json_integer_value(json_object_get(ps, "connect_failed")) > 0;
 			json_decref(ps);
 			if (!dalive || de != NULL || failed_conn) {
 				explain(m, pc, NULL, reason, sizeof(reason));
@@ -411,6 +422,14 @@ static void *mig_thread(void *arg)
 		json_decref(p);
 		int ok = 0;
 		bool done = ls && rc == 0 && compare_digests(m, ls, ps, &ok);
+		if (ls != NULL) {
+			pthread_mutex_lock(&m->ms->lock);
+			m->wire_bytes =
+			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
+			m->stream_bytes = (uint64_t)json_integer_value(
+			        json_object_get(ls, "stream_bytes_sent"));
+			pthread_mutex_unlock(&m->ms->lock);
+		}
 		json_decref(ls);
 		json_decref(ps);
 		if (done) {
@@ -429,8 +448,9 @@ static void *mig_thread(void *arg)
 	end = MIG_COMPLETED;
 	if (digest_ok != 1)
 		snprintf(reason, sizeof(reason), "%s",
-		         digest_ok == 0 && m->n_streams ? "stream digests differ between the appliances"
-		                                        : "stream digests incomplete");
+		         digest_ok == 0 && m->n_streams
+		                 ? "stream digests differ between the appliances"
+		                 : "stream digests incomplete");
 	{
 		/* Stream digests differ only if some stream was seen on both sides. */
 		pthread_mutex_lock(&m->ms->lock);
@@ -440,7 +460,8 @@ static void *mig_thread(void *arg)
 			bool any_missing = false;
 			pthread_mutex_lock(&m->ms->lock);
 			for (unsigned i = 0; i < m->n_streams; i++)
-				any_missing |= !m->streams[i].src_sha[0] || !m->streams[i].dst_sha[0];
+				any_missing |=
+				        !m->streams[i].src_sha[0] || !m->streams[i].dst_sha[0];
 			pthread_mutex_unlock(&m->ms->lock);
 			snprintf(reason, sizeof(reason), "%s",
 			         any_missing ? "stream digests incomplete (a stream did not finish)"
@@ -471,8 +492,9 @@ out:
 		for (int i = 0; i < 20; i++) {
 			json_t *ls = local_stats(cp, m->id);
 			bool gone = ls == NULL;
-			bool closed = ls && strcmp(json_string_value(json_object_get(ls, "state")) ?: "",
-			                           "closed") == 0;
+			bool closed =
+			        ls && strcmp(json_string_value(json_object_get(ls, "state")) ?: "",
+			                     "closed") == 0;
 			json_decref(ls);
 			if (gone)
 				break;
@@ -501,6 +523,8 @@ out:
 	snprintf(m->error, sizeof(m->error), "%s", reason);
 	snprintf(m->vm_state, sizeof(m->vm_state), "%s", vs);
 	m->end_ms = now_ms();
+	if (end == MIG_COMPLETED && m->prog.total_ms > 0)
+		m->wire_mbps = (double)m->wire_bytes * 8 / 1e3 / (double)m->prog.total_ms;
 	pthread_mutex_unlock(&m->ms->lock);
 	if (end == MIG_COMPLETED && digest_ok == 1)
 		NC_LOG(NOTICE, "migration %s completed, stream digests equal", m->id);
@@ -532,14 +556,16 @@ static json_t *mig_json(const struct mig *m, bool full)
 	json_object_set_new(o, "hypervisor_status", json_string(m->prog.detail));
 	json_object_set_new(o, "stream_bytes", json_integer((json_int_t)m->stream_bytes));
 	json_object_set_new(o, "passes", json_integer((json_int_t)m->prog.passes));
-	json_object_set_new(o, "total_ms", m->prog.total_ms >= 0 && m->state == MIG_COMPLETED
-	                                           ? json_integer(m->prog.total_ms)
-	                                           : json_null());
-	json_object_set_new(o, "downtime_ms", m->prog.downtime_ms >= 0 && m->state == MIG_COMPLETED
-	                                              ? json_integer(m->prog.downtime_ms)
-	                                              : json_null());
-	json_object_set_new(o, "digest_ok", m->digest_ok < 0 ? json_null()
-	                                                     : json_boolean(m->digest_ok == 1));
+	json_object_set_new(o, "total_ms",
+	                    m->prog.total_ms >= 0 && m->state == MIG_COMPLETED
+	                            ? json_integer(m->prog.total_ms)
+	                            : json_null());
+	json_object_set_new(o, "downtime_ms",
+	                    m->prog.downtime_ms >= 0 && m->state == MIG_COMPLETED
+	                            ? json_integer(m->prog.downtime_ms)
+	                            : json_null());
+	json_object_set_new(o, "digest_ok",
+	                    m->digest_ok < 0 ? json_null() : json_boolean(m->digest_ok == 1));
 	json_object_set_new(o, "source_vm", json_string(m->vm_state));
 	json_t *sl = json_array();
 	for (unsigned i = 0; i < m->n_streams; i++) {
@@ -548,9 +574,9 @@ static json_t *mig_json(const struct mig *m, bool full)
 		        sl, json_pack("{s:i, s:I, s:I, s:s, s:s, s:b}", "stream", (int)c->id,
 		                      "src_bytes", (json_int_t)c->src_bytes, "dst_bytes",
 		                      (json_int_t)c->dst_bytes, "src_sha256", c->src_sha,
-		                      "dst_sha256", c->dst_sha,
-		                      "equal", c->src_sha[0] && strcmp(c->src_sha, c->dst_sha) == 0 &&
-		                                       c->src_bytes == c->dst_bytes));
+		                      "dst_sha256", c->dst_sha, "equal",
+		                      c->src_sha[0] && strcmp(c->src_sha, c->dst_sha) == 0 &&
+		                              c->src_bytes == c->dst_bytes));
 	}
 	json_object_set_new(o, "streams", sl);
 	return o;
@@ -778,8 +804,7 @@ static const struct nc_ctl_param cancel_params[] = {
 static const struct nc_ctl_method migrate_methods[] = {
         {"migrate.start", "migrate a VM to a peer host through the appliances", start_params,
          m_start},
-        {"migrate.status", "a migration's state, progress, times and digests", id_params,
-         m_status},
+        {"migrate.status", "a migration's state, progress, times and digests", id_params, m_status},
         {"migrate.cancel", "cancel a running migration (the source VM keeps running)",
          cancel_params, m_cancel},
         {"migrate.list", "migrations, running and finished", NULL, m_list},

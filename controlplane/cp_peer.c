@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #define NC_LOG_MODULE "peer"
 #include "cp.h"
 #include "cp_jsonl.h"
@@ -160,8 +159,8 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 		return -EPROTO;
 	}
 	if (!json_is_true(json_object_get(rep, "ok"))) {
-		const char *m =
-		        json_string_value(json_object_get(json_object_get(rep, "error"), "message"));
+		const char *m = json_string_value(
+		        json_object_get(json_object_get(rep, "error"), "message"));
 		snprintf(err, errlen, "peer %s: %.400s", c->other.name, m ? m : "error");
 		json_decref(rep);
 		return -EREMOTEIO;
@@ -201,8 +200,7 @@ static int m_info(const json_t *params, json_t **result, void *arg, char *err, s
 
 /* Is there something to deliver to at this address? Without connecting
  * (a connection would be taken for the migration by QEMU). */
-static int m_check_dest(const json_t *params, json_t **result, void *arg, char *err,
-                        size_t errlen)
+static int m_check_dest(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
 {
 	(void)arg;
 	const char *a = json_string_value(json_object_get(params, "address"));
@@ -343,7 +341,8 @@ static void *accept_thread(void *arg)
 		if (slot == NULL) {
 			p->refused++;
 			pthread_mutex_unlock(&p->lock);
-			NC_LOG_RL(WARN, "peer connection refused: %d connections already", MAX_CONNS);
+			NC_LOG_RL(WARN, "peer connection refused: %d connections already",
+			          MAX_CONNS);
 			close(fd);
 			continue;
 		}
@@ -417,10 +416,11 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 		snprintf(p->self_name, sizeof(p->self_name), "%s", name);
 	}
 	if (!cp_peer_name_ok(p->self_name)) {
-		snprintf(err, errlen,
-		         "controlplane.host_name '%s': 1-63 letters, digits, - _ . (set it when the "
-		         "system's host name does not fit)",
-		         p->self_name);
+		snprintf(
+		        err, errlen,
+		        "controlplane.host_name '%s': 1-63 letters, digits, - _ . (set it when the "
+		        "system's host name does not fit)",
+		        p->self_name);
 		return -EINVAL;
 	}
 	const char *amst = nc_config_get_str(cp->cfg, "amst.ip");
@@ -437,8 +437,9 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 		return rc;
 	const char *listen_at = nc_config_get_str(cp->cfg, "controlplane.peer_listen");
 	if ((listen_at[0] || p->n_peers) && strlen(p->psk) < 16) {
-		snprintf(err, errlen, "controlplane.peer_psk must have 16-64 characters when peers "
-		                      "or peer_listen are set");
+		snprintf(err, errlen,
+		         "controlplane.peer_psk must have 16-64 characters when peers "
+		         "or peer_listen are set");
 		return -EINVAL;
 	}
 	p->methods = nc_ctl_create("/peer-methods");
@@ -449,7 +450,8 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	}
 	cp->peers = p;
 	if (listen_at[0] == '\0') {
-		NC_LOG(INFO, "host %s: %u peers, not listening for peers", p->self_name, p->n_peers);
+		NC_LOG(INFO, "host %s: %u peers, not listening for peers", p->self_name,
+		       p->n_peers);
 		return 0;
 	}
 	struct sockaddr_in sin;
@@ -459,11 +461,11 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	}
 	p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
-	if (p->lfd < 0 ||
-	    setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	if (p->lfd < 0 || setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(p->lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(p->lfd, 16) != 0) {
 		rc = -errno;
-		snprintf(err, errlen, "controlplane.peer_listen %s: %s", listen_at, strerror(errno));
+		snprintf(err, errlen, "controlplane.peer_listen %s: %s", listen_at,
+		         strerror(errno));
 		if (p->lfd >= 0)
 			close(p->lfd);
 		p->lfd = -1;

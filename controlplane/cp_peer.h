@@ -81,8 +81,7 @@ int cp_peer_handshake_client(struct cp_jsonl *io, const struct cp_peer_self *sel
  */
 int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *self,
                              bool (*known)(const char *name, void *arg), void *arg,
-                             struct cp_peer_other *other, int timeout_ms, char *err,
-                             size_t errlen);
+                             struct cp_peer_other *other, int timeout_ms, char *err, size_t errlen);
 
 /* ---- the control plane's peer link ---- */
 

@@ -95,8 +95,8 @@ static void send_error(struct cp_jsonl *io, const char *msg, int timeout_ms)
 	json_decref(m);
 }
 
-static int recv_msg(struct cp_jsonl *io, const char *want, json_t **out, int timeout_ms,
-                    char *err, size_t errlen, const char *who)
+static int recv_msg(struct cp_jsonl *io, const char *want, json_t **out, int timeout_ms, char *err,
+                    size_t errlen, const char *who)
 {
 	int rc = cp_jsonl_recv(io, out, timeout_ms);
 	if (rc != 0) {
@@ -112,8 +112,9 @@ static int recv_msg(struct cp_jsonl *io, const char *want, json_t **out, int tim
 		return -EACCES;
 	}
 	if (type == NULL || strcmp(type, want) != 0) {
-		snprintf(err, errlen, "%s: handshake: expected a '%s' message (not a NovaCron peer?)",
-		         who, want);
+		snprintf(err, errlen,
+		         "%s: handshake: expected a '%s' message (not a NovaCron peer?)", who,
+		         want);
 		json_decref(*out);
 		*out = NULL;
 		return -EPROTO;
@@ -155,9 +156,9 @@ int cp_peer_handshake_client(struct cp_jsonl *io, const struct cp_peer_self *sel
 	char cnh[2 * CP_PEER_NONCE_LEN + 1], mach[2 * CP_PEER_MAC_LEN + 1];
 	to_hex(cn, sizeof(cn), cnh);
 	to_hex(mac, sizeof(mac), mach);
-	json_t *auth = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "auth", "name", self->name,
-	                         "nonce", cnh, "amst_ip", self->amst_ip ? self->amst_ip : "",
-	                         "mac", mach);
+	json_t *auth =
+	        json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "auth", "name", self->name, "nonce",
+	                  cnh, "amst_ip", self->amst_ip ? self->amst_ip : "", "mac", mach);
 	rc = cp_jsonl_send(io, auth, timeout_ms);
 	json_decref(auth);
 	if (rc != 0) {
@@ -187,8 +188,7 @@ int cp_peer_handshake_client(struct cp_jsonl *io, const struct cp_peer_self *sel
 
 int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *self,
                              bool (*known)(const char *name, void *arg), void *arg,
-                             struct cp_peer_other *other, int timeout_ms, char *err,
-                             size_t errlen)
+                             struct cp_peer_other *other, int timeout_ms, char *err, size_t errlen)
 {
 	uint8_t sn[CP_PEER_NONCE_LEN], cn[CP_PEER_NONCE_LEN], mac[CP_PEER_MAC_LEN];
 	char snh[2 * CP_PEER_NONCE_LEN + 1];
@@ -232,7 +232,8 @@ int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *sel
 		rc = -EACCES;
 	}
 	if (why != NULL) {
-		snprintf(err, errlen, "peer '%.64s': %s", cp_peer_name_ok(cname) ? cname : "?", why);
+		snprintf(err, errlen, "peer '%.64s': %s", cp_peer_name_ok(cname) ? cname : "?",
+		         why);
 		send_error(io, why, timeout_ms);
 		json_decref(auth);
 		return rc;
@@ -254,4 +255,3 @@ int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *sel
 		snprintf(err, errlen, "handshake: %s", cp_jsonl_strerror(rc));
 	return rc;
 }
-

@@ -46,8 +46,9 @@ static int wait_reply(struct cp_qmp *q, long long id, long long deadline, json_t
 		int rc = left > 0 ? cp_jsonl_recv(q->io, &m, (int)left) : -ETIMEDOUT;
 		if (rc != 0) {
 			snprintf(err, errlen, "QMP %s: %s", what,
-			         rc == -ECONNRESET ? "QEMU closed the monitor (is QEMU still running?)"
-			                           : cp_jsonl_strerror(rc));
+			         rc == -ECONNRESET
+			                 ? "QEMU closed the monitor (is QEMU still running?)"
+			                 : cp_jsonl_strerror(rc));
 			return rc;
 		}
 		if (json_object_get(m, "event") != NULL) {
@@ -92,7 +93,8 @@ struct cp_qmp *cp_qmp_connect(const char *path, int timeout_ms, char *err, size_
 	int fd = cp_connect(path, timeout_ms);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot connect to QMP socket %s: %s%s", path, strerror(-fd),
-		         fd == -ENOENT || fd == -ECONNREFUSED ? " (is QEMU running with -qmp?)" : "");
+		         fd == -ENOENT || fd == -ECONNREFUSED ? " (is QEMU running with -qmp?)"
+		                                              : "");
 		errno = -fd;
 		return NULL;
 	}

@@ -238,14 +238,14 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	for (unsigned k = 0; k < s->n_streams && k < NC_MAX_SESSION_STREAMS; k++) {
 		const struct nc_stream_shm *t = &s->streams[k];
 		json_t *js;
-		json_array_append_new(streams,
-		                      js = json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:b}", "id",
-		                                (int)t->id, "to_peer", (json_int_t)t->to_peer,
-		                                "from_peer", (json_int_t)t->from_peer, "retrans",
-		                                (json_int_t)t->retrans, "host_eof",
-		                                (t->flags & NC_STREAM_F_HOST_EOF) != 0, "peer_fin",
-		                                (t->flags & NC_STREAM_F_PEER_FIN) != 0, "reset",
-		                                (t->flags & NC_STREAM_F_RESET) != 0));
+		json_array_append_new(
+		        streams,
+		        js = json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:b}", "id", (int)t->id,
+		                       "to_peer", (json_int_t)t->to_peer, "from_peer",
+		                       (json_int_t)t->from_peer, "retrans", (json_int_t)t->retrans,
+		                       "host_eof", (t->flags & NC_STREAM_F_HOST_EOF) != 0,
+		                       "peer_fin", (t->flags & NC_STREAM_F_PEER_FIN) != 0, "reset",
+		                       (t->flags & NC_STREAM_F_RESET) != 0));
 		if (t->flags & NC_STREAM_F_DIGEST) {
 			char hex[2 * sizeof(t->digest) + 1];
 			for (unsigned b = 0; b < sizeof(t->digest); b++)

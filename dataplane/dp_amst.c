@@ -607,7 +607,8 @@ void dp_amst_publish(struct dp *dp)
 			                      (hs[k].reset ? NC_STREAM_F_RESET : 0) |
 			                      (hs[k].digest_done ? NC_STREAM_F_DIGEST : 0);
 			if (hs[k].digest_done)
-				memcpy(o->streams[k].digest, hs[k].digest, sizeof(o->streams[k].digest));
+				memcpy(o->streams[k].digest, hs[k].digest,
+				       sizeof(o->streams[k].digest));
 		}
 	}
 }

@@ -73,8 +73,8 @@ struct hstream {
 	bool out_more;      /* stopped by the budget with bytes still in AMST */
 	bool reset;
 	uint64_t to_amst, from_amst;
-	EVP_MD_CTX *md;     /* digest of the host bytes, while the stream runs */
-	bool digest_done;   /* digest holds the finished stream's SHA-256 */
+	EVP_MD_CTX *md;   /* digest of the host bytes, while the stream runs */
+	bool digest_done; /* digest holds the finished stream's SHA-256 */
 	uint8_t digest[32];
 };
 

@@ -198,11 +198,11 @@ struct dp_host_stream_stats {
 	uint64_t from_amst; /**< bytes written to the socket from the stream */
 	uint32_t buffered;  /**< of those read from AMST, bytes not yet taken by the socket */
 	bool host_eof;      /**< the socket said EOF; the stream has its FIN */
-	bool amst_fin;  /**< the peer's FIN was read; the socket is (or will be) shut for writing */
-	bool reset;     /**< ended abortively (either side) */
+	bool amst_fin; /**< the peer's FIN was read; the socket is (or will be) shut for writing */
+	bool reset;    /**< ended abortively (either side) */
 	bool digest_done;   /**< digest is the SHA-256 of the finished stream's host bytes */
 	uint8_t digest[32]; /**< see dp_host_sess_set_digest() */
-	char state[16]; /**< "waiting", "connecting", "open", "closed", "reset" */
+	char state[16];     /**< "waiting", "connecting", "open", "closed", "reset" */
 };
 
 /**
