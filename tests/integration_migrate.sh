@@ -128,6 +128,16 @@ qemu_start() {
 	return 1
 }
 
+# wait_sock PATH: up to 5 s for a destination QEMU's incoming socket.
+wait_sock() {
+	for _ in $(seq 100); do
+		[ -S "$1" ] && return 0
+		sleep 0.05
+	done
+	echo "# no socket $1" >&2
+	return 1
+}
+
 vm_status() { $QMP "$work/$1.t.qmp" query-status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null; }
 
 # ram_equal SRC DST: pmemsave both (below the VGA hole, and from 1 MiB to the
@@ -176,7 +186,7 @@ echo "# 1. migrations through the appliances"
 run_migration() {
 	local n=$1 ch=$2 extra=()
 	qemu_start "src$n" "$wan-a" || return 1
-	qemu_start "dst$n" "$wan-b" -incoming "unix:$work/in$n.sock" -S || return 1
+	qemu_start "dst$n" "$wan-b" -incoming "unix:$work/in$n.sock" -S && wait_sock "$work/in$n.sock" || return 1
 	if [ "$ch" -gt 0 ]; then
 		$QMP "$work/dst$n.t.qmp" migrate-set-capabilities '{"capabilities": [{"capability": "multifd", "state": true}]}' \
 			migrate-set-parameters "{\"multifd-channels\": $ch}" >/dev/null
@@ -226,7 +236,7 @@ sed 's/^/#   /' <<<"$out"
 check "the destination refuses the connection: exit 1, says so" \
 	"[ $rc -eq 1 ] && grep -q 'refused' <<<\"\$out\""
 check "the source VM still runs" "[ \"\$(vm_status src3)\" = running ]"
-qemu_start dst3 "$wan-b" -incoming "unix:$work/in3.sock" -S || exit 1
+qemu_start dst3 "$wan-b" -incoming "unix:$work/in3.sock" -S && wait_sock "$work/in3.sock" || exit 1
 ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/in3.sock" --rate 8 --no-wait >/dev/null
 out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
 rc=$?
@@ -247,12 +257,15 @@ wait "${qemus[@]}" 2>/dev/null
 qemus=()
 
 echo "# 3. the destination's dataplane dies mid-migration"
-qemu_start src4 "$wan-a" && qemu_start dst4 "$wan-b" -incoming "unix:$work/in4.sock" -S || exit 1
+qemu_start src4 "$wan-a" && qemu_start dst4 "$wan-b" -incoming "unix:$work/in4.sock" -S &&
+	wait_sock "$work/in4.sock" || exit 1
 ctl A migrate "$work/src4.qmp" --to host-b --dest "unix:$work/in4.sock" --rate 8 >"$work/m4.out" 2>&1 &
 mig=$!
 for _ in $(seq 100); do
-	w=$(ctl A --json migrate status "$work/src4.qmp" 2>/dev/null | mig_field wire_bytes)
+	ctl A --json migrate status "$work/src4.qmp" >"$work/m4.json" 2>/dev/null
+	w=$(mig_field wire_bytes <"$work/m4.json")
 	[ "${w:-0}" != None ] && [ "${w:-0}" -gt 1000000 ] && break
+	grep -q '"state": "\(failed\|completed\)"' "$work/m4.json" && break
 	sleep 0.1
 done
 echo "#   killing the destination dataplane after $w wire bytes"
