@@ -17,10 +17,10 @@ struct cp {
 	struct nc_app *app;
 	struct nc_config *cfg;
 	bool eal_up;
-	struct cp_dplink *link;       /* set while attached */
-	struct cp_dplink *dplink_mem; /* owned */
-	struct cp_peers *peers;       /* set while the peer link is up */
-	struct cp_peers *peers_mem;   /* owned */
+	struct cp_dplink *link;               /* set while attached */
+	struct cp_dplink *dplink_mem;         /* owned */
+	struct cp_peers *peers;               /* set while the peer link is up */
+	struct cp_peers *peers_mem;           /* owned */
 	struct cp_migrations *migrations_mem; /* owned */
 };
 
@@ -35,8 +35,7 @@ void cp_migrate_free(struct cp_migrations *m);
 
 /* Session methods for other modules (cp_session.c): the same checks and
  * answers as the control socket's session.open/stats/close. */
-int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *err,
-                    size_t errlen);
+int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *err, size_t errlen);
 int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err, size_t errlen);
 int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen);
 /** Register session.open/stats/close on @p ctl (the peer link's registry). */

@@ -191,6 +191,9 @@ static void explain(struct mig *m, struct cp_peer_conn *pc, const char *first, c
 {
 	struct cp *cp = m->ms->cp;
 	char why[400] = "";
+	/* The dataplanes publish their counters every 100 ms: let the last
+	 * ones (a failed connect, a session error) arrive first. */
+	sleep_ms(300);
 	if (!cp_dplink_alive(cp->link))
 		snprintf(why, sizeof(why), "this host's dataplane is not running");
 	json_t *ps = NULL;

@@ -98,6 +98,12 @@ struct cp_qmp *cp_qmp_connect(const char *path, int timeout_ms, char *err, size_
 		errno = -fd;
 		return NULL;
 	}
+	return cp_qmp_attach(fd, path, (int)(deadline - now_ms()), err, errlen);
+}
+
+struct cp_qmp *cp_qmp_attach(int fd, const char *path, int timeout_ms, char *err, size_t errlen)
+{
+	long long deadline = now_ms() + timeout_ms;
 	struct cp_qmp *q = calloc(1, sizeof(*q));
 	if (q == NULL || (q->io = cp_jsonl_create(fd)) == NULL) {
 		free(q);

@@ -30,6 +30,12 @@ struct cp_qmp *cp_qmp_connect(const char *path, int timeout_ms, char *err, size_
 void cp_qmp_close(struct cp_qmp *q);
 
 /**
+ * The same on a socket @p fd that is already connected (owned from now on,
+ * closed on failure too); @p path names it in messages.
+ */
+struct cp_qmp *cp_qmp_attach(int fd, const char *path, int timeout_ms, char *err, size_t errlen);
+
+/**
  * Run @p cmd with @p args (borrowed, may be NULL). On success *ret (if not
  * NULL) is a new reference to the "return" value.
  */

@@ -14,8 +14,9 @@
 #   2. an unknown host, a second migration of a running one, a destination
 #      with nobody listening and one that refuses the connection are clear
 #      errors, and the source VM keeps running;
-#   3. the destination's dataplane is killed mid-migration (rate-capped):
-#      novactl fails, says why, and the source keeps running.
+#   3. the destination's control plane, then (4.) its dataplane, is killed
+#      mid-migration (rate-capped): novactl fails, says why, and the source
+#      keeps running.
 set -uo pipefail
 
 B=${NC_BUILD:?}
@@ -256,19 +257,43 @@ kill -KILL "${qemus[@]}" 2>/dev/null
 wait "${qemus[@]}" 2>/dev/null
 qemus=()
 
-echo "# 3. the destination's dataplane dies mid-migration"
-qemu_start src4 "$wan-a" && qemu_start dst4 "$wan-b" -incoming "unix:$work/in4.sock" -S &&
-	wait_sock "$work/in4.sock" || exit 1
-ctl A migrate "$work/src4.qmp" --to host-b --dest "unix:$work/in4.sock" --rate 8 >"$work/m4.out" 2>&1 &
-mig=$!
-for _ in $(seq 100); do
-	ctl A --json migrate status "$work/src4.qmp" >"$work/m4.json" 2>/dev/null
-	w=$(mig_field wire_bytes <"$work/m4.json")
-	[ "${w:-0}" != None ] && [ "${w:-0}" -gt 1000000 ] && break
-	grep -q '"state": "\(failed\|completed\)"' "$work/m4.json" && break
-	sleep 0.1
-done
-echo "#   killing the destination dataplane after $w wire bytes"
+# start_slow TAG: a fresh source and destination and a rate-capped migration
+# in the background (pid in mig); returns once bytes are on the wire.
+start_slow() {
+	local t=$1 w
+	qemu_start "src$t" "$wan-a" && qemu_start "dst$t" "$wan-b" -incoming "unix:$work/in$t.sock" -S &&
+		wait_sock "$work/in$t.sock" || return 1
+	ctl A migrate "$work/src$t.qmp" --to host-b --dest "unix:$work/in$t.sock" --rate 8 >"$work/m$t.out" 2>&1 &
+	mig=$!
+	for _ in $(seq 100); do
+		ctl A --json migrate status "$work/src$t.qmp" >"$work/m$t.json" 2>/dev/null
+		w=$(mig_field wire_bytes <"$work/m$t.json")
+		[ "${w:-0}" != None ] && [ "${w:-0}" -gt 1000000 ] && break
+		grep -q '"state": "\(failed\|completed\)"' "$work/m$t.json" && break
+		sleep 0.1
+	done
+	echo "#   $w bytes on the wire"
+}
+
+echo "# 3. the destination's control plane dies mid-migration"
+start_slow 5 || exit 1
+kill -KILL "$B_cp"
+wait "$mig"
+rc=$?
+sed 's/^/#   /' "$work/m5.out"
+check "novactl migrate fails (exit 1)" "[ $rc -eq 1 ]"
+check "and says why (the destination's control plane)" "grep -q 'control plane' $work/m5.out"
+check "the source VM still runs" "[ \"\$(vm_status src5)\" = running ]"
+kill -KILL "${qemus[@]}" 2>/dev/null
+wait "${qemus[@]}" 2>/dev/null
+qemus=()
+ip netns exec "$wan-b" "$CP" --config "$work/B.yaml" >>"$work/B.cp.log" 2>&1 &
+B_cp=$!
+pids+=("$B_cp")
+appliance_wait B || { appliance_failed B; exit 1; }
+
+echo "# 4. the destination's dataplane dies mid-migration"
+start_slow 4 || exit 1
 kill -KILL "$B_dp"
 wait "$mig"
 rc=$?
