@@ -195,9 +195,19 @@ run_migration() {
 	fi
 	local t0 rc
 	t0=$(date +%s.%N)
-	ctl A migrate "$work/src$n.qmp" --to host-b --dest "unix:$work/in$n.sock" "${extra[@]}" >"$work/m$n.out" 2>&1
-	rc=$?
-	sed 's/^/#   /' "$work/m$n.out"
+	if [ "$ch" -eq 0 ]; then
+		# On a terminal (script(1) makes one): the live progress bar.
+		script -qec "$CTL -r $work/A migrate $work/src$n.qmp --to host-b --dest unix:$work/in$n.sock --rate 100" \
+			/dev/null </dev/null >"$work/m$n.out" 2>&1
+		rc=$?
+		check "on a terminal, novactl draws a progress bar" \
+			"grep -q \$'\\r\\[#' $work/m$n.out && grep -q 'ETA' $work/m$n.out"
+		tr '\r' '\n' <"$work/m$n.out" | grep -v '^$' | tail -3 | sed 's/^/#   /'
+	else
+		ctl A migrate "$work/src$n.qmp" --to host-b --dest "unix:$work/in$n.sock" "${extra[@]}" >"$work/m$n.out" 2>&1
+		rc=$?
+		sed 's/^/#   /' "$work/m$n.out"
+	fi
 	echo "#   $(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')") s end to end"
 	local what="plain"
 	[ "$ch" -gt 0 ] && what="multifd x$ch"
