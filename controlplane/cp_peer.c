@@ -294,6 +294,10 @@ static void *conn_thread(void *arg)
 	}
 	NC_LOG(INFO, "peer %s disconnected", other.name);
 out_io:
+	/* Forget the fd before closing it: shutdown at exit must not hit a reused one. */
+	pthread_mutex_lock(&p->lock);
+	slot->fd = -1;
+	pthread_mutex_unlock(&p->lock);
 	cp_jsonl_destroy(io);
 out:
 	pthread_mutex_lock(&p->lock);

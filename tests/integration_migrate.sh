@@ -14,9 +14,9 @@
 #   2. an unknown host, a second migration of a running one, a destination
 #      with nobody listening and one that refuses the connection are clear
 #      errors, and the source VM keeps running;
-#   3. the destination's control plane, then (4.) its dataplane, is killed
-#      mid-migration (rate-capped): novactl fails, says why, and the source
-#      keeps running.
+#   3. the destination's control plane, then (4.) its dataplane, then (5.)
+#      the source's dataplane is killed mid-migration (rate-capped): novactl
+#      fails, says why, and the source VM keeps running.
 set -uo pipefail
 
 B=${NC_BUILD:?}
@@ -312,6 +312,22 @@ check "novactl migrate fails (exit 1)" "[ $rc -eq 1 ]"
 check "and says why (the destination's dataplane)" "grep -q 'dataplane' $work/m4.out"
 check "the source VM still runs" "[ \"\$(vm_status src4)\" = running ]"
 check "the source's dataplane and control plane are up" "kill -0 $A_dp && ctl A health >/dev/null"
+kill -KILL "${qemus[@]}" 2>/dev/null
+wait "${qemus[@]}" 2>/dev/null
+qemus=()
+
+echo "# 5. the source's dataplane dies mid-migration"
+appliance_stop B
+appliance_start B "$wan-b" || exit 1
+start_slow 6 || exit 1
+kill -KILL "$A_dp"
+wait "$mig"
+rc=$?
+sed 's/^/#   /' "$work/m6.out"
+check "novactl migrate fails (exit 1)" "[ $rc -eq 1 ]"
+check "and says why (this host's dataplane)" "grep -q \"this host's dataplane\" $work/m6.out"
+check "the source VM still runs" "[ \"\$(vm_status src6)\" = running ]"
+check "the destination's session ends" "sleep 3; ! ctl B --json session list | grep -q '\"state\": \"established\"'"
 
 echo "1..$checks"
 echo "$((checks - failures)) passed, $failures failed"
