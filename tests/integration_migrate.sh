@@ -46,6 +46,8 @@ cleanup() {
 	"$S/tools/wan" down --name "$wan" >/dev/null 2>&1
 	[ -n "${MIG_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
 	rm -rf "/var/run/dpdk/${wan}A$$" "/var/run/dpdk/${wan}B$$"
+	# a dataplane killed by a test leaves its hugepage files behind
+	rm -f "/dev/hugepages/${wan}A$$"map_* "/dev/hugepages/${wan}B$$"map_*
 }
 trap cleanup EXIT
 
