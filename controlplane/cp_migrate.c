@@ -692,7 +692,6 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	snprintf(slot->vm, sizeof(slot->vm), "%s", vm);
 	snprintf(slot->id, sizeof(slot->id), "mig-%.16s-%u-%04x", cp_peer_self_name(cp), slot->seq,
 	         (unsigned)getpid() & 0xffff);
-	pthread_mutex_unlock(&ms->lock);
 	snprintf(slot->to, sizeof(slot->to), "%s", to);
 	snprintf(slot->dest, sizeof(slot->dest), "%s", dest);
 	snprintf(slot->listen, sizeof(slot->listen), "unix:%s/%s.sock",
@@ -700,6 +699,7 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	slot->channels = (unsigned)ch;
 	slot->rate_mbps = rate;
 	slot->be = &cp_mig_qemu;
+	pthread_mutex_unlock(&ms->lock);
 	char why[400];
 	slot->h = slot->be->open(vm, OPEN_TIMEOUT_MS, why, sizeof(why));
 	int rc = 0;
