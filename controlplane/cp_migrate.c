@@ -488,6 +488,8 @@ out:
 	}
 	if (local_open)
 		(void)cp_session_close(cp, m->id, err, sizeof(err));
+	if (peer_open && pc == NULL)
+		pc = cp_peer_connect(cp, m->to, err, sizeof(err)); /* once more, to clean up */
 	if (peer_open && pc != NULL)
 		peer_close_session(pc, m->id);
 	/* A closed session lingers as "closed" until removed: remove them both. */
