@@ -331,6 +331,14 @@ check "and says why (this host's dataplane)" "grep -q \"this host's dataplane\" 
 check "the source VM still runs" "[ \"\$(vm_status src6)\" = running ]"
 check "the destination's session ends" "sleep 3; ! ctl B --json session list | grep -q '\"state\": \"established\"'"
 
+echo "# 6. peer configuration errors stop the control plane with the reason"
+out=$(ip netns exec "$wan-b" timeout 20 "$CP" --config "$work/B.yaml" --set "controlplane.peers=host-a" 2>&1)
+rc=$?
+check "a peer that is not NAME=IP:PORT" "[ $rc -ne 0 ] && grep -q \"'host-a' is not NAME=IP:PORT\" <<<\"\$out\""
+out=$(ip netns exec "$wan-b" timeout 20 "$CP" --config "$work/B.yaml" --set "controlplane.peer_psk=short" 2>&1)
+rc=$?
+check "a peer key that is too short" "[ $rc -ne 0 ] && grep -q 'peer_psk must have 16-64' <<<\"\$out\""
+
 echo "1..$checks"
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
