@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NC_ABI_VERSION 2u
+#define NC_ABI_VERSION 3u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -60,10 +60,13 @@ struct nc_session_req {
 	uint32_t peer_ip;               /**< host byte order */
 	uint16_t peer_port;             /**< 0: the configured AMST port */
 	uint8_t role;                   /**< enum nc_session_role */
-	uint8_t pad;
-	uint64_t rate_cap; /**< bytes/s, 0 = none */
+	uint8_t flags;                  /**< NC_SESS_REQ_* */
+	uint64_t rate_cap;              /**< bytes/s, 0 = none */
 };
 _Static_assert(sizeof(struct nc_session_req) == 176, "session request layout");
+
+/** nc_session_req.flags: SHA-256 of every stream's host bytes (see nc_stream_shm.digest). */
+#define NC_SESS_REQ_DIGEST 0x1
 
 #define NC_MSG_KEY_LEN  64
 #define NC_MSG_VAL_LEN  160
@@ -153,13 +156,18 @@ struct nc_stream_shm {
 	uint64_t to_peer;   /**< bytes read from the host connection into AMST */
 	uint64_t from_peer; /**< bytes written from AMST to the host connection */
 	uint64_t retrans;   /**< bytes sent again */
+	/** With NC_STREAM_F_DIGEST: SHA-256 of the stream's bytes on the host side (read from
+	 * the host connection on the sending side, written to it on the receiving side),
+	 * complete once the stream finished that way (host EOF / peer FIN delivered). */
+	uint8_t digest[32];
 };
-_Static_assert(sizeof(struct nc_stream_shm) == 32, "stream stats layout");
+_Static_assert(sizeof(struct nc_stream_shm) == 64, "stream stats layout");
 
 #define NC_STREAM_F_OPEN     0x1
 #define NC_STREAM_F_HOST_EOF 0x2
 #define NC_STREAM_F_PEER_FIN 0x4
 #define NC_STREAM_F_RESET    0x8
+#define NC_STREAM_F_DIGEST   0x10 /**< digest holds the finished stream's SHA-256 */
 
 /** One AMST session, written by the dataplane once per stats period. */
 struct nc_session_shm {
@@ -175,6 +183,10 @@ struct nc_session_shm {
 	uint64_t stream_bytes_sent, stream_bytes_recv, retrans_bytes, pkts_lost;
 	uint64_t srtt_ns, min_rtt_ns, pacing_rate, btl_bw, cwnd, bytes_in_flight, rate_cap;
 	uint64_t drops[NC_SESSION_DROP_REASONS];
+	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
+	uint64_t host_errors;    /**< streams reset because their host connection failed */
+	uint32_t flags;          /**< NC_SESS_REQ_* it was opened with */
+	uint32_t pad0;
 	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];
 } NC_ABI_ALIGNED;
 _Static_assert(sizeof(struct nc_session_shm) % NC_ABI_CACHE_LINE == 0, "session stats aligned");

@@ -55,6 +55,16 @@ const struct nc_cfg_def nc_config_table[] = {
          "how long the control plane waits for the dataplane to answer a command"},
         {"controlplane.attach_retries", NC_CFG_INT, 0, 100, "10", NULL, false,
          "times the control plane retries attaching to the dataplane's rings"},
+        {"controlplane.host_name", NC_CFG_STR, 0, 63, "", NULL, false,
+         "this host's name among its peers (letters, digits, - _ .); empty: the system's"},
+        {"controlplane.peer_listen", NC_CFG_STR, 0, 21, "", NULL, false,
+         "IPv4:PORT where this control plane listens for its peers; empty: it does not"},
+        {"controlplane.peers", NC_CFG_STRLIST, 0, 32, "", NULL, false,
+         "the peer hosts as NAME=IPv4:PORT (their peer_listen)"},
+        {"controlplane.peer_psk", NC_CFG_STR, 0, 64, "", NULL, false,
+         "key the peers authenticate each other with, 16-64 characters, the same on all"},
+        {"controlplane.peer_timeout_ms", NC_CFG_INT, 100, 600000, "5000", NULL, true,
+         "how long to wait for a peer to connect or answer a call"},
 };
 
 const size_t nc_config_table_len = sizeof(nc_config_table) / sizeof(nc_config_table[0]);

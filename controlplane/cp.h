@@ -9,19 +9,40 @@
 #include "nc_app.h"
 
 struct cp_dplink;
+struct cp_peers;
+struct cp_migrations;
+struct nc_ctl;
 
 struct cp {
 	struct nc_app *app;
 	struct nc_config *cfg;
 	bool eal_up;
-	struct cp_dplink *link;       /* set while attached */
-	struct cp_dplink *dplink_mem; /* owned */
+	struct cp_dplink *link;               /* set while attached */
+	struct cp_dplink *dplink_mem;         /* owned */
+	struct cp_peers *peers;               /* set while the peer link is up */
+	struct cp_peers *peers_mem;           /* owned */
+	struct cp_migrations *migrations_mem; /* owned */
 };
 
 /* Components, one per module; each registers its own control methods. */
 int cp_eal_component(struct cp *cp);
 int cp_dplink_component(struct cp *cp);
 int cp_session_component(struct cp *cp);
+int cp_peer_component(struct cp *cp);
+int cp_migrate_component(struct cp *cp);
+void cp_peer_free(struct cp_peers *p);
+void cp_migrate_free(struct cp_migrations *m);
+
+/* Session methods for other modules (cp_session.c): the same checks and
+ * answers as the control socket's session.open/stats/close. */
+int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *err, size_t errlen);
+int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err, size_t errlen);
+int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen);
+/** Register session.open/stats/close on @p ctl (the peer link's registry). */
+int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp);
+
+/** Is the dataplane attached, ready and its heartbeat under 2 s old? */
+bool cp_dplink_alive(const struct cp_dplink *l);
 
 /** The dataplane's stats memzone, or NULL when not attached. */
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l);

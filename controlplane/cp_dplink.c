@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,36 @@ void cp_dplink_free(struct cp_dplink *l)
 		return;
 	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+/* Is process @p pid gone (or a zombie)? A killed dataplane is noticed at
+ * once, before its heartbeat grows old. */
+static bool pid_gone(uint32_t pid)
+{
+	if (pid == 0)
+		return false;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return true;
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *e = strrchr(buf, ')');
+	return e != NULL && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X');
+}
+
+bool cp_dplink_alive(const struct cp_dplink *l)
+{
+	const struct nc_stats_shm *s = l ? l->stats : NULL;
+	if (s == NULL || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != NC_DP_READY)
+		return false;
+	if (pid_gone(s->dp_pid))
+		return false;
+	return now_ns() - __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED) < 2000000000ull;
 }
 
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l)

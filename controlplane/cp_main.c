@@ -45,6 +45,10 @@ int main(int argc, char **argv)
 		rc = cp_dplink_component(cp);
 	if (rc == 0)
 		rc = cp_session_component(cp);
+	if (rc == 0)
+		rc = cp_peer_component(cp);
+	if (rc == 0)
+		rc = cp_migrate_component(cp);
 	if (rc != 0) {
 		fprintf(stderr, "novacron-cp: %s\n", strerror(-rc));
 		code = 2;
@@ -52,6 +56,8 @@ int main(int argc, char **argv)
 		code = nc_app_run(app);
 	}
 	nc_app_destroy(app);
+	cp_migrate_free(cp->migrations_mem);
+	cp_peer_free(cp->peers_mem);
 	cp_dplink_free(cp->dplink_mem);
 	free(cp);
 	return code;

@@ -155,6 +155,8 @@ static int m_open(const json_t *params, json_t **result, void *arg, char *err, s
 	rc = rate_param(params, &req.rate_cap, err, errlen);
 	if (rc)
 		return rc;
+	if (json_is_true(json_object_get(params, "digest")))
+		req.flags |= NC_SESS_REQ_DIGEST;
 	rc = command(cp, NC_MSG_SESSION_OPEN, &req, err, errlen);
 	if (rc)
 		return rc;
@@ -222,6 +224,10 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "window_bytes", json_integer((json_int_t)s->cwnd));
 	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
 	json_object_set_new(o, "rate_cap_mbps", json_real((double)s->rate_cap * 8 / 1e6));
+	json_object_set_new(o, "digest", json_boolean((s->flags & NC_SESS_REQ_DIGEST) != 0));
+	json_object_set_new(o, "connect_failed", json_integer((json_int_t)s->connect_failed));
+	json_object_set_new(o, "host_errors", json_integer((json_int_t)s->host_errors));
+	json_object_set_new(o, "dataplane_alive", json_boolean(cp_dplink_alive(cp->link)));
 	json_t *drops = json_object();
 	for (unsigned d = 0; d < NC_SESSION_DROP_REASONS; d++)
 		if (drop_names[d])
@@ -231,14 +237,21 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_t *streams = json_array();
 	for (unsigned k = 0; k < s->n_streams && k < NC_MAX_SESSION_STREAMS; k++) {
 		const struct nc_stream_shm *t = &s->streams[k];
-		json_array_append_new(streams,
-		                      json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:b}", "id",
-		                                (int)t->id, "to_peer", (json_int_t)t->to_peer,
-		                                "from_peer", (json_int_t)t->from_peer, "retrans",
-		                                (json_int_t)t->retrans, "host_eof",
-		                                (t->flags & NC_STREAM_F_HOST_EOF) != 0, "peer_fin",
-		                                (t->flags & NC_STREAM_F_PEER_FIN) != 0, "reset",
-		                                (t->flags & NC_STREAM_F_RESET) != 0));
+		json_t *js;
+		json_array_append_new(
+		        streams,
+		        js = json_pack("{s:i, s:I, s:I, s:I, s:b, s:b, s:b}", "id", (int)t->id,
+		                       "to_peer", (json_int_t)t->to_peer, "from_peer",
+		                       (json_int_t)t->from_peer, "retrans", (json_int_t)t->retrans,
+		                       "host_eof", (t->flags & NC_STREAM_F_HOST_EOF) != 0,
+		                       "peer_fin", (t->flags & NC_STREAM_F_PEER_FIN) != 0, "reset",
+		                       (t->flags & NC_STREAM_F_RESET) != 0));
+		if (t->flags & NC_STREAM_F_DIGEST) {
+			char hex[2 * sizeof(t->digest) + 1];
+			for (unsigned b = 0; b < sizeof(t->digest); b++)
+				snprintf(hex + 2 * b, 3, "%02x", t->digest[b]);
+			json_object_set_new(js, "sha256", json_string(hex));
+		}
 	}
 	json_object_set_new(o, "stream_list", streams);
 	*result = o;
@@ -276,6 +289,28 @@ static int m_close(const json_t *params, json_t **result, void *arg, char *err, 
 	return 0;
 }
 
+int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *err, size_t errlen)
+{
+	return m_open(params, result, cp, err, errlen);
+}
+
+int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err, size_t errlen)
+{
+	json_t *p = json_pack("{s:s}", "name", name);
+	int rc = m_stats(p, result, cp, err, errlen);
+	json_decref(p);
+	return rc;
+}
+
+int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen)
+{
+	json_t *p = json_pack("{s:s}", "name", name), *r = NULL;
+	int rc = m_close(p, &r, cp, err, errlen);
+	json_decref(p);
+	json_decref(r);
+	return rc;
+}
+
 static const struct nc_ctl_param open_params[] = {
         {"name", NC_CTL_STRING, true, "session name (letters, digits, - _ .)"},
         {"role", NC_CTL_STRING, true, "send (source host) or receive (destination host)"},
@@ -284,6 +319,7 @@ static const struct nc_ctl_param open_params[] = {
         {"connect", NC_CTL_STRING, false, "receive: unix:PATH or tcp:IP:PORT of the destination"},
         {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
         {"port", NC_CTL_INT, false, "the peer's UDP port (default: amst.udp_port)"},
+        {"digest", NC_CTL_BOOL, false, "SHA-256 of every stream's host bytes, in session.stats"},
         {NULL, 0, false, NULL},
 };
 static const struct nc_ctl_param name_params[] = {
@@ -305,6 +341,18 @@ static const struct nc_ctl_method session_methods[] = {
         {"session.close", "close a session (and remove a closed one)", name_params, m_close},
         {NULL, NULL, NULL, NULL},
 };
+
+int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp)
+{
+	static const struct nc_ctl_method peer_methods[] = {
+	        {"session.open", "open an AMST session (for a peer's migration)", open_params,
+	         m_open},
+	        {"session.stats", "one session's counters", name_params, m_stats},
+	        {"session.close", "close a session", name_params, m_close},
+	        {NULL, NULL, NULL, NULL},
+	};
+	return nc_ctl_register_all(ctl, peer_methods, cp);
+}
 
 static int sessions_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
 {

@@ -49,6 +49,7 @@ struct dp_amst_sess {
 	uint32_t local_cid;
 	uint64_t rate_cap;
 	uint64_t opened_ns;
+	uint32_t flags; /* NC_SESS_REQ_* */
 	struct dp_host_addr addr;
 	struct amst_conn *conn;
 	struct dp_host_sess *host;
@@ -291,6 +292,7 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	s->peer_port = r->peer_port ? r->peer_port : a->net.udp_port;
 	s->next_hop = hop;
 	s->rate_cap = r->rate_cap;
+	s->flags = r->flags & NC_SESS_REQ_DIGEST;
 	s->addr = ha;
 	s->local_cid = random_cid(a);
 	s->opened_ns = wall_ns();
@@ -313,6 +315,7 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 			s->conn = NULL;
 			return rc ? rc : -EIO;
 		}
+		dp_host_sess_set_digest(s->host, (s->flags & NC_SESS_REQ_DIGEST) != 0);
 		s->state = NC_SESS_RESOLVING;
 	} else if (r->role == NC_ROLE_RECEIVE) {
 		s->state = NC_SESS_LISTENING;
@@ -442,6 +445,8 @@ static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 		if (s->host == NULL) {
 			amst_conn_close(c, AMST_CLOSE_APP, "receiver cannot deliver", now);
 			snprintf(s->error, sizeof(s->error), "cannot set up delivery");
+		} else {
+			dp_host_sess_set_digest(s->host, (s->flags & NC_SESS_REQ_DIGEST) != 0);
 		}
 		s->state = NC_SESS_HANDSHAKE;
 		return;
@@ -597,6 +602,7 @@ void dp_amst_publish(struct dp *dp)
 		o->peer_ip = s->peer_ip;
 		o->opened_ns = s->opened_ns;
 		o->rate_cap = s->rate_cap;
+		o->flags = s->flags;
 		o->state = s->state;
 		if (s->conn == NULL) {
 			o->n_streams = 0;
@@ -620,6 +626,12 @@ void dp_amst_publish(struct dp *dp)
 		o->bytes_in_flight = st.bytes_in_flight;
 		for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
 			o->drops[d] = st.drops[d];
+		if (s->host) {
+			struct dp_host_sess_stats hst;
+			dp_host_sess_get_stats(s->host, &hst);
+			o->connect_failed = hst.connect_failed;
+			o->host_errors = hst.host_errors;
+		}
 		struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
 		unsigned n =
 		        s->host ? dp_host_sess_streams(s->host, hs, NC_MAX_SESSION_STREAMS) : 0;
@@ -634,7 +646,11 @@ void dp_amst_publish(struct dp *dp)
 			o->streams[k].flags = NC_STREAM_F_OPEN |
 			                      (hs[k].host_eof ? NC_STREAM_F_HOST_EOF : 0) |
 			                      (hs[k].amst_fin ? NC_STREAM_F_PEER_FIN : 0) |
-			                      (hs[k].reset ? NC_STREAM_F_RESET : 0);
+			                      (hs[k].reset ? NC_STREAM_F_RESET : 0) |
+			                      (hs[k].digest_done ? NC_STREAM_F_DIGEST : 0);
+			if (hs[k].digest_done)
+				memcpy(o->streams[k].digest, hs[k].digest,
+				       sizeof(o->streams[k].digest));
 		}
 	}
 }

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #define NC_LOG_MODULE "host"
 #include "dp_host.h"
 #include "nc_log.h"
@@ -71,6 +73,9 @@ struct hstream {
 	bool out_more;      /* stopped by the budget with bytes still in AMST */
 	bool reset;
 	uint64_t to_amst, from_amst;
+	EVP_MD_CTX *md;   /* digest of the host bytes, while the stream runs */
+	bool digest_done; /* digest holds the finished stream's SHA-256 */
+	uint8_t digest[32];
 };
 
 struct dp_host_sess {
@@ -79,6 +84,7 @@ struct dp_host_sess {
 	struct dp_host_sess *prev, *next;
 	struct amst_conn *c;
 	bool sending; /* listens; otherwise connects */
+	bool digest;  /* SHA-256 of every stream's host bytes */
 	struct dp_host_addr addr;
 	char addr_text[DP_HOST_ADDR_TEXT];
 	int lfd;
@@ -333,6 +339,20 @@ static void st_free_bounce(struct hstream *t)
 	t->b_len = t->b_off = 0;
 	free(t->bounce);
 	t->bounce = NULL;
+	EVP_MD_CTX_free(t->md);
+	t->md = NULL;
+}
+
+/* The stream is finished in the direction the digest covers: seal it. */
+static void st_digest_final(struct hstream *t)
+{
+	unsigned len = 0;
+	if (t->md == NULL || t->digest_done)
+		return;
+	if (EVP_DigestFinal_ex(t->md, t->digest, &len) == 1 && len == sizeof(t->digest))
+		t->digest_done = true;
+	EVP_MD_CTX_free(t->md);
+	t->md = NULL;
 }
 
 /* Close the socket; abortively: RST for TCP (SO_LINGER 0), a plain close for UNIX. */
@@ -433,6 +453,8 @@ static long st_push(struct hstream *t)
 			st_host_error(t, errno, "write");
 			return moved;
 		}
+		if (t->md != NULL && !s->sending)
+			(void)EVP_DigestUpdate(t->md, t->bounce + t->b_off, (size_t)w);
 		t->b_off += (uint32_t)w;
 		t->b_len -= (uint32_t)w;
 		s->stats.buffered -= (uint64_t)w;
@@ -440,6 +462,8 @@ static long st_push(struct hstream *t)
 		s->stats.from_amst += (uint64_t)w;
 		moved += (long)w;
 	}
+	if (t->b_len == 0 && t->amst_fin && !s->sending)
+		st_digest_final(t);
 	if (t->b_len == 0 && t->amst_fin && !t->wr_shut) {
 		if (shutdown(t->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
 			st_host_error(t, errno, "shutdown");
@@ -478,6 +502,8 @@ static long st_pull(struct hstream *t)
 		if (n == 0) {
 			(void)amst_stream_finish(s->c, t->id);
 			t->host_eof = true;
+			if (s->sending)
+				st_digest_final(t);
 			break;
 		}
 		long w = amst_stream_write(s->c, t->id, buf, (size_t)n);
@@ -494,6 +520,8 @@ static long st_pull(struct hstream *t)
 			}
 			return moved;
 		}
+		if (t->md != NULL && s->sending)
+			(void)EVP_DigestUpdate(t->md, buf, (size_t)n);
 		t->to_amst += (uint64_t)n;
 		s->stats.to_amst += (uint64_t)n;
 		moved += (long)n;
@@ -691,6 +719,13 @@ static bool st_init(struct dp_host_sess *s, uint32_t id, enum hs_state state)
 	if (id + 1 > s->st_hi)
 		s->st_hi = id + 1;
 	t->bounce = malloc(DP_HOST_BOUNCE);
+	if (s->digest && t->bounce != NULL) {
+		t->md = EVP_MD_CTX_new();
+		if (t->md == NULL || EVP_DigestInit_ex(t->md, EVP_sha256(), NULL) != 1) {
+			free(t->bounce);
+			t->bounce = NULL;
+		}
+	}
 	if (t->bounce == NULL) {
 		NC_LOG_RL(ERR, "%s stream %u: no memory for its buffer", s->addr_text, id);
 		st_abort(t, DP_HOST_RESET_NOMEM);
@@ -1173,9 +1208,17 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
 		o->host_eof = t->host_eof;
 		o->amst_fin = t->amst_fin;
 		o->reset = t->reset;
+		o->digest_done = t->digest_done;
+		if (t->digest_done)
+			memcpy(o->digest, t->digest, sizeof(o->digest));
 		snprintf(o->state, sizeof(o->state), "%s", hs_names[t->state]);
 	}
 	return n;
+}
+
+void dp_host_sess_set_digest(struct dp_host_sess *s, bool on)
+{
+	s->digest = on;
 }
 
 void dp_host_sess_get_stats(const struct dp_host_sess *s, struct dp_host_sess_stats *st)

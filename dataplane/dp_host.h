@@ -198,9 +198,11 @@ struct dp_host_stream_stats {
 	uint64_t from_amst; /**< bytes written to the socket from the stream */
 	uint32_t buffered;  /**< of those read from AMST, bytes not yet taken by the socket */
 	bool host_eof;      /**< the socket said EOF; the stream has its FIN */
-	bool amst_fin;  /**< the peer's FIN was read; the socket is (or will be) shut for writing */
-	bool reset;     /**< ended abortively (either side) */
-	char state[16]; /**< "waiting", "connecting", "open", "closed", "reset" */
+	bool amst_fin; /**< the peer's FIN was read; the socket is (or will be) shut for writing */
+	bool reset;    /**< ended abortively (either side) */
+	bool digest_done;   /**< digest is the SHA-256 of the finished stream's host bytes */
+	uint8_t digest[32]; /**< see dp_host_sess_set_digest() */
+	char state[16];     /**< "waiting", "connecting", "open", "closed", "reset" */
 };
 
 /**
@@ -209,6 +211,17 @@ struct dp_host_stream_stats {
  */
 unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_stream_stats *out,
                               unsigned max);
+
+/**
+ * Digest every stream of @p s (SHA-256, incremental, no allocation per
+ * byte): the bytes read from the host connection on the sending side, the
+ * bytes written to it on the receiving side. The digest of a stream is final
+ * once the stream is finished that way (host EOF on the sending side; the
+ * peer's FIN and every byte before it delivered on the receiving side) and
+ * is reported by dp_host_sess_streams(); a reset stream has none. Call it
+ * before the first stream opens (right after dp_host_listen/connect_to).
+ */
+void dp_host_sess_set_digest(struct dp_host_sess *s, bool on);
 
 /** Counters of one session. */
 struct dp_host_sess_stats {

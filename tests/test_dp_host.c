@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "amst_conn.h"
 #include "dp_host.h"
 
@@ -245,6 +247,7 @@ struct rig {
 	uint64_t de_send; /* what each accepted destination connection sends back */
 	bool de_may_send;
 	bool check_bounds;
+	bool digest; /* both sessions digest their streams */
 	uint64_t max_unacked, max_room, max_buffered;
 	uint64_t steps;
 };
@@ -459,6 +462,7 @@ static bool rig_step(struct rig *r)
 			assert_non_null(r->cr);
 			r->sr = dp_host_connect_to(r->hr, r->cr, &r->dst);
 			assert_non_null(r->sr);
+			dp_host_sess_set_digest(r->sr, r->digest);
 		} else {
 			amst_conn_input(r->cr, pkt, len, now);
 		}
@@ -615,6 +619,7 @@ static void both_ways(const char *kind)
 	assert_int_equal(s0.to_amst, n);
 	assert_int_equal(s0.from_amst, n);
 	assert_true(s0.host_eof && s0.amst_fin && !s0.reset);
+	assert_false(s0.digest_done); /* digests were not asked for */
 	struct dp_host_stream_stats s1 = stream_of(r.sr, 0, &found);
 	assert_true(found);
 	assert_string_equal(s1.state, "closed");
@@ -688,6 +693,55 @@ static void test_multifd_order(void **state)
 		assert_int_equal(r.de[k].mismatches, 0);
 	}
 	assert_int_equal(sess_stats(r.sr).connected, 4);
+	rig_fini(&r);
+}
+
+/* SHA-256 of @p n bytes of content @p seed. */
+static void content_sha256(uint64_t seed, uint64_t n, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	assert_non_null(md);
+	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	for (uint64_t off = 0; off < n; off += sizeof(sbuf)) {
+		size_t k = n - off < sizeof(sbuf) ? (size_t)(n - off) : sizeof(sbuf);
+		content(seed, off, sbuf, k);
+		EVP_DigestUpdate(md, sbuf, k);
+	}
+	unsigned len;
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+/* Stream digests (what a migration compares at both appliances): the sending
+ * side's covers what it read from each source connection, the receiving
+ * side's what it wrote to each destination connection; both equal the
+ * SHA-256 of the content, per stream, once the stream is finished. */
+static void test_digests(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const uint64_t n[3] = {3 * MIB + 17, 1 * MIB, 5}; /* odd sizes: partial blocks */
+	rig_init(&r, "unix", "unix", true);
+	r.digest = true;
+	dp_host_sess_set_digest(r.ss, true);
+	for (unsigned k = 0; k < 3; k++)
+		rig_client(&r, k + 1, n[k]);
+	RUN_UNTIL(&r, r.nde == 3 && ep_ended(&r.de[0]) && ep_ended(&r.de[1]) && ep_ended(&r.de[2]),
+	          30);
+	bool found;
+	for (unsigned k = 0; k < 3; k++) {
+		uint8_t want[32];
+		content_sha256(k + 1, n[k], want);
+		RUN_UNTIL(&r, stream_of(r.sr, 2 * k, &found).digest_done, 10);
+		struct dp_host_stream_stats a = stream_of(r.ss, 2 * k, &found);
+		assert_true(found);
+		struct dp_host_stream_stats b = stream_of(r.sr, 2 * k, &found);
+		assert_true(found);
+		assert_true(a.digest_done);
+		assert_memory_equal(a.digest, want, 32);
+		assert_memory_equal(b.digest, want, 32);
+		assert_int_equal(r.de[k].mismatches, 0);
+	}
 	rig_fini(&r);
 }
 
@@ -1092,10 +1146,19 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, reset_opts, remove_tmp_dir)
-	        T(test_addr_parse),          T(test_stale_socket),  T(test_unix_both_ways),
-	        T(test_multifd_order),       T(test_backpressure),  T(test_backpressure_hangup),
-	        T(test_destination_refuses), T(test_source_reset),  T(test_destination_reset),
-	        T(test_session_error),       T(test_tcp_both_ways), T(test_stream_limit),
+	        T(test_addr_parse),
+	        T(test_stale_socket),
+	        T(test_unix_both_ways),
+	        T(test_multifd_order),
+	        T(test_backpressure),
+	        T(test_backpressure_hangup),
+	        T(test_destination_refuses),
+	        T(test_source_reset),
+	        T(test_destination_reset),
+	        T(test_session_error),
+	        T(test_tcp_both_ways),
+	        T(test_stream_limit),
+	        T(test_digests),
 #undef T
 	};
 	if (getenv("DP_HOST_TEST")) /* run one test: DP_HOST_TEST=test_backpressure */

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "nc_ctl_client.h"
 
@@ -42,6 +44,14 @@ static void usage(FILE *f)
 	        "  config get [KEY]        configuration keys, or one\n"
 	        "  config set KEY VALUE    change a run-time key\n"
 	        "  dp ping [COUNT]         round trips through the rings to the dataplane\n"
+	        "  session open|list|stats|set|close ...  AMST sessions\n"
+	        "  migrate VM --to HOST --dest unix:PATH [--channels N] [--rate MBPS] [--no-wait]\n"
+	        "                          migrate the QEMU whose QMP socket is VM to HOST "
+	        "through\n"
+	        "                          the appliances; waits, with progress, unless --no-wait\n"
+	        "  migrate status [ID|VM]  a migration's state (default: the latest)\n"
+	        "  migrate cancel ID|VM    cancel a running migration\n"
+	        "  migrate list            migrations, running and finished\n"
 	        "  shutdown                stop the process cleanly\n"
 	        "  help [METHOD]           the methods the process serves\n"
 	        "  call METHOD [PARAMS]    any method, PARAMS a JSON object\n"
@@ -202,7 +212,7 @@ static void print_result(const json_t *r, bool as_json)
 	}
 }
 
-/* ---- main ---- */
+/* ---- migrate ---- */
 
 static int parse_rate(const char *text, double *out)
 {
@@ -215,6 +225,203 @@ static int parse_rate(const char *text, double *out)
 	*out = r;
 	return 0;
 }
+
+static void human_bytes(double b, char *out, size_t len)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int i = 0;
+	while (b >= 1024 && i < 4) {
+		b /= 1024;
+		i++;
+	}
+	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+static double jnum(const json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+/* One line of progress: a bar on a TTY, plain text otherwise. */
+static void progress_line(const json_t *st, bool tty)
+{
+	double total = jnum(st, "ram_total"), rem = jnum(st, "ram_remaining");
+	double sent = jnum(st, "ram_transferred"), mbps = jnum(st, "qemu_mbps");
+	double wire = jnum(st, "wire_bytes"), wmbps = jnum(st, "wire_mbps");
+	double done = total > 0 ? (total - rem) / total : 0;
+	if (done < 0)
+		done = 0;
+	char sb[32], wb[32], eta[32] = "-";
+	human_bytes(sent, sb, sizeof(sb));
+	human_bytes(wire, wb, sizeof(wb));
+	if (mbps > 0 && total > 0)
+		snprintf(eta, sizeof(eta), "%.0fs", rem * 8 / (mbps * 1e6));
+	const char *state = jstr(st, "state");
+	if (tty) {
+		char bar[31];
+		int fill = (int)(done * 30);
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '-';
+		bar[30] = '\0';
+		printf("\r[%s] %3.0f%% %10s %7.0f Mbit/s  wire %10s %7.0f Mbit/s  ETA %-5s %-10s",
+		       bar, done * 100, sb, mbps, wb, wmbps, eta, state);
+	} else {
+		printf("%s %.0f%% sent %s at %.0f Mbit/s, wire %s at %.0f Mbit/s, remaining %.0f "
+		       "bytes, ETA %s\n",
+		       state, done * 100, sb, mbps, wb, wmbps, rem, eta);
+	}
+	fflush(stdout);
+}
+
+static int call(const char *path, const char *method, json_t *params, json_t **result, int timeout,
+                const char **msg, json_t **errobj)
+{
+	struct nc_ctl_client *cl = nc_ctl_client_connect(path, timeout);
+	if (cl == NULL) {
+		fprintf(stderr, "novactl: cannot connect to %s: %s\n", path, strerror(errno));
+		return EX_TRANSPORT;
+	}
+	int rc = nc_ctl_client_call(cl, method, params, result, errobj, timeout);
+	nc_ctl_client_close(cl);
+	if (rc == -EREMOTEIO) {
+		*msg = json_string_value(json_object_get(*errobj, "message"));
+		return EX_METHOD;
+	}
+	if (rc != 0) {
+		fprintf(stderr, "novactl: %s: %s\n", path,
+		        rc == -ETIMEDOUT ? "no answer in time" : strerror(-rc));
+		return EX_TRANSPORT;
+	}
+	return EX_OK;
+}
+
+/* novactl migrate VM --to HOST --dest ADDR [...]: start, then follow until the end. */
+static int cmd_migrate(const char *path, int argc, char **argv, int timeout, bool as_json)
+{
+	const char *vm = NULL, *to = NULL, *dest = NULL;
+	long channels = 0;
+	double rate = 0;
+	bool wait = true;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		bool has = i + 1 < argc;
+		if (strcmp(a, "--to") == 0 && has) {
+			to = argv[++i];
+		} else if (strcmp(a, "--dest") == 0 && has) {
+			dest = argv[++i];
+		} else if (strcmp(a, "--channels") == 0 && has) {
+			char *end;
+			channels = strtol(argv[++i], &end, 10);
+			if (*argv[i] == '\0' || *end != '\0' || channels < 0) {
+				fprintf(stderr,
+				        "novactl: --channels wants a number >= 0, got '%s'\n",
+				        argv[i]);
+				return EX_USAGE;
+			}
+		} else if (strcmp(a, "--rate") == 0 && has) {
+			if (parse_rate(argv[++i], &rate) != 0)
+				return EX_USAGE;
+		} else if (strcmp(a, "--no-wait") == 0) {
+			wait = false;
+		} else if (a[0] != '-' && vm == NULL) {
+			vm = a;
+		} else {
+			fprintf(stderr, "novactl: migrate: unknown or incomplete option '%s'\n", a);
+			return EX_USAGE;
+		}
+	}
+	if (vm == NULL || to == NULL || dest == NULL) {
+		fprintf(stderr, "novactl: migrate VM --to HOST --dest unix:PATH [--channels N] "
+		                "[--rate MBPS] [--no-wait]\n");
+		return EX_USAGE;
+	}
+	json_t *params = json_pack("{s:s, s:s, s:s, s:I, s:f}", "vm", vm, "to", to, "dest", dest,
+	                           "channels", (json_int_t)channels, "rate_mbps", rate);
+	json_t *res = NULL, *eo = NULL;
+	const char *msg = NULL;
+	int code = call(path, "migrate.start", params, &res, timeout, &msg, &eo);
+	json_decref(params);
+	if (code == EX_METHOD) {
+		fprintf(stderr, "novactl: migrate: %s\n", msg ? msg : "error");
+		json_decref(eo);
+		return code;
+	}
+	if (code != EX_OK)
+		return code;
+	char id[64];
+	snprintf(id, sizeof(id), "%s", jstr(res, "id"));
+	if (!wait) {
+		print_result(res, as_json);
+		json_decref(res);
+		return EX_OK;
+	}
+	json_decref(res);
+	bool tty = !as_json && isatty(STDOUT_FILENO);
+	if (!as_json)
+		printf("migration %s: %s -> %s (%s)\n", id, vm, to, dest);
+	long long last_line = 0;
+	json_t *st = NULL;
+	for (;;) {
+		struct timespec ts = {.tv_nsec = tty ? 200000000 : 250000000};
+		nanosleep(&ts, NULL);
+		json_t *p = json_pack("{s:s}", "id", id);
+		json_decref(st);
+		st = NULL;
+		code = call(path, "migrate.status", p, &st, timeout, &msg, &eo);
+		json_decref(p);
+		if (code == EX_METHOD) {
+			fprintf(stderr, "novactl: migrate: %s\n", msg ? msg : "error");
+			json_decref(eo);
+			return code;
+		}
+		if (code != EX_OK)
+			return code;
+		const char *state = jstr(st, "state");
+		bool end = strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+		           strcmp(state, "cancelled") == 0;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+		if (!as_json && (tty || end || ms - last_line >= 1000)) {
+			progress_line(st, tty);
+			last_line = ms;
+		}
+		if (end)
+			break;
+	}
+	if (tty)
+		printf("\n");
+	const char *state = jstr(st, "state");
+	json_t *dok = json_object_get(st, "digest_ok");
+	bool ok = strcmp(state, "completed") == 0 && json_is_true(dok);
+	if (as_json) {
+		print_result(st, true);
+	} else {
+		char wb[32];
+		human_bytes(jnum(st, "wire_bytes"), wb, sizeof(wb));
+		printf("%s: total %.0f ms, downtime %.0f ms, wire %s, %zu streams, digests %s, "
+		       "source VM %s\n",
+		       state, jnum(st, "total_ms"), jnum(st, "downtime_ms"), wb,
+		       json_array_size(json_object_get(st, "streams")),
+		       json_is_true(dok)    ? "equal"
+		       : json_is_false(dok) ? "DIFFER"
+		                            : "-",
+		       jstr(st, "source_vm"));
+	}
+	if (!ok)
+		fprintf(stderr, "novactl: migration %s %s: %s\n", id, state,
+		        jstr(st, "error")[0] ? jstr(st, "error") : "stream digests not equal");
+	json_decref(st);
+	return ok ? EX_OK : EX_METHOD;
+}
+
+/* ---- main ---- */
 
 int main(int argc, char **argv)
 {
@@ -349,6 +556,20 @@ int main(int argc, char **argv)
 			        "novactl: session: unknown subcommand or wrong arguments\n");
 			usage(stderr);
 			return EX_USAGE;
+		}
+	} else if (strcmp(cmd, "migrate") == 0 && argc >= 2) {
+		const char *sub = argv[1];
+		if (strcmp(sub, "list") == 0 && argc == 2) {
+			method = "migrate.list";
+		} else if (strcmp(sub, "status") == 0 && argc <= 3) {
+			method = "migrate.status";
+			if (argc == 3)
+				params = json_pack("{s:s}", "id", argv[2]);
+		} else if (strcmp(sub, "cancel") == 0 && argc == 3) {
+			method = "migrate.cancel";
+			params = json_pack("{s:s}", "id", argv[2]);
+		} else {
+			return cmd_migrate(socket_path, argc - 1, argv + 1, timeout, as_json);
 		}
 	} else if (strcmp(cmd, "call") == 0 && (argc == 2 || argc == 3)) {
 		method = argv[1];

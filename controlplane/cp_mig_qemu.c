@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cp_mig_qemu: the migration back end for a QEMU driven through its QMP
+ * socket (see cp_migrate.h): capabilities and parameters, migrate,
+ * query-migrate, migrate_cancel, query-status.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cp_migrate.h"
+#include "cp_qmp.h"
+
+#define QMP_TIMEOUT_MS 5000
+
+struct qemu {
+	struct cp_qmp *q;
+};
+
+static void *q_open(const char *vm, int timeout_ms, char *err, size_t errlen)
+{
+	struct qemu *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->q = cp_qmp_connect(vm, timeout_ms, err, errlen);
+	if (h->q == NULL) {
+		int e = errno;
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	json_t *r = NULL;
+	int rc = cp_qmp_cmd(h->q, "query-migrate", NULL, &r, timeout_ms, err, errlen);
+	if (rc == 0) {
+		const char *st = json_string_value(json_object_get(r, "status"));
+		if (st && (strcmp(st, "setup") == 0 || strcmp(st, "active") == 0 ||
+		           strcmp(st, "device") == 0 || strcmp(st, "pre-switchover") == 0 ||
+		           strcmp(st, "cancelling") == 0 || strcmp(st, "wait-unplug") == 0)) {
+			snprintf(err, errlen, "QEMU at %s is already migrating (status %s)", vm,
+			         st);
+			rc = -EBUSY;
+		}
+	}
+	json_decref(r);
+	if (rc != 0) {
+		cp_qmp_close(h->q);
+		free(h);
+		errno = -rc;
+		return NULL;
+	}
+	return h;
+}
+
+static int q_start(void *hv, const char *uri, unsigned channels, char *err, size_t errlen)
+{
+	struct qemu *h = hv;
+	json_t *caps = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd",
+	                         "state", channels > 0);
+	int rc = cp_qmp_cmd(h->q, "migrate-set-capabilities", caps, NULL, QMP_TIMEOUT_MS, err,
+	                    errlen);
+	json_decref(caps);
+	if (rc != 0)
+		return rc;
+	/* The appliance paces the migration; QEMU's own cap (128 MiB/s by default)
+	 * would only get in its way. */
+	json_t *par = json_pack("{s:I}", "max-bandwidth", (json_int_t)(100ll << 30));
+	if (channels > 0)
+		json_object_set_new(par, "multifd-channels", json_integer(channels));
+	rc = cp_qmp_cmd(h->q, "migrate-set-parameters", par, NULL, QMP_TIMEOUT_MS, err, errlen);
+	json_decref(par);
+	if (rc != 0)
+		return rc;
+	json_t *args = json_pack("{s:s}", "uri", uri);
+	rc = cp_qmp_cmd(h->q, "migrate", args, NULL, QMP_TIMEOUT_MS, err, errlen);
+	json_decref(args);
+	return rc;
+}
+
+static int64_t opt_int(const json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static int q_poll(void *hv, struct cp_mig_progress *p, char *err, size_t errlen)
+{
+	struct qemu *h = hv;
+	json_t *r = NULL;
+	int rc = cp_qmp_cmd(h->q, "query-migrate", NULL, &r, QMP_TIMEOUT_MS, err, errlen);
+	if (rc != 0)
+		return rc;
+	const char *st = json_string_value(json_object_get(r, "status"));
+	memset(p, 0, sizeof(*p));
+	snprintf(p->detail, sizeof(p->detail), "%s", st ? st : "none");
+	if (st == NULL || strcmp(st, "none") == 0)
+		p->status = CP_MIG_ST_NONE;
+	else if (strcmp(st, "completed") == 0)
+		p->status = CP_MIG_ST_COMPLETED;
+	else if (strcmp(st, "failed") == 0)
+		p->status = CP_MIG_ST_FAILED;
+	else if (strcmp(st, "cancelled") == 0)
+		p->status = CP_MIG_ST_CANCELLED;
+	else
+		p->status = CP_MIG_ST_ACTIVE;
+	json_t *ram = json_object_get(r, "ram");
+	p->transferred = (uint64_t)json_integer_value(json_object_get(ram, "transferred"));
+	p->remaining = (uint64_t)json_integer_value(json_object_get(ram, "remaining"));
+	p->total = (uint64_t)json_integer_value(json_object_get(ram, "total"));
+	p->passes = (uint64_t)json_integer_value(json_object_get(ram, "dirty-sync-count"));
+	p->mbps = json_number_value(json_object_get(ram, "mbps"));
+	p->total_ms = opt_int(r, "total-time");
+	p->downtime_ms = opt_int(r, "downtime");
+	const char *e = json_string_value(json_object_get(r, "error-desc"));
+	snprintf(p->error, sizeof(p->error), "%s", e ? e : "");
+	json_decref(r);
+	return 0;
+}
+
+static int q_cancel(void *hv, char *err, size_t errlen)
+{
+	struct qemu *h = hv;
+	return cp_qmp_cmd(h->q, "migrate_cancel", NULL, NULL, QMP_TIMEOUT_MS, err, errlen);
+}
+
+static int q_vm_state(void *hv, char *buf, size_t len, char *err, size_t errlen)
+{
+	struct qemu *h = hv;
+	json_t *r = NULL;
+	int rc = cp_qmp_cmd(h->q, "query-status", NULL, &r, QMP_TIMEOUT_MS, err, errlen);
+	if (rc != 0)
+		return rc;
+	const char *st = json_string_value(json_object_get(r, "status"));
+	snprintf(buf, len, "%s", st ? st : "unknown");
+	json_decref(r);
+	return 0;
+}
+
+static void q_close(void *hv)
+{
+	struct qemu *h = hv;
+	if (h == NULL)
+		return;
+	cp_qmp_close(h->q);
+	free(h);
+}
+
+const struct cp_mig_backend cp_mig_qemu = {
+        .name = "qemu",
+        .open = q_open,
+        .start = q_start,
+        .poll = q_poll,
+        .cancel = q_cancel,
+        .vm_state = q_vm_state,
+        .close = q_close,
+};

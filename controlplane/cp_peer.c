@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cp_peer: the control planes' peer link (see cp_peer.h): the listening side (one accept thread,
+ * one thread per peer connection, at most MAX_CONNS) and the connecting side
+ * used by migrations. Requests from a peer are served by a registry of its
+ * own (an nc_ctl that never listens) holding only what a peer may ask.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NC_LOG_MODULE "peer"
+#include "cp.h"
+#include "cp_jsonl.h"
+#include "cp_peer.h"
+#include "nc_log.h"
+
+#define MAX_PEERS 32
+#define MAX_CONNS 16
+
+/* ---- the component ---- */
+
+struct peer_entry {
+	char name[CP_PEER_NAME_MAX + 1];
+	char addr[24]; /* IPv4:PORT */
+};
+
+struct conn_slot {
+	bool used;
+	bool done;
+	int fd;
+	pthread_t thread;
+	struct cp_peers *p;
+};
+
+struct cp_peers {
+	struct cp *cp;
+	char self_name[CP_PEER_NAME_MAX + 1];
+	char amst_ip[16];
+	char psk[65];
+	struct peer_entry peers[MAX_PEERS];
+	unsigned n_peers;
+	struct nc_ctl *methods; /* what a peer may call; never listens */
+	int lfd;
+	int wake[2];
+	pthread_t accept_thread;
+	bool listening;
+	pthread_mutex_t lock;
+	struct conn_slot conns[MAX_CONNS];
+	unsigned long accepted, refused, requests;
+};
+
+struct cp_peer_conn {
+	struct cp_jsonl *io;
+	struct cp_peer_other other;
+	int timeout_ms;
+	long long next_id;
+};
+
+static int peer_timeout(const struct cp *cp)
+{
+	return (int)nc_config_get_int(cp->cfg, "controlplane.peer_timeout_ms");
+}
+
+static bool known_fn(const char *name, void *arg)
+{
+	const struct cp_peers *p = arg;
+	for (unsigned i = 0; i < p->n_peers; i++)
+		if (strcmp(p->peers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+bool cp_peer_known(const struct cp *cp, const char *name)
+{
+	return cp->peers != NULL && known_fn(name, cp->peers);
+}
+
+const char *cp_peer_self_name(const struct cp *cp)
+{
+	return cp->peers ? cp->peers->self_name : "";
+}
+
+struct cp_peer_conn *cp_peer_connect(struct cp *cp, const char *name, char *err, size_t errlen)
+{
+	struct cp_peers *p = cp->peers;
+	const struct peer_entry *e = NULL;
+	for (unsigned i = 0; p && i < p->n_peers && e == NULL; i++)
+		if (strcmp(p->peers[i].name, name) == 0)
+			e = &p->peers[i];
+	if (e == NULL) {
+		snprintf(err, errlen, "unknown host '%.64s' (not in controlplane.peers)", name);
+		errno = ENOENT;
+		return NULL;
+	}
+	if (p->psk[0] == '\0') {
+		snprintf(err, errlen, "controlplane.peer_psk is not set");
+		errno = EACCES;
+		return NULL;
+	}
+	int tmo = peer_timeout(cp);
+	int fd = cp_connect(e->addr, tmo);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot reach peer %s at %s: %s", name, e->addr,
+		         cp_jsonl_strerror(fd));
+		errno = -fd;
+		return NULL;
+	}
+	struct cp_peer_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->io = cp_jsonl_create(fd)) == NULL) {
+		free(c);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->timeout_ms = tmo;
+	c->next_id = 1;
+	const struct cp_peer_self self = {p->self_name, p->psk, p->amst_ip};
+	int rc = cp_peer_handshake_client(c->io, &self, name, &c->other, tmo, err, errlen);
+	if (rc != 0) {
+		cp_peer_conn_close(c);
+		errno = -rc;
+		return NULL;
+	}
+	return c;
+}
+
+int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, json_t **result,
+                 char *err, size_t errlen)
+{
+	long long id = c->next_id++;
+	json_t *req = json_pack("{s:I, s:s}", "id", (json_int_t)id, "method", method);
+	if (params != NULL)
+		json_object_set(req, "params", params);
+	int rc = cp_jsonl_send(c->io, req, c->timeout_ms);
+	json_decref(req);
+	json_t *rep = NULL;
+	if (rc == 0)
+		rc = cp_jsonl_recv(c->io, &rep, c->timeout_ms);
+	if (rc != 0) {
+		snprintf(err, errlen, "peer %s: %s: %s", c->other.name, method,
+		         rc == -ECONNRESET || rc == -EPIPE ? "the peer's control plane went away"
+		                                           : cp_jsonl_strerror(rc));
+		return rc;
+	}
+	if (json_integer_value(json_object_get(rep, "id")) != id) {
+		json_decref(rep);
+		snprintf(err, errlen, "peer %s: %s: a reply to another request", c->other.name,
+		         method);
+		return -EPROTO;
+	}
+	if (!json_is_true(json_object_get(rep, "ok"))) {
+		const char *m = json_string_value(
+		        json_object_get(json_object_get(rep, "error"), "message"));
+		snprintf(err, errlen, "peer %s: %.400s", c->other.name, m ? m : "error");
+		json_decref(rep);
+		return -EREMOTEIO;
+	}
+	if (result != NULL) {
+		*result = json_incref(json_object_get(rep, "result"));
+		if (*result == NULL)
+			*result = json_object();
+	}
+	json_decref(rep);
+	return 0;
+}
+
+const struct cp_peer_other *cp_peer_conn_other(const struct cp_peer_conn *c)
+{
+	return &c->other;
+}
+
+void cp_peer_conn_close(struct cp_peer_conn *c)
+{
+	if (c == NULL)
+		return;
+	cp_jsonl_destroy(c->io);
+	free(c);
+}
+
+/* ---- what peers may call ---- */
+
+static int m_info(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	(void)params, (void)err, (void)errlen;
+	struct cp_peers *p = arg;
+	*result = json_pack("{s:s, s:s, s:b}", "name", p->self_name, "amst_ip", p->amst_ip,
+	                    "dataplane_alive", cp_dplink_alive(p->cp->link));
+	return 0;
+}
+
+/* Is there something to deliver to at this address? Without connecting
+ * (a connection would be taken for the migration by QEMU). */
+static int m_check_dest(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	(void)arg;
+	const char *a = json_string_value(json_object_get(params, "address"));
+	if (strncmp(a, "unix:", 5) == 0) {
+		struct stat st;
+		if (a[5] != '/') {
+			snprintf(err, errlen, "destination %.200s: not an absolute path", a);
+			return -EINVAL;
+		}
+		if (stat(a + 5, &st) != 0) {
+			snprintf(err, errlen,
+			         "destination %.200s: %s (is the destination QEMU listening there, "
+			         "-incoming %.200s?)",
+			         a, strerror(errno), a);
+			return -ENOENT;
+		}
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "destination %.200s: not a socket", a);
+			return -ENOTSOCK;
+		}
+	} else if (strncmp(a, "tcp:", 4) != 0) {
+		snprintf(err, errlen, "destination %.200s: must be unix:PATH or tcp:IP:PORT", a);
+		return -EINVAL;
+	}
+	*result = json_pack("{s:s, s:b}", "address", a, "ok", 1);
+	return 0;
+}
+
+static const struct nc_ctl_param check_params[] = {
+        {"address", NC_CTL_STRING, true, "unix:PATH or tcp:IP:PORT"},
+        {NULL, 0, false, NULL},
+};
+
+static const struct nc_ctl_method peer_methods[] = {
+        {"peer.info", "this host's name, AMST address and dataplane state", NULL, m_info},
+        {"peer.check_dest", "is a destination socket there (without connecting)", check_params,
+         m_check_dest},
+        {NULL, NULL, NULL, NULL},
+};
+
+/* ---- the listening side ---- */
+
+static void *conn_thread(void *arg)
+{
+	struct conn_slot *slot = arg;
+	struct cp_peers *p = slot->p;
+	struct cp_jsonl *io = cp_jsonl_create(slot->fd);
+	if (io == NULL) {
+		close(slot->fd);
+		goto out;
+	}
+	struct cp_peer_other other;
+	char err[256];
+	const struct cp_peer_self self = {p->self_name, p->psk, p->amst_ip};
+	int tmo = peer_timeout(p->cp);
+	if (cp_peer_handshake_server(io, &self, known_fn, p, &other, tmo, err, sizeof(err)) != 0) {
+		NC_LOG_RL(WARN, "peer connection refused: %s", err);
+		pthread_mutex_lock(&p->lock);
+		p->refused++;
+		pthread_mutex_unlock(&p->lock);
+		goto out_io;
+	}
+	NC_LOG(INFO, "peer %s connected (AMST %s)", other.name, other.amst_ip);
+	for (;;) {
+		json_t *req = NULL;
+		/* Idle peers may wait long; shutdown() of the socket wakes us at exit. */
+		int rc = cp_jsonl_recv(io, &req, 24 * 3600 * 1000);
+		if (rc == -EPROTO) {
+			json_t *r = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
+			                      "parse_error", "message", "not a JSON object");
+			rc = cp_jsonl_send(io, r, tmo);
+			json_decref(r);
+			if (rc == 0)
+				continue;
+		}
+		if (rc != 0)
+			break;
+		char *line = json_dumps(req, JSON_COMPACT);
+		json_decref(req);
+		if (line == NULL)
+			break;
+		json_t *rep = nc_ctl_handle_line(p->methods, line, strlen(line));
+		free(line);
+		pthread_mutex_lock(&p->lock);
+		p->requests++;
+		pthread_mutex_unlock(&p->lock);
+		rc = cp_jsonl_send(io, rep, tmo);
+		json_decref(rep);
+		if (rc != 0)
+			break;
+	}
+	NC_LOG(INFO, "peer %s disconnected", other.name);
+out_io:
+	/* Forget the fd before closing it: shutdown at exit must not hit a reused one. */
+	pthread_mutex_lock(&p->lock);
+	slot->fd = -1;
+	pthread_mutex_unlock(&p->lock);
+	cp_jsonl_destroy(io);
+out:
+	pthread_mutex_lock(&p->lock);
+	slot->fd = -1;
+	slot->done = true;
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Join finished connection threads. Called with the lock held. */
+static void reap(struct cp_peers *p)
+{
+	for (unsigned i = 0; i < MAX_CONNS; i++) {
+		if (p->conns[i].used && p->conns[i].done) {
+			pthread_join(p->conns[i].thread, NULL);
+			p->conns[i].used = false;
+		}
+	}
+}
+
+static void *accept_thread(void *arg)
+{
+	struct cp_peers *p = arg;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = p->lfd, .events = POLLIN},
+		                       {.fd = p->wake[0], .events = POLLIN}};
+		int n = poll(pf, 2, 1000);
+		pthread_mutex_lock(&p->lock);
+		reap(p);
+		pthread_mutex_unlock(&p->lock);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		if (pf[1].revents)
+			break;
+		int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		pthread_mutex_lock(&p->lock);
+		struct conn_slot *slot = NULL;
+		for (unsigned i = 0; i < MAX_CONNS && slot == NULL; i++)
+			if (!p->conns[i].used)
+				slot = &p->conns[i];
+		if (slot == NULL) {
+			p->refused++;
+			pthread_mutex_unlock(&p->lock);
+			NC_LOG_RL(WARN, "peer connection refused: %d connections already",
+			          MAX_CONNS);
+			close(fd);
+			continue;
+		}
+		*slot = (struct conn_slot){.used = true, .fd = fd, .p = p};
+		p->accepted++;
+		if (pthread_create(&slot->thread, NULL, conn_thread, slot) != 0) {
+			slot->used = false;
+			close(fd);
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	return NULL;
+}
+
+static int parse_peers(struct cp_peers *p, char *err, size_t errlen)
+{
+	const char *const *items;
+	unsigned n = nc_config_get_list(p->cp->cfg, "controlplane.peers", &items);
+	if (n > MAX_PEERS) {
+		snprintf(err, errlen, "controlplane.peers: at most %d peers", MAX_PEERS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const char *eq = strchr(items[i], '=');
+		struct sockaddr_in sin;
+		char name[CP_PEER_NAME_MAX + 1];
+		size_t nl = eq ? (size_t)(eq - items[i]) : 0;
+		if (eq == NULL || nl == 0 || nl > CP_PEER_NAME_MAX) {
+			snprintf(err, errlen, "controlplane.peers: '%.80s' is not NAME=IP:PORT",
+			         items[i]);
+			return -EINVAL;
+		}
+		memcpy(name, items[i], nl);
+		name[nl] = '\0';
+		if (!cp_peer_name_ok(name)) {
+			snprintf(err, errlen,
+			         "controlplane.peers: '%.80s': a name has letters, digits, - _ .",
+			         items[i]);
+			return -EINVAL;
+		}
+		if (cp_parse_ipport(eq + 1, &sin) != 0) {
+			snprintf(err, errlen,
+			         "controlplane.peers: '%.80s': '%.40s' is not IPv4:PORT", items[i],
+			         eq + 1);
+			return -EINVAL;
+		}
+		if (known_fn(name, p) || strcmp(name, p->self_name) == 0) {
+			snprintf(err, errlen, "controlplane.peers: '%.64s' twice (or our own name)",
+			         name);
+			return -EINVAL;
+		}
+		snprintf(p->peers[p->n_peers].name, sizeof(p->peers[0].name), "%s", name);
+		snprintf(p->peers[p->n_peers].addr, sizeof(p->peers[0].addr), "%s", eq + 1);
+		p->n_peers++;
+	}
+	return 0;
+}
+
+static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	struct cp_peers *p = arg;
+	struct cp *cp = p->cp;
+	const char *name = nc_config_get_str(cp->cfg, "controlplane.host_name");
+	if (name[0] == '\0') {
+		char h[256] = "";
+		gethostname(h, sizeof(h) - 1);
+		h[CP_PEER_NAME_MAX] = '\0';
+		snprintf(p->self_name, sizeof(p->self_name), "%s", h);
+	} else {
+		snprintf(p->self_name, sizeof(p->self_name), "%s", name);
+	}
+	if (!cp_peer_name_ok(p->self_name)) {
+		snprintf(
+		        err, errlen,
+		        "controlplane.host_name '%s': 1-63 letters, digits, - _ . (set it when the "
+		        "system's host name does not fit)",
+		        p->self_name);
+		return -EINVAL;
+	}
+	const char *amst = nc_config_get_str(cp->cfg, "amst.ip");
+	char ip[19];
+	snprintf(ip, sizeof(ip), "%s", amst);
+	char *slash = strchr(ip, '/');
+	if (slash)
+		*slash = '\0';
+	cp_peer_copy_ip(p->amst_ip, ip);
+	const char *psk = nc_config_get_str(cp->cfg, "controlplane.peer_psk");
+	snprintf(p->psk, sizeof(p->psk), "%s", psk);
+	int rc = parse_peers(p, err, errlen);
+	if (rc != 0)
+		return rc;
+	const char *listen_at = nc_config_get_str(cp->cfg, "controlplane.peer_listen");
+	if ((listen_at[0] || p->n_peers) && strlen(p->psk) < 16) {
+		snprintf(err, errlen,
+		         "controlplane.peer_psk must have 16-64 characters when peers "
+		         "or peer_listen are set");
+		return -EINVAL;
+	}
+	p->methods = nc_ctl_create("/peer-methods");
+	if (p->methods == NULL || nc_ctl_register_all(p->methods, peer_methods, p) != 0 ||
+	    cp_session_register_peer(p->methods, cp) != 0) {
+		snprintf(err, errlen, "cannot set up the peer methods");
+		return -ENOMEM;
+	}
+	cp->peers = p;
+	if (listen_at[0] == '\0') {
+		NC_LOG(INFO, "host %s: %u peers, not listening for peers", p->self_name,
+		       p->n_peers);
+		return 0;
+	}
+	struct sockaddr_in sin;
+	if (cp_parse_ipport(listen_at, &sin) != 0) {
+		snprintf(err, errlen, "controlplane.peer_listen '%s' is not IPv4:PORT", listen_at);
+		return -EINVAL;
+	}
+	p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (p->lfd < 0 || setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(p->lfd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(p->lfd, 16) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "controlplane.peer_listen %s: %s", listen_at,
+		         strerror(errno));
+		if (p->lfd >= 0)
+			close(p->lfd);
+		p->lfd = -1;
+		return rc;
+	}
+	if (pipe2(p->wake, O_CLOEXEC) != 0 ||
+	    pthread_create(&p->accept_thread, NULL, accept_thread, p) != 0) {
+		snprintf(err, errlen, "cannot start the peer thread");
+		close(p->lfd);
+		p->lfd = -1;
+		return -EAGAIN;
+	}
+	p->listening = true;
+	NC_LOG(NOTICE, "host %s: listening for peers on %s (%u peers known)", p->self_name,
+	       listen_at, p->n_peers);
+	return 0;
+}
+
+static void peers_shutdown(void *arg)
+{
+	struct cp_peers *p = arg;
+	if (p->listening) {
+		(void)write(p->wake[1], "x", 1);
+		pthread_join(p->accept_thread, NULL);
+		pthread_mutex_lock(&p->lock);
+		for (unsigned i = 0; i < MAX_CONNS; i++)
+			if (p->conns[i].used && p->conns[i].fd >= 0)
+				shutdown(p->conns[i].fd, SHUT_RDWR);
+		pthread_mutex_unlock(&p->lock);
+		for (unsigned i = 0; i < MAX_CONNS; i++) {
+			if (p->conns[i].used) {
+				pthread_join(p->conns[i].thread, NULL);
+				p->conns[i].used = false;
+			}
+		}
+		close(p->lfd);
+		close(p->wake[0]);
+		close(p->wake[1]);
+		p->listening = false;
+	}
+	p->cp->peers = NULL;
+	nc_ctl_destroy(p->methods);
+	p->methods = NULL;
+	memset(p->psk, 0, sizeof(p->psk));
+}
+
+static enum nc_health peers_health(void *arg, char *msg, size_t msglen)
+{
+	struct cp_peers *p = arg;
+	pthread_mutex_lock(&p->lock);
+	snprintf(msg, msglen, "host %s, %u peers, %s, %lu connections, %lu refused, %lu requests",
+	         p->self_name, p->n_peers, p->listening ? "listening" : "not listening",
+	         p->accepted, p->refused, p->requests);
+	pthread_mutex_unlock(&p->lock);
+	return NC_HEALTH_OK;
+}
+
+int cp_peer_component(struct cp *cp)
+{
+	static const char *const deps[] = {"sessions", NULL};
+	struct cp_peers *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	p->cp = cp;
+	p->lfd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	cp->peers_mem = p;
+	const struct nc_component c = {
+	        .name = "peers",
+	        .phase = NC_PHASE_DWCP,
+	        .deps = deps,
+	        .init = peers_init,
+	        .health = peers_health,
+	        .shutdown = peers_shutdown,
+	        .arg = p,
+	        .timeout_ms = 2000,
+	};
+	return nc_app_add(cp->app, &c);
+}
+
+void cp_peer_free(struct cp_peers *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cp_peer: the link between the control planes of two hosts.
+ *
+ * A control plane listens on TCP (controlplane.peer_listen) for its peers and
+ * knows them from the config (controlplane.peers, "NAME=IP:PORT"). A
+ * connection starts with a mutual HMAC-SHA256 challenge-response over the
+ * shared key controlplane.peer_psk, then carries JSON lines in the control
+ * socket's format ({"id", "method", "params"} -> {"id", "ok", "result" |
+ * "error"}), for a short list of methods (session.open/stats/close,
+ * peer.info, peer.check_dest).
+ *
+ * Handshake (S the listening side, C the connecting one, nonces 16 random
+ * bytes in hex, MAC = HMAC-SHA256(psk, label || 0 || sn || cn || C || 0 || S)):
+ *   S -> C {"type": "hello", "proto": "novacron-peer/1", "name": S, "nonce": sn}
+ *   C -> S {"type": "auth", "name": C, "nonce": cn, "amst_ip": ..., "mac": MAC("client")}
+ *   S -> C {"type": "welcome", "amst_ip": ..., "mac": MAC("server")}
+ *        or {"type": "error", "message": "..."} and S closes
+ * S refuses an unknown name, a reused nonce and a wrong MAC; C refuses a
+ * server of another name or with a wrong MAC. Neither learns the key.
+ *
+ * Return convention: constructors return a pointer or NULL with errno (and a
+ * message in err); others 0 or a negative errno with a message in err.
+ */
+#ifndef CP_PEER_H
+#define CP_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define CP_PEER_PROTO     "novacron-peer/1"
+#define CP_PEER_NONCE_LEN 16
+#define CP_PEER_MAC_LEN   32
+#define CP_PEER_NAME_MAX  63
+
+struct cp;
+struct cp_jsonl;
+
+/* ---- the handshake, on any connected socket (unit-tested without a control plane) ---- */
+
+/** One side's identity for the handshake. */
+struct cp_peer_self {
+	const char *name;    /**< our host name */
+	const char *psk;     /**< the shared key */
+	const char *amst_ip; /**< our AMST address ("" if none), told to the peer */
+};
+
+/** What a handshake learnt about the other side. */
+struct cp_peer_other {
+	char name[CP_PEER_NAME_MAX + 1];
+	char amst_ip[16];
+};
+
+/** A peer name: 1-63 letters, digits, '-', '_', '.'. */
+bool cp_peer_name_ok(const char *s);
+
+/** Copy @p ip to @p out if it is a dotted IPv4 address, else make @p out "". */
+void cp_peer_copy_ip(char out[16], const char *ip);
+
+/** MAC of a handshake: @p label "client" or "server". 0 or -EIO. */
+int cp_peer_mac(const char *psk, const char *label, const uint8_t sn[CP_PEER_NONCE_LEN],
+                const uint8_t cn[CP_PEER_NONCE_LEN], const char *client, const char *server,
+                uint8_t out[CP_PEER_MAC_LEN]);
+
+/**
+ * Connecting side: run the handshake on @p io expecting a server named
+ * @p expect. -EACCES: authentication failed either way (message says which);
+ * -EPROTO: not our protocol; transport errors as cp_jsonl.
+ */
+int cp_peer_handshake_client(struct cp_jsonl *io, const struct cp_peer_self *self,
+                             const char *expect, struct cp_peer_other *other, int timeout_ms,
+                             char *err, size_t errlen);
+
+/**
+ * Listening side: run the handshake on @p io; @p known says whether a
+ * client name is one of our peers. Errors as for the client; the client is
+ * told why before we return.
+ */
+int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *self,
+                             bool (*known)(const char *name, void *arg), void *arg,
+                             struct cp_peer_other *other, int timeout_ms, char *err, size_t errlen);
+
+/* ---- the control plane's peer link ---- */
+
+/** Declare the "peers" component (reads the config, listens if peer_listen is set). */
+int cp_peer_component(struct cp *cp);
+
+/** An authenticated connection to a peer. */
+struct cp_peer_conn;
+
+/** Is @p name one of our configured peers? */
+bool cp_peer_known(const struct cp *cp, const char *name);
+
+/** Our own host name among the peers. */
+const char *cp_peer_self_name(const struct cp *cp);
+
+/**
+ * Connect to peer @p name and authenticate, within controlplane.peer_timeout_ms.
+ * NULL with errno: ENOENT (not a configured peer), ECONNREFUSED, ETIMEDOUT,
+ * EACCES (authentication), EPROTO; message in err.
+ */
+struct cp_peer_conn *cp_peer_connect(struct cp *cp, const char *name, char *err, size_t errlen);
+
+/**
+ * Call @p method with @p params (borrowed) on the peer, within the peer
+ * time-out. On success *result is a new reference. -EREMOTEIO: the peer
+ * answered an error (its message in err); transport errors mean the peer is
+ * gone (the connection is useless afterwards).
+ */
+int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, json_t **result,
+                 char *err, size_t errlen);
+
+/** The peer's name and AMST address as it told us. */
+const struct cp_peer_other *cp_peer_conn_other(const struct cp_peer_conn *c);
+
+void cp_peer_conn_close(struct cp_peer_conn *c);
+
+#endif /* CP_PEER_H */

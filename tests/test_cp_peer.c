@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_cp_peer: the peer link's handshake (cp_peer_auth.c) over a socket
+ * pair, the listening side on a thread: the right key both ways, a wrong
+ * key, an unknown name, a server of another name, a forged server, replayed
+ * and malformed messages, a silent and a vanished peer.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cp_jsonl.h"
+#include "cp_peer.h"
+
+static bool known(const char *name, void *arg)
+{
+	(void)arg;
+	return strcmp(name, "host-a") == 0;
+}
+
+struct server {
+	struct cp_jsonl *io;
+	struct cp_peer_self self;
+	struct cp_peer_other other;
+	int rc;
+	char err[256];
+};
+
+static void *server_run(void *arg)
+{
+	struct server *s = arg;
+	s->rc = cp_peer_handshake_server(s->io, &s->self, known, NULL, &s->other, 2000, s->err,
+	                                 sizeof(s->err));
+	return NULL;
+}
+
+/* Handshake between a client and a server with their own keys and names. */
+static int run(const char *cname, const char *ckey, const char *sname, const char *skey,
+               const char *expect, struct server *srv, struct cp_peer_other *co, char *err,
+               size_t errlen)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	memset(srv, 0, sizeof(*srv));
+	srv->io = cp_jsonl_create(sv[1]);
+	srv->self = (struct cp_peer_self){sname, skey, "10.77.0.12"};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, server_run, srv), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	const struct cp_peer_self self = {cname, ckey, "10.77.0.11"};
+	int rc = cp_peer_handshake_client(io, &self, expect, co, 2000, err, errlen);
+	pthread_join(t, NULL);
+	cp_jsonl_destroy(io);
+	cp_jsonl_destroy(srv->io);
+	return rc;
+}
+
+#define KEY  "a-peer-key-of-some-length-1234"
+#define KEY2 "a-peer-key-of-some-length-1235"
+
+static void test_right_key(void **state)
+{
+	(void)state;
+	struct server s;
+	struct cp_peer_other o;
+	char err[256] = "";
+	assert_int_equal(run("host-a", KEY, "host-b", KEY, "host-b", &s, &o, err, sizeof(err)), 0);
+	assert_int_equal(s.rc, 0);
+	assert_string_equal(o.name, "host-b");
+	assert_string_equal(o.amst_ip, "10.77.0.12");
+	assert_string_equal(s.other.name, "host-a");
+	assert_string_equal(s.other.amst_ip, "10.77.0.11");
+}
+
+static void test_wrong_key(void **state)
+{
+	(void)state;
+	struct server s;
+	struct cp_peer_other o;
+	char err[256] = "";
+	assert_int_equal(run("host-a", KEY2, "host-b", KEY, "host-b", &s, &o, err, sizeof(err)),
+	                 -EACCES);
+	assert_int_equal(s.rc, -EACCES);
+	assert_non_null(strstr(s.err, "wrong key"));
+	assert_non_null(strstr(err, "refused us"));
+	assert_non_null(strstr(err, "wrong key"));
+}
+
+static void test_unknown_name(void **state)
+{
+	(void)state;
+	struct server s;
+	struct cp_peer_other o;
+	char err[256] = "";
+	assert_int_equal(run("host-x", KEY, "host-b", KEY, "host-b", &s, &o, err, sizeof(err)),
+	                 -EACCES);
+	assert_int_equal(s.rc, -EACCES);
+	assert_non_null(strstr(err, "unknown peer"));
+}
+
+static void test_other_server_name(void **state)
+{
+	(void)state;
+	struct server s;
+	struct cp_peer_other o;
+	char err[256] = "";
+	assert_int_equal(run("host-a", KEY, "host-c", KEY, "host-b", &s, &o, err, sizeof(err)),
+	                 -EACCES);
+	assert_non_null(strstr(err, "host-c"));
+	assert_int_not_equal(s.rc, 0); /* the client hung up on it */
+}
+
+/* A scripted server: sends @p lines (one per string), then reads what comes. */
+struct script {
+	int fd;
+	const char *lines[4];
+	bool hold; /* stay silent and open until the client gives up */
+};
+
+static void *script_run(void *arg)
+{
+	struct script *sc = arg;
+	for (unsigned i = 0; i < 4 && sc->lines[i]; i++) {
+		char buf[4096];
+		if (write(sc->fd, sc->lines[i], strlen(sc->lines[i])) < 0)
+			break;
+		if (i + 1 < 4 && sc->lines[i + 1])
+			(void)read(sc->fd, buf, sizeof(buf)); /* the client's answer */
+	}
+	if (sc->hold) {
+		char buf[4096];
+		while (read(sc->fd, buf, sizeof(buf)) > 0)
+			;
+	}
+	close(sc->fd);
+	return NULL;
+}
+
+static int client_against(struct script *sc, int timeout_ms, char *err, size_t errlen)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sc->fd = sv[1];
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, script_run, sc), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	const struct cp_peer_self self = {"host-a", KEY, ""};
+	struct cp_peer_other o;
+	int rc = cp_peer_handshake_client(io, &self, "host-b", &o, timeout_ms, err, errlen);
+	cp_jsonl_destroy(io); /* ends a holding script */
+	pthread_join(t, NULL);
+	return rc;
+}
+
+static void test_forged_server(void **state)
+{
+	(void)state;
+	/* A server that does not know the key: its welcome MAC is wrong. */
+	struct script sc = {
+	        .lines = {
+	                "{\"type\":\"hello\",\"proto\":\"novacron-peer/1\",\"name\":\"host-b\","
+	                "\"nonce\":\"00112233445566778899aabbccddeeff\"}\n",
+	                "{\"type\":\"welcome\",\"amst_ip\":\"1.2.3.4\",\"mac\":"
+	                "\"0000000000000000000000000000000000000000000000000000000000000000\"}\n"}};
+	char err[256] = "";
+	assert_int_equal(client_against(&sc, 2000, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "failed authentication"));
+}
+
+static void test_not_a_peer(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct script a = {.lines = {"SSH-2.0-OpenSSH_9.2\n"}};
+	assert_int_equal(client_against(&a, 2000, err, sizeof(err)), -EPROTO);
+	struct script b = {
+	        .lines = {"{\"type\":\"hello\",\"proto\":\"other/9\",\"name\":\"host-b\","
+	                  "\"nonce\":\"00112233445566778899aabbccddeeff\"}\n"}};
+	assert_int_equal(client_against(&b, 2000, err, sizeof(err)), -EPROTO);
+	struct script c = {.lines = {"{\"type\":\"hello\",\"proto\":\"novacron-peer/1\",\"name\":"
+	                             "\"host-b\",\"nonce\":\"0011zz\"}\n"}};
+	assert_int_equal(client_against(&c, 2000, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "bad hello"));
+}
+
+static void test_silent_and_gone(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct script silent = {.hold = true};
+	assert_int_equal(client_against(&silent, 300, err, sizeof(err)), -ETIMEDOUT);
+	assert_non_null(strstr(err, "no answer in time"));
+	struct script gone = {.lines = {NULL}};
+	assert_int_equal(client_against(&gone, 2000, err, sizeof(err)), -ECONNRESET);
+}
+
+/* The server refuses a client that replays its own nonce or sends garbage. */
+static void *client_lines(void *arg)
+{
+	struct script *sc = arg;
+	char buf[4096];
+	ssize_t n = read(sc->fd, buf, sizeof(buf) - 1); /* the hello */
+	if (n > 0 && sc->lines[0] != NULL) {
+		buf[n] = '\0';
+		char line[512];
+		const char *p = strstr(buf, "\"nonce\":\"");
+		if (p != NULL && strcmp(sc->lines[0], "echo") == 0) {
+			snprintf(line, sizeof(line),
+			         "{\"type\":\"auth\",\"name\":\"host-a\",\"nonce\":\"%.32s\","
+			         "\"mac\":"
+			         "\"%064d\"}\n",
+			         p + 9, 0);
+			(void)write(sc->fd, line, strlen(line));
+		} else {
+			(void)write(sc->fd, sc->lines[0], strlen(sc->lines[0]));
+		}
+		(void)read(sc->fd, buf, sizeof(buf));
+	}
+	close(sc->fd);
+	return NULL;
+}
+
+static int server_against(struct script *sc, char *err, size_t errlen)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sc->fd = sv[1];
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, client_lines, sc), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	const struct cp_peer_self self = {"host-b", KEY, ""};
+	struct cp_peer_other o;
+	int rc = cp_peer_handshake_server(io, &self, known, NULL, &o, 2000, err, errlen);
+	cp_jsonl_destroy(io);
+	pthread_join(t, NULL);
+	return rc;
+}
+
+static void test_server_refuses(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct script echo = {.lines = {"echo"}};
+	assert_int_equal(server_against(&echo, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "echoed our nonce"));
+	struct script bad = {.lines = {"{\"type\":\"auth\",\"name\":\"host-a\",\"nonce\":1}\n"}};
+	assert_int_equal(server_against(&bad, err, sizeof(err)), -EPROTO);
+	struct script junk = {.lines = {"][\n"}};
+	assert_int_equal(server_against(&junk, err, sizeof(err)), -EPROTO);
+	struct script wrongtype = {.lines = {"{\"type\":\"welcome\"}\n"}};
+	assert_int_equal(server_against(&wrongtype, err, sizeof(err)), -EPROTO);
+}
+
+static void test_mac(void **state)
+{
+	(void)state;
+	uint8_t sn[16] = {1}, cn[16] = {2}, a[32], b[32];
+	assert_int_equal(cp_peer_mac(KEY, "client", sn, cn, "host-a", "host-b", a), 0);
+	assert_int_equal(cp_peer_mac(KEY, "client", sn, cn, "host-a", "host-b", b), 0);
+	assert_memory_equal(a, b, 32);
+	/* Every input matters; the labels keep one side's MAC from serving the other. */
+	assert_int_equal(cp_peer_mac(KEY, "server", sn, cn, "host-a", "host-b", b), 0);
+	assert_memory_not_equal(a, b, 32);
+	assert_int_equal(cp_peer_mac(KEY2, "client", sn, cn, "host-a", "host-b", b), 0);
+	assert_memory_not_equal(a, b, 32);
+	cn[15] = 1;
+	assert_int_equal(cp_peer_mac(KEY, "client", sn, cn, "host-a", "host-b", b), 0);
+	assert_memory_not_equal(a, b, 32);
+	cn[15] = 0;
+	/* Name boundaries are delimited: "host-a"+"host-b" differs from "host-ah"+"ost-b". */
+	assert_int_equal(cp_peer_mac(KEY, "client", sn, cn, "host-ah", "ost-b", b), 0);
+	assert_memory_not_equal(a, b, 32);
+	assert_true(cp_peer_name_ok("host-a.example_1"));
+	assert_false(cp_peer_name_ok(""));
+	assert_false(cp_peer_name_ok("a b"));
+	assert_false(cp_peer_name_ok("a\"b"));
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_mac),
+	        cmocka_unit_test(test_right_key),
+	        cmocka_unit_test(test_wrong_key),
+	        cmocka_unit_test(test_unknown_name),
+	        cmocka_unit_test(test_other_server_name),
+	        cmocka_unit_test(test_forged_server),
+	        cmocka_unit_test(test_not_a_peer),
+	        cmocka_unit_test(test_silent_and_gone),
+	        cmocka_unit_test(test_server_refuses),
+	};
+	return cmocka_run_group_tests_name("cp_peer", tests, NULL, NULL);
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * test_cp_qmp: the QMP client against a scripted fake QEMU on a UNIX socket:
+ * greeting and capabilities, replies with events in between, a late answer
+ * to another id, QMP errors, a monitor that is not QMP, one that goes silent
+ * and one that goes away. (The integration test drives a real QEMU.)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cp_qmp.h"
+
+#define GREETING                                                                                   \
+	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 19, \"minor\": 2, \"major\": 7}, "         \
+	"\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\n"
+
+static char dir[64], path[96];
+
+/* The fake QEMU: for each step, read one request line (if @p reply[i] wants it),
+ * then write the reply with "%ID%" replaced by the request's id. */
+struct fake {
+	int lfd;
+	const char *greeting;
+	const char *reply[6];
+	bool hold;
+	int requests;
+};
+
+static void *fake_run(void *arg)
+{
+	struct fake *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	if (f->greeting && write(fd, f->greeting, strlen(f->greeting)) < 0)
+		goto out;
+	for (unsigned i = 0; i < 6 && f->reply[i]; i++) {
+		char buf[4096];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			goto out;
+		buf[n] = '\0';
+		f->requests++;
+		const char *idp = strstr(buf, "\"id\":");
+		long id = idp ? strtol(idp + 5, NULL, 10) : -1;
+		char out[1024], idtext[32];
+		snprintf(idtext, sizeof(idtext), "%ld", id);
+		const char *r = f->reply[i], *m;
+		size_t o = 0;
+		while ((m = strstr(r, "%ID%")) != NULL && o < sizeof(out) - 64) {
+			memcpy(out + o, r, (size_t)(m - r));
+			o += (size_t)(m - r);
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s", idtext);
+			r = m + 4;
+		}
+		snprintf(out + o, sizeof(out) - o, "%s", r);
+		if (write(fd, out, strlen(out)) < 0)
+			goto out;
+	}
+	if (f->hold) {
+		char buf[512];
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static pthread_t start_fake(struct fake *f)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	unlink(path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(f->lfd, 1), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, fake_run, f), 0);
+	return t;
+}
+
+static void stop_fake(struct fake *f, pthread_t t)
+{
+	pthread_join(t, NULL);
+	close(f->lfd);
+	unlink(path);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/nc_test_qmp.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/qmp.sock", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+static void test_commands(void **state)
+{
+	(void)state;
+	struct fake f = {
+	        .greeting = GREETING,
+	        .reply = {"{\"return\": {}, \"id\": %ID%}\n",
+	                  /* an event, a late answer to another id, then ours */
+	                  "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1}}\n"
+	                  "{\"return\": {\"status\": \"old\"}, \"id\": 999}\n"
+	                  "{\"return\": {\"status\": \"running\", \"running\": true}, \"id\": "
+	                  "%ID%}\n",
+	                  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no such thing\"}, "
+	                  "\"id\": %ID%}\n",
+	                  "{\"id\": %ID%}\n"},
+	};
+	pthread_t t = start_fake(&f);
+	char err[256] = "";
+	struct cp_qmp *q = cp_qmp_connect(path, 2000, err, sizeof(err));
+	assert_non_null(q);
+	assert_string_equal(cp_qmp_version(q), "7.2.19");
+	json_t *r = NULL;
+	assert_int_equal(cp_qmp_cmd(q, "query-status", NULL, &r, 2000, err, sizeof(err)), 0);
+	assert_string_equal(json_string_value(json_object_get(r, "status")), "running");
+	json_decref(r);
+	assert_int_equal(cp_qmp_events(q), 1);
+	assert_string_equal(cp_qmp_last_event(q), "STOP");
+	json_t *args = json_pack("{s:s}", "uri", "unix:/x");
+	assert_int_equal(cp_qmp_cmd(q, "migrate", args, NULL, 2000, err, sizeof(err)), -EREMOTEIO);
+	json_decref(args);
+	assert_string_equal(err, "QMP migrate: GenericError: no such thing");
+	assert_int_equal(cp_qmp_cmd(q, "odd", NULL, NULL, 2000, err, sizeof(err)), -EPROTO);
+	cp_qmp_close(q);
+	stop_fake(&f, t);
+	assert_int_equal(f.requests, 4);
+}
+
+static void test_not_qmp(void **state)
+{
+	(void)state;
+	struct fake f = {.greeting = "{\"hello\": 1}\n"};
+	pthread_t t = start_fake(&f);
+	char err[256] = "";
+	assert_null(cp_qmp_connect(path, 2000, err, sizeof(err)));
+	assert_int_equal(errno, EPROTO);
+	assert_non_null(strstr(err, "does not speak QMP"));
+	stop_fake(&f, t);
+
+	struct fake g = {.greeting = "garbage that is not json\n"};
+	t = start_fake(&g);
+	assert_null(cp_qmp_connect(path, 2000, err, sizeof(err)));
+	assert_int_equal(errno, EPROTO);
+	stop_fake(&g, t);
+}
+
+static void test_silent_and_gone(void **state)
+{
+	(void)state;
+	/* Greets, answers qmp_capabilities, then never answers. */
+	struct fake f = {
+	        .greeting = GREETING, .reply = {"{\"return\": {}, \"id\": %ID%}\n"}, .hold = true};
+	pthread_t t = start_fake(&f);
+	char err[256] = "";
+	struct cp_qmp *q = cp_qmp_connect(path, 2000, err, sizeof(err));
+	assert_non_null(q);
+	assert_int_equal(cp_qmp_cmd(q, "query-migrate", NULL, NULL, 200, err, sizeof(err)),
+	                 -ETIMEDOUT);
+	assert_non_null(strstr(err, "no answer in time"));
+	cp_qmp_close(q);
+	stop_fake(&f, t);
+
+	/* Goes away after the capabilities. */
+	struct fake g = {.greeting = GREETING, .reply = {"{\"return\": {}, \"id\": %ID%}\n"}};
+	t = start_fake(&g);
+	q = cp_qmp_connect(path, 2000, err, sizeof(err));
+	assert_non_null(q);
+	pthread_join(t, NULL);
+	int rc = cp_qmp_cmd(q, "query-migrate", NULL, NULL, 2000, err, sizeof(err));
+	assert_true(rc == -ECONNRESET || rc == -EPIPE);
+	assert_non_null(strstr(err, "QEMU closed the monitor"));
+	cp_qmp_close(q);
+	close(g.lfd);
+	unlink(path);
+
+	/* Nobody there at all. */
+	assert_null(cp_qmp_connect(path, 500, err, sizeof(err)));
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(err, "is QEMU running"));
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_not_qmp, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_silent_and_gone, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("cp_qmp", tests, NULL, NULL);
+}
