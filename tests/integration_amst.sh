@@ -35,6 +35,8 @@ cleanup() {
 	[ -z "${AMST_SKIP_WAN:-}" ] && "$S/tools/wan" down --name "$wan" >/dev/null 2>&1
 	[ -n "${AMST_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
 	rm -rf /var/run/dpdk/ncA$$ /var/run/dpdk/ncB$$ /var/run/dpdk/ncWA$$ /var/run/dpdk/ncWB$$
+	# A dataplane killed with SIGKILL leaves its hugepage files behind.
+	rm -f /dev/hugepages/ncA$$map_* /dev/hugepages/ncB$$map_* /dev/hugepages/ncWA$$map_* /dev/hugepages/ncWB$$map_*
 }
 trap cleanup EXIT
 
