@@ -11,9 +11,11 @@
 #                                    destination (-incoming defer -S)
 #   qemu_wait_ready NAME [SECONDS]   until the workload printed "ready" and "hb 1"
 #   qemu_migrate SRC DST URI [--src-uri URI] [--multifd N] [--zstd] [--xbzrle]
-#                [--timeout S]       migrate SRC to DST listening on URI (the source
+#                [--bandwidth BYTES_PER_S] [--timeout S (300)]
+#                                    migrate SRC to DST listening on URI (the source
 #                                    connects to --src-uri, default URI: put a relay
-#                                    or the appliances between); waits for the end
+#                                    or the appliances between); waits for the end.
+#                                    Bandwidth: QEMU's max-bandwidth, default unlimited
 #   qemu_compare_ram SRC DST         pmemsave both (both must be stopped), compare
 #   qemu_cont_check DST SRC          cont DST; its heartbeat must go on from SRC's
 #   qemu_relay_start NAME LISTEN CONNECT [--record DIR] [--conns N]
@@ -117,10 +119,14 @@ qemu_last_hb() {
 	tr -d '\r' <"${QEMU_LOG[$1]}" 2>/dev/null | awk '/^hb [0-9]+$/ {n = $2} END {print n + 0}'
 }
 
-qemu_set_caps() { # qemu_set_caps NAME CAP... (each enabled)
-	local name=$1 caps= c
+qemu_set_caps() { # qemu_set_caps NAME CAP=on|off...
+	local name=$1 caps= c state
 	shift
-	for c in "$@"; do caps+="${caps:+, }{\"capability\": \"$c\", \"state\": true}"; done
+	for c in "$@"; do
+		state=false
+		[ "${c#*=}" = on ] && state=true
+		caps+="${caps:+, }{\"capability\": \"${c%%=*}\", \"state\": $state}"
+	done
 	qemu_qmp "$name" migrate-set-capabilities "{\"capabilities\": [$caps]}" >/dev/null
 }
 
@@ -129,7 +135,8 @@ qemu_set_params() { # qemu_set_params NAME JSON-OBJECT
 }
 
 qemu_migrate() {
-	local src=$1 dst=$2 uri=$3 src_uri=$3 multifd=0 zstd=0 xbzrle=0 timeout=600
+	local src=$1 dst=$2 uri=$3 src_uri=$3 multifd=0 zstd=0 xbzrle=0 timeout=300
+	local bandwidth=107374182400
 	shift 3
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -138,30 +145,32 @@ qemu_migrate() {
 		--zstd) zstd=1; shift ;;
 		--xbzrle) xbzrle=1; shift ;;
 		--timeout) timeout=$2; shift 2 ;;
+		--bandwidth) bandwidth=$2; shift 2 ;;
 		*) qemu_say "qemu_migrate: unknown option $1"; return 1 ;;
 		esac
 	done
-	local caps=() params='"max-bandwidth": 107374182400, "downtime-limit": 300'
+	# Every capability and parameter is set explicitly: a destination that
+	# becomes the next source keeps what its own incoming migration had.
+	local caps=(multifd=off xbzrle=off) params="\"max-bandwidth\": $bandwidth, \"downtime-limit\": 300"
+	params+=', "multifd-compression": "none"'
 	if [ "$multifd" -gt 0 ]; then
-		caps+=(multifd)
+		caps[0]=multifd=on
 		params+=", \"multifd-channels\": $multifd"
-		[ "$zstd" -eq 1 ] && params+=', "multifd-compression": "zstd"'
+		[ "$zstd" -eq 1 ] && params=${params/\"none\"/\"zstd\"}
 	elif [ "$zstd" -eq 1 ]; then
 		qemu_say "qemu_migrate: --zstd needs --multifd"
 		return 1
 	fi
 	if [ "$xbzrle" -eq 1 ]; then
-		caps+=(xbzrle)
-		# A quarter of guest RAM, rounded down to a power of two.
+		caps[1]=xbzrle=on
+		# A quarter of guest RAM, rounded up to a power of two.
 		local cache=$((QEMU_MEMK[$src] * 1024 / 4)) p=1
-		while [ $((p * 2)) -le "$cache" ]; do p=$((p * 2)); done
+		while [ "$p" -lt "$cache" ]; do p=$((p * 2)); done
 		params+=", \"xbzrle-cache-size\": $p"
 	fi
 	local n
 	for n in "$src" "$dst"; do
-		if [ ${#caps[@]} -gt 0 ]; then
-			qemu_set_caps "$n" "${caps[@]}" || return 1
-		fi
+		qemu_set_caps "$n" "${caps[@]}" || return 1
 		qemu_set_params "$n" "{$params}" || return 1
 	done
 	qemu_qmp "$dst" migrate-incoming "{\"uri\": \"$uri\"}" >/dev/null || return 1

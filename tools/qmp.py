@@ -3,9 +3,11 @@
 """qmp.py: a small QMP client and the migration helpers of the QEMU test harness.
 
   qmp.py SOCKET COMMAND [JSON-ARGS]     run one QMP command, print its return as JSON
-  qmp.py SOCKET --wait-migration [--timeout S]
+  qmp.py SOCKET --wait-migration [--timeout S] [--stall S]
                                         wait until query-migrate says completed (exit 0)
-                                        or failed/cancelled (exit 1); print its last answer
+                                        or failed/cancelled, or its transferred bytes stood
+                                        still for --stall seconds (default 60) (exit 1);
+                                        print its last answer
   qmp.py SOCKET --wait-status STATUS [--timeout S]
                                         wait until query-status says STATUS (e.g. paused)
   qmp.py --compare FILE_A FILE_B [--show N]
@@ -87,14 +89,26 @@ class QMP:
         self.sock.close()
 
 
-def wait_for(q, query, done, timeout):
+def wait_for(q, query, done, timeout, progress=None, stall=0.0):
+    """Poll QUERY until DONE(answer) is True/False, TIMEOUT passes, or PROGRESS(answer)
+    has not changed for STALL seconds (0: no stall check)."""
     deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
     while True:
         ans = q.execute(query)
         verdict = done(ans)
         if verdict is not None:
             return verdict, ans
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if progress and stall > 0:
+            p = progress(ans)
+            if p != last:
+                last, since = p, now
+            elif now - since > stall:
+                print(f"qmp.py: no progress for {stall:.0f} s", file=sys.stderr)
+                return False, ans
+        if now > deadline:
+            print(f"qmp.py: timed out after {timeout:.0f} s", file=sys.stderr)
             return False, ans
         time.sleep(0.1)
 
@@ -315,6 +329,7 @@ def main(argv):
         return Relay(args[1], args[2], record, conns, stats).run()
 
     timeout = opt(args, "--timeout", 600.0, float)
+    stall = opt(args, "--stall", 60.0, float)
     if len(args) < 2:
         die("usage: qmp.py SOCKET COMMAND [JSON-ARGS] (see --help)", 2)
     path, command = args[0], args[1]
@@ -324,7 +339,9 @@ def main(argv):
         die(str(e))
     try:
         if command == "--wait-migration":
-            ok, ans = wait_for(q, "query-migrate", migration_done, timeout)
+            ok, ans = wait_for(q, "query-migrate", migration_done, timeout,
+                               lambda a: (a.get("status"), a.get("ram", {}).get("transferred")),
+                               stall)
             print(json.dumps(ans))
             return 0 if ok else 1
         if command == "--wait-status":
