@@ -30,6 +30,7 @@ cleanup() {
 	[ -n "${QEMU_KEEP:-}" ] && echo "# kept $QEMU_WORK" || rm -rf "$QEMU_WORK"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
 ok() { checks=$((checks + 1)); echo "ok $checks - $*"; }
 not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok $checks - $*"; }
