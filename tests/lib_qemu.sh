@@ -31,9 +31,9 @@
 QEMU_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QEMU_BIN=${QEMU_BIN:-qemu-system-x86_64}
 QEMU_MEM_K=${QEMU_MEM_K:-262136}
-QEMU_QMP_PY="python3 $QEMU_SRC/tools/qmp.py"
+qemu_qmp_py() { python3 "$QEMU_SRC/tools/qmp.py" "$@"; }
 declare -gA QEMU_PID=() QEMU_QMPSOCK=() QEMU_LOG=() QEMU_MEMK=() QEMU_RELAY=()
-QEMU_KERNEL= QEMU_INITRD= QEMU_CMDLINE=
+QEMU_KERNEL='' QEMU_INITRD='' QEMU_CMDLINE=''
 
 qemu_say() { echo "# $*" >&2; }
 
@@ -48,11 +48,11 @@ qemu_guest() {
 qemu_qmp() {
 	local name=$1
 	shift
-	$QEMU_QMP_PY "${QEMU_QMPSOCK[$name]:?unknown QEMU $name}" "$@"
+	qemu_qmp_py "${QEMU_QMPSOCK[$name]:?unknown QEMU $name}" "$@"
 }
 
 qemu_start() {
-	local name=$1 mem=$QEMU_MEM_K fill=64 dirty=0 seed=1 append= netns= incoming=0
+	local name=$1 mem=$QEMU_MEM_K fill=64 dirty=0 seed=1 append='' netns='' incoming=0
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -121,7 +121,7 @@ qemu_last_hb() {
 }
 
 qemu_set_caps() { # qemu_set_caps NAME CAP=on|off...
-	local name=$1 caps= c state
+	local name=$1 caps='' c state
 	shift
 	for c in "$@"; do
 		state=false
@@ -218,7 +218,7 @@ qemu_compare_ram() {
 	fi
 	qemu_pmemsave "$a" "$fa" && qemu_pmemsave "$b" "$fb" || return 1
 	local out
-	out=$($QEMU_QMP_PY --compare "$fa" "$fb")
+	out=$(qemu_qmp_py --compare "$fa" "$fb")
 	rc=$?
 	qemu_say "RAM $a vs $b: $out"
 	rm -f "$fa" "$fb"
@@ -231,7 +231,7 @@ qemu_cont_check() {
 	local dst=$1 src=${2:-} before=0
 	[ -n "$src" ] && before=$(qemu_last_hb "$src")
 	qemu_qmp "$dst" cont >/dev/null || return 1
-	local i first=
+	local i first=''
 	for i in $(seq 300); do
 		local last
 		last=$(qemu_last_hb "$dst")
@@ -262,7 +262,7 @@ qemu_stop() {
 	local name=$1 pid=${QEMU_PID[$1]:-} i
 	[ -n "$pid" ] || return 0
 	if kill -0 "$pid" 2>/dev/null; then
-		timeout 5 $QEMU_QMP_PY "${QEMU_QMPSOCK[$name]}" quit >/dev/null 2>&1
+		timeout 5 python3 "$QEMU_SRC/tools/qmp.py" "${QEMU_QMPSOCK[$name]}" quit >/dev/null 2>&1
 		for i in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
@@ -280,7 +280,7 @@ qemu_relay_start() {
 	shift 3
 	: "${QEMU_WORK:?set QEMU_WORK}"
 	rm -f "$QEMU_WORK/$name.json"
-	$QEMU_QMP_PY --relay "$listen" "$connect" --stats "$QEMU_WORK/$name.json" "$@" \
+	qemu_qmp_py --relay "$listen" "$connect" --stats "$QEMU_WORK/$name.json" "$@" \
 		>"$QEMU_WORK/$name.relay.log" 2>&1 &
 	QEMU_RELAY[$name]=$!
 	local i path=${listen#unix:}

@@ -46,7 +46,7 @@ class QMP:
     def __init__(self, path, timeout=600.0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        deadline = time.monotonic() + min(timeout, 30.0)
+        deadline = time.monotonic() + min(timeout, 5.0)
         while True:
             try:
                 self.sock.connect(path)
