@@ -2,11 +2,12 @@
 /*
  * cp_libvirt: the control plane's libvirt backend (see cp_libvirt.h). One
  * connection per handle; each migration runs virDomainMigrateToURI3 in a
- * thread of its own holding its own references to the connection and the
- * domain, so progress (virDomainGetJobStats) and abort (virDomainAbortJob)
- * can be asked from the caller's thread while the call blocks. libvirt's
- * error state is per thread: every error is turned into text and an errno
- * in the thread that saw it.
+ * thread of its own, on a connection of its own (with libvirt 9.0 here, other
+ * calls on the connection that carries a running peer-to-peer migration
+ * sometimes never returned), while progress (virDomainGetJobStats) and abort
+ * (virDomainAbortJob) are asked on the handle's connection, of which the
+ * migration keeps a reference. libvirt's error state is per thread: every
+ * error is turned into text and an errno in the thread that saw it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +34,8 @@ struct cp_libvirt {
 struct cp_libvirt_migration {
 	virConnectPtr conn; /* our reference */
 	virDomainPtr dom;   /* our reference */
+	unsigned char uuid[VIR_UUID_BUFLEN];
+	char *src_uri; /* the migration thread's own connection goes there */
 	char *domain;
 	char *dest_uri;
 	char *migrate_uri;
@@ -44,6 +47,7 @@ struct cp_libvirt_migration {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* Under lock: */
+	bool abort_asked; /* libvirt took our abort */
 	bool finished;
 	int result;
 	struct cp_libvirt_progress last;
@@ -260,6 +264,7 @@ static void mig_free(struct cp_libvirt_migration *m)
 		virDomainFree(m->dom);
 	if (m->conn != NULL)
 		virConnectClose(m->conn);
+	free(m->src_uri);
 	free(m->domain);
 	free(m->dest_uri);
 	free(m->migrate_uri);
@@ -306,24 +311,35 @@ static void *mig_thread(void *arg)
 	virTypedParameterPtr par = NULL;
 	int n = 0, max = 0, rc = 0;
 	char err[ERR_LEN] = "";
+	virConnectPtr c = virConnectOpen(m->src_uri);
+	virDomainPtr d = c != NULL ? virDomainLookupByUUID(c, m->uuid) : NULL;
 
-	if ((m->migrate_uri != NULL &&
-	     virTypedParamsAddString(&par, &n, &max, VIR_MIGRATE_PARAM_URI, m->migrate_uri) < 0) ||
-	    (m->parallel > 0 &&
-	     virTypedParamsAddInt(&par, &n, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
-	                          (int)m->parallel) < 0) ||
-	    (m->bandwidth_mibps > 0 &&
-	     virTypedParamsAddULLong(&par, &n, &max, VIR_MIGRATE_PARAM_BANDWIDTH,
-	                             m->bandwidth_mibps) < 0)) {
+	if (d == NULL) {
+		char what[ERR_LEN];
+		snprintf(what, sizeof(what), "migration of '%s': cannot reach it on %s", m->domain,
+		         m->src_uri);
+		rc = take_error(err, sizeof(err), what);
+	} else if ((m->migrate_uri != NULL &&
+	            virTypedParamsAddString(&par, &n, &max, VIR_MIGRATE_PARAM_URI, m->migrate_uri) <
+	                    0) ||
+	           (m->parallel > 0 &&
+	            virTypedParamsAddInt(&par, &n, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
+	                                 (int)m->parallel) < 0) ||
+	           (m->bandwidth_mibps > 0 &&
+	            virTypedParamsAddULLong(&par, &n, &max, VIR_MIGRATE_PARAM_BANDWIDTH,
+	                                    m->bandwidth_mibps) < 0)) {
 		rc = take_error(err, sizeof(err), "migration parameters");
-	} else if (virDomainMigrateToURI3(m->dom, m->dest_uri, par, (unsigned int)n, m->flags) <
-	           0) {
+	} else if (virDomainMigrateToURI3(d, m->dest_uri, par, (unsigned int)n, m->flags) < 0) {
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "migration of '%s' to %s failed", m->domain,
 		         m->dest_uri);
 		rc = take_error(err, sizeof(err), what);
 	}
 	virTypedParamsFree(par, n);
+	if (d != NULL)
+		virDomainFree(d);
+	if (c != NULL)
+		virConnectClose(c);
 
 	struct cp_libvirt_progress dest = {0};
 	if (rc == 0)
@@ -342,8 +358,16 @@ static void *mig_thread(void *arg)
 		       (unsigned long long)dest.downtime_ms);
 	} else {
 		m->last.state = CP_LIBVIRT_MIG_FAILED;
-		snprintf(m->err, sizeof(m->err), "%s", err);
-		NC_LOG(WARN, "%s", err);
+		/* After an abort, QEMU's own failure (its socket shut down under
+		 * it) can reach libvirt before the cancellation does: it is the
+		 * abort all the same. */
+		if (m->abort_asked && rc != -ECANCELED) {
+			rc = -ECANCELED;
+			snprintf(m->err, sizeof(m->err), "aborted on request (%s)", err);
+		} else {
+			snprintf(m->err, sizeof(m->err), "%s", err);
+		}
+		NC_LOG(WARN, "%s", m->err);
 	}
 	m->result = rc;
 	m->finished = true;
@@ -375,11 +399,14 @@ static int check_opts(struct cp_libvirt *lv, const struct cp_libvirt_migrate_opt
 	return -EINVAL;
 }
 
-/* -EBUSY if @p dom has a job (e.g. a migration) running. */
+/* -EBUSY if @p dom has a job (e.g. a migration) running. Asked with
+ * virDomainGetJobStats: with libvirt 9.0 here, the older virDomainGetJobInfo
+ * did not return while a peer-to-peer migration of the domain was running. */
 static int check_idle(struct cp_libvirt *lv, virDomainPtr dom, const char *name)
 {
-	virDomainJobInfo info;
-	if (virDomainGetJobInfo(dom, &info) < 0) {
+	virTypedParameterPtr par = NULL;
+	int n = 0, type = VIR_DOMAIN_JOB_NONE;
+	if (virDomainGetJobStats(dom, &type, &par, &n, 0) < 0) {
 		/* A driver that cannot tell runs no jobs we could collide with. */
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "job of domain '%s'", name);
@@ -390,7 +417,8 @@ static int check_idle(struct cp_libvirt *lv, virDomainPtr dom, const char *name)
 		}
 		return rc;
 	}
-	if (info.type != VIR_DOMAIN_JOB_NONE) {
+	virTypedParamsFree(par, n);
+	if (type != VIR_DOMAIN_JOB_NONE) {
 		snprintf(lv->err, sizeof(lv->err),
 		         "domain '%s' has a job running already (a migration?)", name);
 		return -EBUSY;
@@ -448,7 +476,13 @@ int cp_libvirt_migrate_start(struct cp_libvirt *lv, const struct cp_libvirt_migr
 	m->dom = dom;
 	m->conn = lv->conn;
 	virConnectRef(m->conn);
+	if (virDomainGetUUID(dom, m->uuid) < 0) {
+		rc = take_error(lv->err, sizeof(lv->err), "domain UUID");
+		mig_free(m);
+		return rc;
+	}
 	bool oom = false;
+	m->src_uri = dup_opt(lv->uri, &oom);
 	m->domain = dup_opt(o->domain, &oom);
 	m->dest_uri = dup_opt(o->dest_uri, &oom);
 	m->migrate_uri = dup_opt(o->migrate_uri, &oom);
@@ -512,7 +546,8 @@ int cp_libvirt_migration_progress(struct cp_libvirt_migration *m, struct cp_libv
 	}
 
 	pthread_mutex_lock(&m->lock);
-	if (have && !m->finished) {
+	/* A job being set up or torn down reports no totals: keep the last. */
+	if (have && s.data_total > 0 && !m->finished) {
 		m->last.data_total = s.data_total;
 		m->last.data_processed = s.data_processed;
 		m->last.data_remaining = s.data_remaining;
@@ -529,8 +564,10 @@ int cp_libvirt_migration_progress(struct cp_libvirt_migration *m, struct cp_libv
 
 int cp_libvirt_migration_abort(struct cp_libvirt_migration *m)
 {
+	/* Marked before asking: the migration may end while libvirt answers. */
 	pthread_mutex_lock(&m->lock);
 	bool finished = m->finished;
+	m->abort_asked = !finished;
 	pthread_mutex_unlock(&m->lock);
 	if (finished)
 		return -EALREADY;
@@ -544,6 +581,7 @@ int cp_libvirt_migration_abort(struct cp_libvirt_migration *m)
 	if (m->finished) {
 		rc = -EALREADY; /* it ended while we asked */
 	} else {
+		m->abort_asked = false;
 		snprintf(m->err, sizeof(m->err), "%s", err);
 	}
 	pthread_mutex_unlock(&m->lock);

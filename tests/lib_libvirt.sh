@@ -16,6 +16,9 @@
 #   libvirt_host_start NAME NETNS   start host NAME; its URI: libvirt_uri NAME
 #   libvirt_uri NAME                qemu+unix:///system?socket=DIR/libvirt-sock
 #   libvirt_exec NAME CMD...        run CMD in NAME's mount + network namespaces
+#   libvirt_spawn NAME CMD...       the same in the background; its pid in
+#                                   lv_spawned (the caller stops it; host_stop
+#                                   also ends whatever is left in the host)
 #   libvirt_virsh NAME ARGS...      virsh connected to NAME's libvirtd
 #   libvirt_domain_xml DOM [KERNEL INITRD [CMDLINE]]   a TCG domain (stdout)
 #   libvirt_host_stop [NAME...]     stop hosts (all when no NAME), leave nothing
@@ -97,6 +100,18 @@ libvirt_exec() {
 	nsenter -t "${lv_holder[$n]}" -m -n -- "$@"
 }
 
+# Not "libvirt_exec ... &": that would background a subshell, and $! would
+# name the subshell rather than CMD. nsenter execs CMD (no fork without a
+# pid namespace), so here $! is CMD's pid.
+libvirt_spawn() {
+	local n=$1
+	shift
+	lv_spawned=
+	[ -n "${lv_holder[$n]:-}" ] || { lv_say "no libvirt host '$n'"; return 1; }
+	nsenter -t "${lv_holder[$n]}" -m -n -- "$@" &
+	lv_spawned=$!
+}
+
 libvirt_virsh() {
 	local n=$1
 	shift
@@ -104,8 +119,11 @@ libvirt_virsh() {
 }
 
 libvirt_host_start() {
-	local n=$1 ns=$2 hd b src uuid pid
-	[ -n "${work:-}" ] && [ -d "$work" ] || { lv_say "set work to a directory first"; return 1; }
+	local n=$1 ns=$2 hd b uuid pid
+	if [ -z "${work:-}" ] || [ ! -d "$work" ]; then
+		lv_say "set work to a directory first"
+		return 1
+	fi
 	[ -e "/run/netns/$ns" ] || { lv_say "no network namespace $ns (tools/wan up)"; return 1; }
 	[ -z "${lv_holder[$n]:-}" ] || { lv_say "host $n is already up"; return 1; }
 	hd=$work/lv-$n
@@ -168,9 +186,9 @@ EOF
 		libvirt_host_stop "$n"
 		return 1
 	fi
-	libvirt_exec "$n" libvirtd --config /etc/libvirt/libvirtd.conf \
-		--pid-file /run/libvirt/libvirtd.pid </dev/null >"$hd/libvirtd.out" 2>&1 &
-	lv_daemon[$n]=$!
+	libvirt_spawn "$n" libvirtd --config /etc/libvirt/libvirtd.conf \
+		--pid-file /run/libvirt/libvirtd.pid </dev/null >"$hd/libvirtd.out" 2>&1
+	lv_daemon[$n]=$lv_spawned
 	# Ready when it answers (its first start probes QEMU's capabilities).
 	for _ in $(seq 600); do
 		libvirt_virsh "$n" uri >/dev/null 2>&1 && return 0
