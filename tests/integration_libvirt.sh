@@ -16,8 +16,10 @@
 # a second migration of a VM already migrating, an abort mid-migration; the
 # VM keeps running on A each time. Last, the hosts stop and leave nothing.
 #
-# NC_GUEST_KERNEL and NC_GUEST_INITRD (optional): boot the domains from these
-# (tools/mkguest's guest); without them the domains run firmware only.
+# The domains boot tools/mkguest's guest (kernel + initramfs, its workload
+# filling 64 MiB and printing a heartbeat) when tools/mkguest exists, or the
+# NC_GUEST_KERNEL and NC_GUEST_INITRD given; NC_GUEST_KERNEL=none: firmware
+# only (SeaBIOS finding no disk).
 set -uo pipefail
 
 B=${NC_BUILD:?}
@@ -28,6 +30,16 @@ LVM=$B/tests/lv_migrate
 wan_name=${NC_LV_WAN:-lv}
 kernel=${NC_GUEST_KERNEL:-}
 initrd=${NC_GUEST_INITRD:-}
+if [ -z "$kernel" ] && [ -x "$S/tools/mkguest" ]; then
+	mapfile -t guest < <("$S/tools/mkguest") || true
+	kernel=${guest[0]:-}
+	initrd=${guest[1]:-}
+	if [ ! -f "$kernel" ] || [ ! -f "$initrd" ]; then
+		echo "Bail out! tools/mkguest gave no kernel and initrd: ${guest[*]:-nothing}"
+		exit 1
+	fi
+fi
+[ "$kernel" != none ] || kernel="" initrd=""
 
 work=$(mktemp -d /tmp/nc-lv.XXXXXX)
 # shellcheck source=tests/lib_libvirt.sh
@@ -98,9 +110,19 @@ relay_conns() { grep -c 'accepted$' "$work/relay-$1.log" 2>/dev/null; }
 # Bytes A -> B through the relay (all connections).
 relay_bytes() { awk '/ done / { s += $(NF - 1) } END { print s + 0 }' "$work/relay-a.log"; }
 
-define_start() { # define_start DOM: define and start DOM on A
+define_start() { # define_start DOM: define and start DOM on A (with a kernel: booted)
 	libvirt_domain_xml "$1" "$kernel" "$initrd" >"$work/$1.xml"
-	libvirt_virsh a define "$work/$1.xml" >/dev/null && libvirt_virsh a start "$1" >/dev/null
+	libvirt_virsh a define "$work/$1.xml" >/dev/null && libvirt_virsh a start "$1" >/dev/null ||
+		return 1
+	[ -n "$kernel" ] || return 0
+	# The guest's workload says when it has filled its memory (tools/mkguest).
+	for _ in $(seq 1200); do
+		grep -q 'nc: filled' "$(serial a "$1")" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "# $1: no 'nc: filled' on its console after 120 s:"
+	tail -n 5 "$(serial a "$1")" | sed 's/^/#   /'
+	return 1
 }
 state_on() { libvirt_virsh "$1" domstate "$2" 2>/dev/null | sed -n 1p; }
 listed_on() { libvirt_virsh "$1" list --all --name 2>/dev/null | grep -x "$2" >/dev/null; }
@@ -141,6 +163,7 @@ after_migration() {
 		[ "$(relay_conns b)" = "$conns" ]
 	if [ -n "$kernel" ]; then
 		check "$dom: its console on B keeps going" console_moves "$dom"
+		check "$dom: no panic on B's console" eval "! grep -q 'Kernel panic' $(serial b "$dom")"
 	fi
 	# Done with it: keep the machine's two cores for what follows.
 	libvirt_virsh b destroy "$dom" >/dev/null 2>&1
