@@ -387,21 +387,19 @@ static int check_opts(struct cp_libvirt *lv, const struct cp_libvirt_migrate_opt
 		why = "no destination URI";
 	else if (o->migrate_uri != NULL && o->migrate_uri[0] == '\0')
 		why = "empty migration URI (leave it NULL to let libvirt choose)";
-	else if (o->parallel > CP_LIBVIRT_MAX_PARALLEL)
-		why = "too many parallel connections";
-	if (why == NULL)
-		return 0;
-	if (o != NULL && o->parallel > CP_LIBVIRT_MAX_PARALLEL)
-		snprintf(lv->err, sizeof(lv->err), "%s: %u (at most %d)", why, o->parallel,
-		         CP_LIBVIRT_MAX_PARALLEL);
-	else
+	if (why != NULL) {
 		snprintf(lv->err, sizeof(lv->err), "%s", why);
-	return -EINVAL;
+		return -EINVAL;
+	}
+	if (o->parallel > CP_LIBVIRT_MAX_PARALLEL) {
+		snprintf(lv->err, sizeof(lv->err), "too many parallel connections: %u (at most %d)",
+		         o->parallel, CP_LIBVIRT_MAX_PARALLEL);
+		return -EINVAL;
+	}
+	return 0;
 }
 
-/* -EBUSY if @p dom has a job (e.g. a migration) running. Asked with
- * virDomainGetJobStats: with libvirt 9.0 here, the older virDomainGetJobInfo
- * did not return while a peer-to-peer migration of the domain was running. */
+/* -EBUSY if @p dom has a job (e.g. a migration) running. */
 static int check_idle(struct cp_libvirt *lv, virDomainPtr dom, const char *name)
 {
 	virTypedParameterPtr par = NULL;

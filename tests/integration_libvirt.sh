@@ -107,8 +107,15 @@ relay_start() {
 	return 1
 }
 relay_conns() { grep -c 'accepted$' "$work/relay-$1.log" 2>/dev/null; }
-# Bytes A -> B through the relay (all connections).
-relay_bytes() { awk '/ done / { s += $(NF - 1) } END { print s + 0 }' "$work/relay-a.log"; }
+# Bytes A -> B through the relay (all connections; up to 5 s for each of the
+# expected N to have logged its total).
+relay_bytes() {
+	for _ in $(seq 50); do
+		[ "$(grep -c ' done ' "$work/relay-a.log")" -ge "$1" ] && break
+		sleep 0.1
+	done
+	awk '/ done / { s += $(NF - 1) } END { print s + 0 }' "$work/relay-a.log"
+}
 
 define_start() { # define_start DOM: define and start DOM on A (with a kernel: booted)
 	libvirt_domain_xml "$1" "$kernel" "$initrd" >"$work/$1.xml"
@@ -189,7 +196,7 @@ virsh_migrate() {
 	local job
 	job=$(dest_job "$dom")
 	after_migration "$dom" "$conns"
-	report+=("$label (virsh): $(secs "$t0" "$t1") s; B says total/downtime ms: $job; relay A->B $(relay_bytes) bytes")
+	report+=("$label (virsh): $(secs "$t0" "$t1") s; B says total/downtime ms: $job; relay A->B $(relay_bytes "$conns") bytes")
 	relay_stop
 }
 
@@ -215,7 +222,7 @@ cp_migrate() {
 	local line
 	line=$(grep '^result' <<<"$out")
 	after_migration "$dom" "$conns"
-	report+=("$label (cp_libvirt): $(secs "$t0" "$t1") s; ${line#result }; relay A->B $(relay_bytes) bytes")
+	report+=("$label (cp_libvirt): $(secs "$t0" "$t1") s; ${line#result }; relay A->B $(relay_bytes "$conns") bytes")
 	relay_stop
 }
 

@@ -129,6 +129,10 @@ static void test_migrate_refused_early(void **state)
 	contains(cp_libvirt_error(lv), "no domain to migrate");
 	o.domain = "";
 	assert_int_equal(cp_libvirt_migrate_start(lv, &o, &m), -EINVAL);
+	/* The first thing wrong is the one reported. */
+	o.parallel = CP_LIBVIRT_MAX_PARALLEL + 1;
+	assert_int_equal(cp_libvirt_migrate_start(lv, &o, &m), -EINVAL);
+	assert_string_equal(cp_libvirt_error(lv), "no domain to migrate");
 
 	o = good_opts();
 	o.dest_uri = "";
