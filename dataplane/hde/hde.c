@@ -169,12 +169,18 @@ static uint32_t crc32c(const uint8_t *p, size_t n, uint32_t crc)
 	return crc;
 }
 
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v)); /* pages in the input buffer need not be aligned */
+	return v;
+}
+
 static int page_is_zero(const uint8_t *p)
 {
-	const uint64_t *w = (const uint64_t *)(const void *)p;
-	for (size_t i = 0; i < HDE_PAGE_SIZE / 8; i += 8) {
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
-		    w[i + 7])
+	for (size_t i = 0; i < HDE_PAGE_SIZE; i += 64) {
+		if (ld64(p + i) | ld64(p + i + 8) | ld64(p + i + 16) | ld64(p + i + 24) |
+		    ld64(p + i + 32) | ld64(p + i + 40) | ld64(p + i + 48) | ld64(p + i + 56))
 			return 0;
 	}
 	return 1;
@@ -184,14 +190,13 @@ static int page_is_zero(const uint8_t *p)
  * verified with memcmp before use). */
 static uint64_t page_hash(const uint8_t *p)
 {
-	const uint64_t *w = (const uint64_t *)(const void *)p;
 	const uint64_t k = 0x9e3779b97f4a7c15ull;
 	uint64_t a = 1, b = 2, c = 3, d = 4;
-	for (size_t i = 0; i < HDE_PAGE_SIZE / 8; i += 4) {
-		a = (a ^ w[i]) * k;
-		b = (b ^ w[i + 1]) * k;
-		c = (c ^ w[i + 2]) * k;
-		d = (d ^ w[i + 3]) * k;
+	for (size_t i = 0; i < HDE_PAGE_SIZE; i += 32) {
+		a = (a ^ ld64(p + i)) * k;
+		b = (b ^ ld64(p + i + 8)) * k;
+		c = (c ^ ld64(p + i + 16)) * k;
+		d = (d ^ ld64(p + i + 24)) * k;
 		a ^= a >> 29;
 		b ^= b >> 31;
 		c ^= c >> 27;
@@ -886,10 +891,7 @@ static size_t delta_encode(const uint8_t *p, const uint8_t *old, uint8_t *d, siz
 		while (i < HDE_PAGE_SIZE && (i & 7) && p[i] == old[i])
 			i++;
 		while (i + 8 <= HDE_PAGE_SIZE) {
-			uint64_t a, b;
-			memcpy(&a, p + i, 8);
-			memcpy(&b, old + i, 8);
-			if (a != b)
+			if (ld64(p + i) != ld64(old + i))
 				break;
 			i += 8;
 		}

@@ -168,7 +168,7 @@ static int build_precopy(const struct hde_synth *s, struct buf *b, uint8_t *ram)
 	const uint32_t ram_id = 2;
 	struct block blocks[3] = {{"pc.ram", s->ram_pages}, {"vga.vram", 64}, {"pc.bios", 16}};
 	const struct block *last = NULL;
-	uint8_t page[4096];
+	_Alignas(8) uint8_t page[4096];
 
 	put(b, "QEVM", 4);
 	be32(b, 3);

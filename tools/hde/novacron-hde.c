@@ -10,7 +10,8 @@
  *   novacron-hde zstd   [--level N] IN     bytes of zstd -N over the whole file
  *
  * OPTIONS: --setting S (adaptive, fastest, strongest, none, zstd-fast, zstd1,
- * igzip0, igzip1, zstd3, zstd9, zstd19), --cache-mb N, --batch-kb N,
+ * igzip0, igzip1, zstd3, zstd9, zstd19), --cache-mb N (or --cache-kb N;
+ * default 256 MiB), --batch-kb N (default 1024),
  * --link-mbps N (adaptive: link rate in Mbit/s), --chunk N (bytes per call);
  * synth: --kind idle|dirty|multifd|mixed, --ram-mb N, --seed N.
  * MB/s figures are per core: bytes over the thread's CPU time.
@@ -48,7 +49,8 @@ static void usage(void)
 	                "       novacron-hde synth [--kind idle|dirty|multifd|mixed] [--ram-mb N] "
 	                "[--seed N] OUT\n"
 	                "       novacron-hde zstd [--level N] IN\n"
-	                "options: --setting S --cache-mb N --batch-kb N --link-mbps N --chunk N\n");
+	                "options: --setting S --cache-mb N|--cache-kb N --batch-kb N --link-mbps N "
+	                "--chunk N\n");
 	exit(2);
 }
 
@@ -242,11 +244,17 @@ int main(int argc, char **argv)
 	                 .level = 1};
 	const char *setting = "adaptive";
 	static const struct option lo[] = {
-	        {"setting", required_argument, 0, 's'},  {"cache-mb", required_argument, 0, 'c'},
-	        {"batch-kb", required_argument, 0, 'b'}, {"link-mbps", required_argument, 0, 'l'},
-	        {"chunk", required_argument, 0, 'k'},    {"kind", required_argument, 0, 'K'},
-	        {"ram-mb", required_argument, 0, 'r'},   {"seed", required_argument, 0, 'S'},
-	        {"level", required_argument, 0, 'L'},    {0, 0, 0, 0},
+	        {"setting", required_argument, 0, 's'},
+	        {"cache-mb", required_argument, 0, 'c'},
+	        {"batch-kb", required_argument, 0, 'b'},
+	        {"link-mbps", required_argument, 0, 'l'},
+	        {"chunk", required_argument, 0, 'k'},
+	        {"kind", required_argument, 0, 'K'},
+	        {"ram-mb", required_argument, 0, 'r'},
+	        {"seed", required_argument, 0, 'S'},
+	        {"level", required_argument, 0, 'L'},
+	        {"cache-kb", required_argument, 0, 'C'},
+	        {0, 0, 0, 0},
 	};
 	if (argc < 2)
 		usage();
@@ -265,6 +273,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			o.p.cache_bytes = (size_t)strtoull(optarg, &end, 10) << 20;
+			break;
+		case 'C':
+			o.p.cache_bytes = (size_t)strtoull(optarg, &end, 10) << 10;
 			break;
 		case 'b':
 			o.p.batch_bytes = (size_t)strtoull(optarg, &end, 10) << 10;
