@@ -279,9 +279,15 @@ static size_t body_bound(size_t raw_max)
 	return 4 + raw_max + (raw_max / HDE_PAGE_SIZE + 2) * 32;
 }
 
-static size_t batch_of(const struct hde_params *p)
+/* Encoder: 1 MiB, 4 MiB for the strongest setting (zstd finds more in a
+ * larger window); decoder: the largest an encoder may use. */
+static size_t batch_of(const struct hde_params *p, int decoder)
 {
-	return p && p->batch_bytes ? p->batch_bytes : BATCH_DEF;
+	if (p && p->batch_bytes)
+		return p->batch_bytes;
+	if (decoder || (p && p->mode == HDE_MODE_STRONGEST))
+		return BATCH_MAX;
+	return BATCH_DEF;
 }
 
 size_t hde_frame_bound(size_t batch_bytes)
@@ -751,7 +757,7 @@ struct hde_enc *hde_enc_create(const struct hde_params *params)
 		e->p.setting = HDE_SET_NONE;
 	else if (e->p.mode == HDE_MODE_STRONGEST)
 		e->p.setting = HDE_SET_ZSTD19;
-	e->batch = batch_of(params);
+	e->batch = batch_of(params, 0);
 	e->ib_cap = e->batch + HDE_PAGE_SIZE;
 	e->ev_cap = e->ib_cap / HDE_PAGE_SIZE + 4;
 	e->ops_cap = (e->ib_cap / HDE_PAGE_SIZE + 2) * 32;
@@ -1181,7 +1187,7 @@ struct hde_dec *hde_dec_create(const struct hde_params *params)
 		return NULL;
 	}
 	d->mem = mem;
-	d->batch = batch_of(params);
+	d->batch = batch_of(params, 1);
 	d->raw_max = d->batch + HDE_PAGE_SIZE;
 	d->body_cap = body_bound(d->raw_max);
 	d->payload_max = d->body_cap;

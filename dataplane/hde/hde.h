@@ -60,7 +60,10 @@ enum hde_tier {
 
 struct hde_params {
 	size_t cache_bytes; /* page cache bound (slots + indexes); 0 = no cache */
-	size_t batch_bytes; /* input bytes per frame, 16 KiB .. 4 MiB; 0 = 1 MiB */
+	/* Input bytes per frame, 16 KiB .. 4 MiB; 0 = 1 MiB (4 MiB for
+	 * HDE_MODE_STRONGEST). A decoder refuses streams with larger batches;
+	 * 0 = 4 MiB for a decoder. */
+	size_t batch_bytes;
 	enum hde_mode mode;
 	enum hde_setting setting; /* for HDE_MODE_FIXED */
 	/* Optional allocator; NULL = malloc/free. Every byte HDE holds (caches,
