@@ -130,7 +130,8 @@ static int encode(const struct opts *o, const uint8_t *in, size_t len, struct ob
 	ob_prepare(out, len + len / 8 + (4 << 20));
 	struct hde_enc *e = hde_enc_create(&o->p);
 	if (!e) {
-		fprintf(stderr, "novacron-hde: encoder: %s\n", strerror(errno));
+		fprintf(stderr, "novacron-hde: encoder: %s%s\n", strerror(errno),
+		        errno == EINVAL ? " (--batch-kb must be 16 .. 4096)" : "");
 		return -errno;
 	}
 	if (o->link_mbps > 0)
@@ -164,7 +165,8 @@ static int decode(const struct opts *o, const uint8_t *in, size_t len, struct ob
 	ob_prepare(out, expect + (4 << 20));
 	struct hde_dec *d = hde_dec_create(&o->p);
 	if (!d) {
-		fprintf(stderr, "novacron-hde: decoder: %s\n", strerror(errno));
+		fprintf(stderr, "novacron-hde: decoder: %s%s\n", strerror(errno),
+		        errno == EINVAL ? " (--batch-kb must be 16 .. 4096)" : "");
 		return -errno;
 	}
 	size_t off = 0, room = 1 << 20;
@@ -185,6 +187,15 @@ static int decode(const struct opts *o, const uint8_t *in, size_t len, struct ob
 	if (!rc && hde_dec_pending(d)) {
 		fprintf(stderr, "novacron-hde: decode: input ends inside a frame\n");
 		rc = -EBADMSG;
+	} else if (rc == -EBADMSG) {
+		fprintf(stderr,
+		        "novacron-hde: decode: corrupt frame, or not an HDE stream, near byte "
+		        "%zu\n",
+		        off);
+	} else if (rc == -EPROTO) {
+		fprintf(stderr, "novacron-hde: decode: the stream has no header, or needs a larger "
+		                "cache or "
+		                "batch than this decoder allows (--cache-mb, --batch-kb)\n");
 	} else if (rc) {
 		fprintf(stderr, "novacron-hde: decode: %s\n", strerror(-rc));
 	}
