@@ -13,8 +13,10 @@
  * multifd channel: MultiFDInit_t (64 bytes, magic 0x11223344, version 1),
  * then packets: a 320-byte MultiFDPacket_t header (magic, version, flags,
  * pages_alloc, normal_pages, next_packet_size, packet_num, 4 x u64 unused,
- * ramblock[256]), pages_alloc big-endian u64 offsets, then next_packet_size
- * bytes: normal_pages pages if no compression flag is set.
+ * ramblock[256]), pages_alloc big-endian u64 offsets, then (as QEMU 7.2's
+ * receiver reads them) nothing if normal_pages is 0 (SYNC packets carry a
+ * stale next_packet_size), normal_pages pages if no compression flag is set,
+ * else next_packet_size bytes of compressed data.
  *
  * Anything unexpected sends it to opaque mode, where it waits for a pattern
  * that starts a ram section or a multifd packet.
@@ -256,12 +258,18 @@ size_t hde_rec_scan(struct hde_rec *r, const uint8_t *buf, size_t len, struct hd
 			r->normal_pages = be32(r->acc + 16);
 			r->next_size = be32(r->acc + 20);
 			if (be32(r->acc) != QMF_MAGIC || be32(r->acc + 4) != QMF_VERSION ||
-			    r->pages_alloc > QMF_MAX_PAGES || r->normal_pages > r->pages_alloc ||
-			    (((r->flags >> 1) & 0xf) == 0 &&
-			     (uint64_t)r->next_size != (uint64_t)r->normal_pages * 4096)) {
+			    r->pages_alloc > QMF_MAX_PAGES || r->normal_pages > r->pages_alloc) {
 				lose(r);
 				break;
 			}
+			/* What follows the offsets is what QEMU 7.2's receiver reads:
+			 * nothing without pages (a SYNC packet keeps a stale
+			 * next_packet_size), normal_pages pages uncompressed, else
+			 * next_packet_size bytes. */
+			if (r->normal_pages == 0)
+				r->next_size = 0;
+			else if (((r->flags >> 1) & 0xf) == 0)
+				r->next_size = r->normal_pages * 4096;
 			r->name_hash = FNV_OFF;
 			r->skip = 64 - 24; /* packet_num, unused[4] */
 			r->fpos = 64;
