@@ -3,13 +3,17 @@
 # bench_hde: HDE on QEMU migration streams (issue 4, "Done when" 3 and 4).
 #
 #   tools/novacron bench hde [--corpus DIR] [--synthetic-only] [--no-capture]
-#                            [--ram-mb N] [--cache-mb N] [--strongest S] [--fastest S]
+#                            [--ram-mb N] [--qemu-fill-mb N] [--cache-mb N]
+#                            [--strongest S] [--fastest S]
 #
 # For every stream of the corpus (DIR/manifest.json from tools/capture-streams;
 # default /var/cache/novacron/corpus, then /var/tmp/novacron/streams; captured
 # with tools/capture-streams when the tree has it and --no-capture is not
 # given) and for synthetic streams of tools/hde (a mixed-memory idle guest, a
-# dirtying guest, a multifd channel; --ram-mb of guest RAM, default 128), it
+# dirtying guest, a multifd channel; --ram-mb of guest RAM, default 128), and
+# a real QEMU 7.2 precopy stream of an idle 256 MiB guest whose RAM holds
+# --qemu-fill-mb (default 64, 0 = skip) of this machine's files (half text:
+# headers and Python sources; half binary: shared libraries), it
 # measures on one core, in this run: HDE's bytes and encode/decode MB/s with
 # the strongest setting, encode MB/s with the fastest, zstd -1 over the whole
 # stream, and takes QEMU's multifd+zstd and XBZRLE bytes from the manifest.
@@ -25,27 +29,77 @@ hde=$build/tools/hde/novacron-hde
 [ -x "$hde" ] || { echo "bench_hde: $hde not built (ninja -C $build)" >&2; exit 1; }
 
 corpus= synthetic_only=0 capture=1 ram_mb=128 cache_mb=256 strongest=strongest fastest=fastest
+qemu_fill_mb=64
 while [ $# -gt 0 ]; do
 	case $1 in
 	--corpus) corpus=$2; shift 2 ;;
 	--synthetic-only) synthetic_only=1; shift ;;
 	--no-capture) capture=0; shift ;;
 	--ram-mb) ram_mb=$2; shift 2 ;;
+	--qemu-fill-mb) qemu_fill_mb=$2; shift 2 ;;
 	--cache-mb) cache_mb=$2; shift 2 ;;
 	--strongest) strongest=$2; shift 2 ;;
 	--fastest) fastest=$2; shift 2 ;;
-	-h|--help) sed -n '3,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_hde: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
 
 work=$(mktemp -d /tmp/bench_hde.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+qemu_pid=
+cleanup() {
+	[ -z "$qemu_pid" ] || { kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; }
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 # Synthetic streams (always): what "mixed guest memory" means until the corpus exists.
 for kind in idle dirty multifd; do
 	"$hde" synth --kind "$kind" --ram-mb "$ram_mb" --seed 7 "$work/synth-$kind.bin"
 done
+
+# A real QEMU precopy stream: an idle guest (paused, RAM loaded with files).
+qemu_stream=
+if [ "$qemu_fill_mb" -gt 0 ] && command -v qemu-system-x86_64 >/dev/null; then
+	python3 - "$work/fill.bin" "$qemu_fill_mb" <<'PY'
+import glob, sys
+out, mb = sys.argv[1], int(sys.argv[2])
+half = mb << 19
+text = sorted(glob.glob("/usr/include/**/*.h", recursive=True)) + \
+       sorted(glob.glob("/usr/lib/python3*/**/*.py", recursive=True))
+binary = sorted(glob.glob("/usr/lib/x86_64-linux-gnu/*.so*"))
+with open(out, "wb") as f:
+    for files in (text, binary):
+        n = 0
+        for p in files:
+            try:
+                b = open(p, "rb").read()
+            except OSError:
+                continue
+            b = b[:half - n]
+            f.write(b)
+            n += len(b)
+            if n >= half:
+                break
+        f.write(b"\0" * (-n % 4096))
+PY
+	qemu-system-x86_64 -M pc -accel tcg -m 262136k -display none -nodefaults -S \
+		-monitor "unix:$work/q.mon,server,nowait" \
+		-device "loader,file=$work/fill.bin,addr=0x1000000,force-raw=on" &
+	qemu_pid=$!
+	for _ in $(seq 100); do [ -S "$work/q.mon" ] && break; sleep 0.1; done
+	hmp() { printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$work/q.mon" 2>/dev/null | tr -d '\r'; }
+	hmp "migrate \"exec:cat > $work/qemu-idle.bin\"" >/dev/null
+	for _ in $(seq 600); do
+		st=$(hmp 'info migrate')
+		grep -q 'Migration status: completed' <<<"$st" && { qemu_stream=$work/qemu-idle.bin; break; }
+		grep -q 'Migration status: failed' <<<"$st" && break
+		sleep 0.1
+	done
+	kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=
+	[ -n "$qemu_stream" ] || echo "bench_hde: the QEMU capture failed; skipping that stream" >&2
+fi
 
 manifest=
 if [ "$synthetic_only" -eq 0 ]; then
@@ -64,9 +118,10 @@ if [ "$synthetic_only" -eq 0 ]; then
 	fi
 fi
 
-python3 - "$hde" "$work" "$cache_mb" "$strongest" "$fastest" "$synthetic_only" "${manifest:-}" <<'PY'
+python3 - "$hde" "$work" "$cache_mb" "$strongest" "$fastest" "$synthetic_only" "${manifest:-}" \
+	"${qemu_stream:-}" <<'PY'
 import json, os, subprocess, sys
-hde, work, cache_mb, strongest, fastest, synthetic_only, manifest = sys.argv[1:]
+hde, work, cache_mb, strongest, fastest, synthetic_only, manifest, qemu_stream = sys.argv[1:]
 cache_mb = int(cache_mb)
 
 def run(args):
@@ -123,6 +178,8 @@ streams = []
 for kind, dirt in (("idle", False), ("dirty", True), ("multifd", True)):
     streams.append(measure(f"synthetic-{kind}", [os.path.join(work, f"synth-{kind}.bin")], dirt,
                            synthetic=True))
+if qemu_stream:
+    streams.append(measure("qemu-idle-files", [qemu_stream], False, synthetic=True))
 missing = None
 if manifest:
     m = json.load(open(manifest))
