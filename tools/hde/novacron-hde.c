@@ -331,8 +331,11 @@ int main(int argc, char **argv)
 		uint8_t *in = read_file(argv[optind], &len);
 		int rc = cmd[0] == 'e' ? encode(&o, in, len, &out, &es, &es_s)
 		                       : decode(&o, in, len, &out, &ds, &ds_s, len * 4);
-		if (rc)
+		if (rc) {
+			free(in);
+			free(out.p);
 			return 1;
+		}
 		write_file(argv[optind + 1], out.p, out.len);
 		free(in);
 		free(out.p);
@@ -342,13 +345,19 @@ int main(int argc, char **argv)
 		if (nargs != 1)
 			usage();
 		uint8_t *in = read_file(argv[optind], &len);
-		if (encode(&o, in, len, &out, &es, &es_s))
-			return 1;
 		struct obuf back = {0};
-		if (decode(&o, out.p, out.len, &back, &ds, &ds_s, len))
+		if (encode(&o, in, len, &out, &es, &es_s) ||
+		    decode(&o, out.p, out.len, &back, &ds, &ds_s, len)) {
+			free(in);
+			free(out.p);
+			free(back.p);
 			return 1;
+		}
 		int exact = back.len == len && !memcmp(back.p, in, len);
 		print_stats(setting, len, out.len, &es, es_s, &ds, ds_s, exact);
+		free(in);
+		free(out.p);
+		free(back.p);
 		return exact ? 0 : 1;
 	}
 	if (!strcmp(cmd, "synth")) {
@@ -398,6 +407,8 @@ int main(int argc, char **argv)
 		printf("{\"level\": %d, \"input_bytes\": %zu, \"output_bytes\": %zu, "
 		       "\"mbps\": %.1f}\n",
 		       o.level, len, r, t > 0 ? (double)len / t / 1e6 : 0.0);
+		free(z);
+		free(in);
 		return 0;
 	}
 	usage();
