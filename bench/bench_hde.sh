@@ -13,7 +13,8 @@
 # dirtying guest, a multifd channel; --ram-mb of guest RAM, default 128), and
 # a real QEMU 7.2 precopy stream of an idle 256 MiB guest whose RAM holds
 # --qemu-fill-mb (default 64, 0 = skip) of this machine's files (half text:
-# headers and Python sources; half binary: shared libraries), it
+# headers and Python sources; half binary: shared libraries), captured here
+# plain, with XBZRLE and with multifd (4 channels) + zstd for the baselines, it
 # measures on one core, in this run: HDE's bytes and encode/decode MB/s with
 # the strongest setting, encode MB/s with the fastest, zstd -1 over the whole
 # stream, and takes QEMU's multifd+zstd and XBZRLE bytes from the manifest.
@@ -46,9 +47,10 @@ while [ $# -gt 0 ]; do
 done
 
 work=$(mktemp -d /tmp/bench_hde.XXXXXX)
-qemu_pid=
+qemu_pid= sock_pid=
 cleanup() {
 	[ -z "$qemu_pid" ] || { kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; }
+	[ -z "$sock_pid" ] || { kill "$sock_pid" 2>/dev/null; wait "$sock_pid" 2>/dev/null; }
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,7 +62,7 @@ for kind in idle dirty multifd; do
 done
 
 # A real QEMU precopy stream: an idle guest (paused, RAM loaded with files).
-qemu_stream=
+qemu_stream= qemu_xbzrle= qemu_mfzstd=
 if [ "$qemu_fill_mb" -gt 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	python3 - "$work/fill.bin" "$qemu_fill_mb" <<'PY'
 import glob, sys
@@ -84,20 +86,48 @@ with open(out, "wb") as f:
                 break
         f.write(b"\0" * (-n % 4096))
 PY
-	qemu-system-x86_64 -M pc -accel tcg -m 262136k -display none -nodefaults -S \
-		-monitor "unix:$work/q.mon,server,nowait" \
-		-device "loader,file=$work/fill.bin,addr=0x1000000,force-raw=on" &
-	qemu_pid=$!
-	for _ in $(seq 100); do [ -S "$work/q.mon" ] && break; sleep 0.1; done
 	hmp() { printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$work/q.mon" 2>/dev/null | tr -d '\r'; }
-	hmp "migrate \"exec:cat > $work/qemu-idle.bin\"" >/dev/null
-	for _ in $(seq 600); do
-		st=$(hmp 'info migrate')
-		grep -q 'Migration status: completed' <<<"$st" && { qemu_stream=$work/qemu-idle.bin; break; }
-		grep -q 'Migration status: failed' <<<"$st" && break
-		sleep 0.1
-	done
-	kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=
+	# capture MODE: migrate a fresh paused guest holding fill.bin; 0 if it completed
+	capture() {
+		local st ok=1
+		sock_pid=
+		rm -f "$work/q.mon"
+		qemu-system-x86_64 -M pc -accel tcg -m 262136k -display none -nodefaults -S \
+			-monitor "unix:$work/q.mon,server,nowait" \
+			-device "loader,file=$work/fill.bin,addr=0x1000000,force-raw=on" &
+		qemu_pid=$!
+		for _ in $(seq 100); do [ -S "$work/q.mon" ] && break; sleep 0.1; done
+		case $1 in
+		plain) hmp "migrate \"exec:cat > $work/qemu-idle.bin\"" >/dev/null ;;
+		xbzrle)
+			hmp 'migrate_set_capability xbzrle on' >/dev/null
+			hmp "migrate \"exec:cat > $work/qemu-xbzrle.bin\"" >/dev/null ;;
+		mfzstd)
+			socat -u "UNIX-LISTEN:$work/mf.sock,fork" SYSTEM:"cat > $work/qemu-mfz-\$\$.bin" &
+			sock_pid=$!
+			sleep 0.2
+			hmp 'migrate_set_capability multifd on' >/dev/null
+			hmp 'migrate_set_parameter multifd-channels 4' >/dev/null
+			hmp 'migrate_set_parameter multifd-compression zstd' >/dev/null
+			hmp "migrate -d unix:$work/mf.sock" >/dev/null ;;
+		esac
+		for _ in $(seq 600); do
+			st=$(hmp 'info migrate')
+			grep -q 'Migration status: completed' <<<"$st" && { ok=0; break; }
+			grep -q 'Migration status: failed' <<<"$st" && break
+			sleep 0.1
+		done
+		kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null || true; qemu_pid=
+		if [ -n "$sock_pid" ]; then
+			sleep 0.3
+			kill "$sock_pid" 2>/dev/null; wait "$sock_pid" 2>/dev/null || true
+			sock_pid=
+		fi
+		return $ok
+	}
+	capture plain && qemu_stream=$work/qemu-idle.bin
+	capture xbzrle && qemu_xbzrle=$(stat -c %s "$work/qemu-xbzrle.bin")
+	capture mfzstd && qemu_mfzstd=$(cat "$work"/qemu-mfz-*.bin | wc -c)
 	[ -n "$qemu_stream" ] || echo "bench_hde: the QEMU capture failed; skipping that stream" >&2
 fi
 
@@ -119,9 +149,10 @@ if [ "$synthetic_only" -eq 0 ]; then
 fi
 
 python3 - "$hde" "$work" "$cache_mb" "$strongest" "$fastest" "$synthetic_only" "${manifest:-}" \
-	"${qemu_stream:-}" <<'PY'
+	"${qemu_stream:-}" "${qemu_mfzstd:-}" "${qemu_xbzrle:-}" <<'PY'
 import json, os, subprocess, sys
-hde, work, cache_mb, strongest, fastest, synthetic_only, manifest, qemu_stream = sys.argv[1:]
+(hde, work, cache_mb, strongest, fastest, synthetic_only, manifest, qemu_stream, q_mfz,
+ q_xbz) = sys.argv[1:]
 cache_mb = int(cache_mb)
 
 def run(args):
@@ -179,7 +210,8 @@ for kind, dirt in (("idle", False), ("dirty", True), ("multifd", True)):
     streams.append(measure(f"synthetic-{kind}", [os.path.join(work, f"synth-{kind}.bin")], dirt,
                            synthetic=True))
 if qemu_stream:
-    streams.append(measure("qemu-idle-files", [qemu_stream], False, synthetic=True))
+    streams.append(measure("qemu-idle-files", [qemu_stream], False, int(q_mfz) if q_mfz else None,
+                           int(q_xbz) if q_xbz else None, synthetic=True))
 missing = None
 if manifest:
     m = json.load(open(manifest))
