@@ -94,7 +94,7 @@ PY
 		rm -f "$work/q.mon"
 		qemu-system-x86_64 -M pc -accel tcg -m 262136k -display none -nodefaults -S \
 			-monitor "unix:$work/q.mon,server,nowait" \
-			-device "loader,file=$work/fill.bin,addr=0x1000000,force-raw=on" &
+			-device "loader,file=$work/fill.bin,addr=0x1000000,force-raw=on" 2>>"$work/qemu.log" &
 		qemu_pid=$!
 		for _ in $(seq 100); do [ -S "$work/q.mon" ] && break; sleep 0.1; done
 		case $1 in

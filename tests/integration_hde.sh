@@ -38,7 +38,7 @@ hmp() { printf '%s\n' "$2" | socat -t 2 - "UNIX-CONNECT:$work/$1.mon" 2>/dev/nul
 # start_qemu NAME: a 64 MiB guest with its HMP monitor on a socket
 start_qemu() {
 	qemu-system-x86_64 -M pc -accel tcg -m 64 -display none -nodefaults \
-		-monitor "unix:$work/$1.mon,server,nowait" &
+		-monitor "unix:$work/$1.mon,server,nowait" 2>>"$work/qemu.log" &
 	pids+=($!)
 	for _ in $(seq 100); do [ -S "$work/$1.mon" ] && return 0; sleep 0.1; done
 	echo "integration_hde: qemu $1 did not start" >&2
