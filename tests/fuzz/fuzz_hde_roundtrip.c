@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((mode & 7) == HDE_SET_ZSTD19 || (mode & 7) == HDE_SET_ZSTD9)
 		p.setting = HDE_SET_ZSTD3;                  /* same format, far faster to fuzz */
 	size_t step = (size_t)1 << (((mode >> 5) & 7) * 2); /* 1 .. 16384 */
-	int flushes = (mode & 16) && step >= 256; /* a frame per byte is merely slow */
+	int flushes = (mode & 16) && step >= 256;           /* a frame per byte is merely slow */
 
 	struct hde_enc *e = hde_enc_create(&p);
 	CHECK(e);
