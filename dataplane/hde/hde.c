@@ -16,6 +16,7 @@
  */
 #define ZSTD_STATIC_LINKING_ONLY
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -514,7 +515,27 @@ struct hde_policy {
 	uint64_t batches;
 	enum hde_setting cur;
 	int explore_dir;
+	uint64_t max_ns; /* longest a batch may take to code (0: no bound) */
+	size_t batch;    /* input bytes of a batch, for max_ns */
 };
+
+/* Input bytes per ns a setting is assumed to code until measured (on mixed
+ * guest memory, DESIGN.md; conservative): keeps a worker with a latency
+ * bound from trying a setting that would stall it. */
+static const double prior_speed[HDE_SET__COUNT] = {
+        [HDE_SET_NONE] = 10.0,  [HDE_SET_ZSTD_FAST] = 0.8, [HDE_SET_ZSTD1] = 0.4,
+        [HDE_SET_IGZIP0] = 0.4, [HDE_SET_IGZIP1] = 0.3,    [HDE_SET_ZSTD3] = 0.15,
+        [HDE_SET_ZSTD9] = 0.03, [HDE_SET_ZSTD19] = 0.003,
+};
+
+/* May setting s code a batch within the latency bound? */
+static bool policy_allowed(const struct hde_policy *p, int s)
+{
+	if (s == HDE_SET_NONE || p->max_ns == 0 || p->batch == 0)
+		return true;
+	double speed = p->seen[s] ? p->speed[s] : prior_speed[s];
+	return (double)p->batch / speed <= (double)p->max_ns;
+}
 
 static void policy_init(struct hde_policy *p)
 {
@@ -573,19 +594,19 @@ enum hde_setting hde_policy_choose(struct hde_policy *p)
 	if (p->rate <= 0)
 		return p->cur = HDE_SET_ZSTD_FAST; /* unknown link: assume fast */
 	for (int s = 0; s < HDE_SET__COUNT; s++) {
-		if (!p->seen[s])
+		if (!p->seen[s] && policy_allowed(p, s))
 			return (enum hde_setting)s; /* measure every setting once */
 	}
 	int best = 0;
 	for (int s = 1; s < HDE_SET__COUNT; s++) {
-		if (policy_cost(p, s) < policy_cost(p, best))
+		if (p->seen[s] && policy_allowed(p, s) && policy_cost(p, s) < policy_cost(p, best))
 			best = s;
 	}
 	p->cur = (enum hde_setting)best;
 	if (p->batches % 64 == 0) {
 		int n = best + p->explore_dir;
 		p->explore_dir = -p->explore_dir;
-		if (n >= 0 && n < HDE_SET__COUNT)
+		if (n >= 0 && n < HDE_SET__COUNT && policy_allowed(p, n))
 			return (enum hde_setting)n;
 	}
 	return p->cur;
@@ -763,6 +784,8 @@ struct hde_enc *hde_enc_create(const struct hde_params *params)
 	e->ops_cap = (e->ib_cap / HDE_PAGE_SIZE + 2) * 32;
 	e->body_cap = body_bound(e->ib_cap);
 	policy_init(&e->policy);
+	e->policy.max_ns = e->p.max_batch_ns;
+	e->policy.batch = e->batch;
 	e->ib = mem_alloc(&e->mem, e->ib_cap);
 	e->ev = mem_alloc(&e->mem, e->ev_cap * sizeof(*e->ev));
 	e->rec = mem_alloc(&e->mem, sizeof(*e->rec));
@@ -1392,6 +1415,28 @@ static int dec_frame(struct hde_dec *d)
 	d->o_len = raw;
 	d->o_off = 0;
 	d->st.bytes_out += raw;
+	return 0;
+}
+
+int hde_peek_hello(const void *buf, size_t len, size_t *cache_bytes, size_t *batch_bytes)
+{
+	const uint8_t *h = buf;
+	if (len < HDR_SIZE + HELLO_SIZE)
+		return -EAGAIN;
+	if (h[0] != FRAME_MAGIC0 || h[1] != FRAME_MAGIC1 || h[2] != FRAME_VER ||
+	    h[3] != KIND_HELLO || h[4] != HDE_SET_NONE || h[5] || h[6] || h[7] ||
+	    get32(h + 8) != HELLO_SIZE || get32(h + 12) != HELLO_SIZE || get32(h + 16) != 0)
+		return -EBADMSG;
+	uint32_t crc = crc32c(h, 20, 0);
+	crc = crc32c(h + HDR_SIZE, HELLO_SIZE, crc);
+	if (crc != get32(h + 20))
+		return -EBADMSG;
+	const uint8_t *p = h + HDR_SIZE;
+	uint32_t slots = get32(p + 4), batch = get32(p + 8);
+	if (get32(p) != HDE_PAGE_SIZE || slots > (1u << 24))
+		return -EBADMSG;
+	*cache_bytes = slots ? enc_cache_size(slots) : 0;
+	*batch_bytes = batch;
 	return 0;
 }
 

@@ -69,6 +69,11 @@ struct hde_params {
 	size_t batch_bytes;
 	enum hde_mode mode;
 	enum hde_setting setting; /* for HDE_MODE_FIXED */
+	/* HDE_MODE_ADAPTIVE: the longest one batch may take to code, ns (0: no
+	 * bound). A poll-mode worker that codes inline sets it, so that the
+	 * policy never tries a setting that would stall the worker (speeds are
+	 * assumed from priors until measured). */
+	uint64_t max_batch_ns;
 	/* Optional allocator; NULL = malloc/free. Every byte HDE holds (caches,
 	 * buffers, zstd and igzip state) goes through it. */
 	void *(*alloc)(void *ctx, size_t size);
@@ -151,13 +156,24 @@ int hde_dec_process(struct hde_dec *d, const void *in, size_t in_len, size_t *in
 size_t hde_dec_pending(const struct hde_dec *d);
 void hde_dec_stats(const struct hde_dec *d, struct hde_stats *st);
 
+/*
+ * Read a stream's first frame (its HELLO) without a decoder, so that the
+ * receiver can size the decoder to what this stream's encoder uses. buf
+ * holds the stream's first len bytes. Returns 0 and sets *cache_bytes (pass
+ * it as hde_params.cache_bytes: a decoder made with it has exactly the
+ * encoder's slots) and *batch_bytes; -EAGAIN when len is too short to tell;
+ * -EBADMSG when it is not a valid HELLO.
+ */
+int hde_peek_hello(const void *buf, size_t len, size_t *cache_bytes, size_t *batch_bytes);
+
 /* ---- policy ---- */
 /*
  * hde_policy: given the link's delivery rate and each setting's measured
  * encode speed and ratio on this core (EWMAs kept by the encoder), pick the
  * setting that delivers input fastest: minimise max(1/speed, ratio/rate) per
  * input byte. Unmeasured settings are tried once; every 64th batch re-tries a
- * neighbour of the current choice so the EWMAs follow the data.
+ * neighbour of the current choice so the EWMAs follow the data. Settings that
+ * would take longer than hde_params.max_batch_ns per batch are left out.
  */
 struct hde_policy;
 struct hde_policy *hde_policy_create(void);
