@@ -237,8 +237,13 @@ mig_qemu() {
 	local rc
 	qemu_migrate "$src" "$dst" "tcp:$(mig_ip "$dh"):$((4400 + MIG_SEQ))" "${opts[@]}" --timeout "$MIG_TIMEOUT"
 	rc=$?
-	read -r r_total r_down < <(qemu_migration_info "$src" "$dst" total-time downtime 2>/dev/null |
-		tr '\n' ' ' | awk '{print ($1 == "" ? "null" : $1), ($2 == "" ? "null" : $2)}')
+	read -r r_total r_down < <(python3 -c '
+import json, sys
+try:
+    m = json.load(open(sys.argv[1]))
+except Exception:
+    m = {}
+print(m.get("total-time", "null"), m.get("downtime", "null"))' "$QEMU_WORK/migrate-$src-$dst.json")
 	r_digest=null
 	return $rc
 }
