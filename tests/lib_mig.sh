@@ -5,7 +5,9 @@
 #
 # Host A and host B are the namespaces of `tools/wan up PROFILE --name NAME`
 # (NAME-a, NAME-b); each runs an appliance (dataplane on an af_packet port and
-# control plane, host names host-a and host-b, peers of each other). Real
+# control plane, host names host-a and host-b, peers of each other; AMST's
+# session memory and streams at their defaults, 512 MiB / 16: 16 MiB of buffer
+# per stream and direction, more than a 1 Gbit/s x 50 ms path holds). Real
 # guests (tools/mkguest, tests/lib_qemu.sh) run in them; a guest is migrated
 # along a chain: the paused destination of one run, once checked and resumed,
 # is the source of the next, so its host alternates A, B, A, ...
@@ -94,7 +96,6 @@ amst:
   psk: $MIG_PSK
   mtu: 1500
   idle_timeout_ms: 3000
-  session_memory_mb: 64
 controlplane:
   dp_timeout_ms: 5000
   host_name: $5
