@@ -45,8 +45,9 @@ run() {
 	mig_run novacron
 	local rc=$? rec
 	rec=$(tail -1 "$MIG_RESULTS")
-	local sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("ram_transferred", 0))' \
-		"$MIG_WORK/$(ls -t "$MIG_WORK" | sed -n 's/\.status\.json$//p' | head -1).status.json" 2>/dev/null)
+	local sent
+	sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("ram_transferred", 0))' \
+		"$MIG_LAST_STATUS" 2>/dev/null)
 	field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$rec" "$1"; }
 	check "$what: novactl migrate completed" "[ '$(field total_ms)' != None ]"
 	check "$what: stream digests equal at both appliances" "[ '$(field digest_ok)' = True ]"

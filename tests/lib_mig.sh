@@ -27,6 +27,7 @@
 #                                  qemu-plain, qemu-multifd, qemu-multifd-zstd,
 #                                  qemu-xbzrle. Returns 1 if a check failed.
 #   mig_cleanup                    for the EXIT trap
+# After a novacron run, MIG_LAST_STATUS is the file of its `migrate status --json`.
 #
 # Settings (environment or set after mig_init):
 #   MIG_MEM_K (262136)        guest RAM in KiB: never a multiple of 256 KiB
@@ -115,8 +116,8 @@ mig_up() {
 	mig_config A "0-1" a0 10.77.0.11/24 host-a 10.77.0.1:7480 "host-b=10.77.0.2:7480"
 	mig_config B "0@1,1@0" b0 10.77.0.12/24 host-b 10.77.0.2:7480 "host-a=10.77.0.1:7480"
 	appliance_start A "$MIG_WAN-a" && appliance_start B "$MIG_WAN-b" || return 1
-	local i
-	for i in $(seq 50); do
+	local _
+	for _ in $(seq 50); do
 		ctl A health >/dev/null 2>&1 && ctl B health >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
@@ -174,8 +175,8 @@ mig_wire() {
 
 # mig_wire_after T: the counters once wanem has rewritten them after time T (date +%s.%N).
 mig_wire_after() {
-	local t=$1 i
-	for i in $(seq 30); do
+	local t=$1 _
+	for _ in $(seq 30); do
 		sleep 0.2
 		[ "$(python3 -c "import os,sys; print(int(os.path.getmtime(sys.argv[1]) > $t + 0.05))" \
 			"${NC_WAN_RUN:-/run/novacron-wan}/$MIG_WAN/stats.json" 2>/dev/null)" = 1 ] && break
@@ -213,7 +214,8 @@ mig_novacron() {
 		rc=$?
 		tail -2 "$MIG_WORK/$src.novactl" | sed 's/^/#   /' >&2
 	fi
-	ctl "$X" --json migrate status "$QEMU_WORK/$src.cp.qmp" >"$MIG_WORK/$src.status.json" 2>/dev/null
+	MIG_LAST_STATUS=$MIG_WORK/$src.status.json
+	ctl "$X" --json migrate status "$QEMU_WORK/$src.cp.qmp" >"$MIG_LAST_STATUS" 2>/dev/null
 	read -r r_total r_down r_digest < <(python3 -c '
 import json, sys
 try:
