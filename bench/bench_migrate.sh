@@ -20,7 +20,7 @@ NC_BUILD=${NC_BUILD:?run through tools/novacron bench migrate}
 NC_SOURCE=${NC_SOURCE:?run through tools/novacron bench migrate}
 . "$NC_SOURCE/tests/lib_mig.sh"
 
-usage() { sed -n '6,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 profiles=lan10g,wan1g,wan1g-lossy
 workloads=idle,dirty20
 systems=novacron,qemu-plain,qemu-multifd,qemu-multifd-zstd,qemu-xbzrle
