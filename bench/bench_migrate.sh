@@ -9,7 +9,8 @@
 #   --systems LIST     novacron,qemu-plain,qemu-multifd,qemu-multifd-zstd,qemu-xbzrle
 #   --small            a guest of 256 MiB - 8 KiB, 128 MiB filled (default 1 GiB - 8 KiB, 256 MiB filled)
 #   --mem-k KIB        guest RAM in KiB (not a multiple of 256); --fill MB: MiB filled
-#   --nc-channels N    NovaCron's multifd channels (default 4; 0: plain precopy)
+#   --nc-channels N    NovaCron's multifd channels (default 0: plain precopy, where HDE
+#                      finds the most deltas: one stream, one cache)
 #   --codec NAME       passed to `novactl migrate --codec NAME` (HDE compression)
 #   --out-dir DIR      bench-migrate.json and bench-migrate.png (default build/)
 #   --name NAME        the tools/wan topology name (default bm)
@@ -24,7 +25,7 @@ usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 profiles=lan10g,wan1g,wan1g-lossy
 workloads=idle,dirty20
 systems=novacron,qemu-plain,qemu-multifd,qemu-multifd-zstd,qemu-xbzrle
-mem_k=1048568 fill=256 channels=4 codec='' out_dir=$NC_BUILD name=bm
+mem_k=1048568 fill=256 channels=0 codec='' out_dir=$NC_BUILD name=bm
 while [ $# -gt 0 ]; do
 	case $1 in
 	--profiles) profiles=$2; shift 2 ;;
