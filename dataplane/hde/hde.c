@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <isa-l/crc.h>
@@ -52,35 +53,44 @@ struct hde_mem {
 	size_t bytes, peak;
 };
 
-static void *mem_alloc(struct hde_mem *m, size_t size)
+/* Every block carries a 16-byte header: its total size, and how it was got. */
+enum { MEM_HEAP = 0, MEM_MAP = 1 };
+#define MEM_MAP_MIN (1u << 20) /* zeroed blocks from this size are mmap'ed */
+
+static void *mem_account(struct hde_mem *m, uint8_t *p, size_t total, size_t kind)
 {
-	size_t total = size + 16;
-	uint8_t *p = m->alloc ? m->alloc(m->ctx, total) : malloc(total);
-	if (!p)
-		return NULL;
 	memcpy(p, &total, sizeof(total));
+	memcpy(p + 8, &kind, sizeof(kind));
 	m->bytes += total;
 	if (m->bytes > m->peak)
 		m->peak = m->bytes;
 	return p + 16;
 }
 
-/* Zeroed memory. With the default allocator, calloc: large blocks come as
- * fresh zero pages that are touched only when used, so a stream's cache of
- * hundreds of MiB costs nothing up front (a dataplane worker makes encoders
- * and decoders inline; memset of 1 GiB stalled it for a second). */
+static void *mem_alloc(struct hde_mem *m, size_t size)
+{
+	size_t total = size + 16;
+	uint8_t *p = m->alloc ? m->alloc(m->ctx, total) : malloc(total);
+	if (!p)
+		return NULL;
+	return mem_account(m, p, total, MEM_HEAP);
+}
+
+/* Zeroed memory. With the default allocator, a large block is mapped from
+ * the kernel: fresh zero pages, touched only when used, so a stream's cache
+ * of hundreds of MiB costs nothing up front and nothing when freed (a
+ * dataplane worker makes and drops encoders and decoders inline: zeroing or
+ * poisoning 1 GiB there, as calloc and free do under MALLOC_PERTURB_,
+ * stalled it for a second). */
 static void *mem_zalloc(struct hde_mem *m, size_t size)
 {
-	if (m->alloc == NULL) {
-		size_t total = size + 16;
-		uint8_t *p = calloc(1, total);
-		if (!p)
+	size_t total = size + 16;
+	if (m->alloc == NULL && total >= MEM_MAP_MIN) {
+		void *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
 			return NULL;
-		memcpy(p, &total, sizeof(total));
-		m->bytes += total;
-		if (m->bytes > m->peak)
-			m->peak = m->bytes;
-		return p + 16;
+		return mem_account(m, p, total, MEM_MAP);
 	}
 	void *p = mem_alloc(m, size);
 	if (p)
@@ -93,10 +103,13 @@ static void mem_free(struct hde_mem *m, void *ptr)
 	if (!ptr)
 		return;
 	uint8_t *p = (uint8_t *)ptr - 16;
-	size_t total;
+	size_t total, kind;
 	memcpy(&total, p, sizeof(total));
+	memcpy(&kind, p + 8, sizeof(kind));
 	m->bytes -= total;
-	if (m->alloc)
+	if (kind == MEM_MAP)
+		munmap(p, total);
+	else if (m->alloc)
 		m->free(m->ctx, p, total);
 	else
 		free(p);
