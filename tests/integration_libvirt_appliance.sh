@@ -159,7 +159,18 @@ define_start() { # define_start DOM: define and boot DOM on A, until its fill is
 	tail -n 5 "$(serial a "$1")" | sed 's/^/#   /'
 	return 1
 }
-sessions_gone() { ! ctl A --json session list | grep -q mig- && ! ctl B --json session list | grep -q mig-; }
+# Both appliances drop the migration's sessions (a clean close may still be
+# under way when novactl returns: up to 10 s).
+sessions_gone() {
+	for _ in $(seq 100); do
+		! ctl A --json session list | grep -q mig- && ! ctl B --json session list | grep -q mig- &&
+			return 0
+		sleep 0.1
+	done
+	ctl A session list | sed 's/^/#   A: /'
+	ctl B session list | sed 's/^/#   B: /'
+	return 1
+}
 
 report=()
 # migrate_ok DOM CHANNELS: a migration that must succeed, and its checks.
