@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NC_ABI_VERSION 3u
+#define NC_ABI_VERSION 4u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -62,11 +62,15 @@ struct nc_session_req {
 	uint8_t role;                   /**< enum nc_session_role */
 	uint8_t flags;                  /**< NC_SESS_REQ_* */
 	uint64_t rate_cap;              /**< bytes/s, 0 = none */
+	uint8_t streams;                /**< send with NC_SESS_REQ_HDE: streams expected (0: 1) */
+	uint8_t pad0[7];
 };
-_Static_assert(sizeof(struct nc_session_req) == 176, "session request layout");
+_Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 
 /** nc_session_req.flags: SHA-256 of every stream's host bytes (see nc_stream_shm.digest). */
 #define NC_SESS_REQ_DIGEST 0x1
+/** nc_session_req.flags (send): code the streams with HDE (the receiver follows the sender). */
+#define NC_SESS_REQ_HDE 0x2
 
 #define NC_MSG_KEY_LEN  64
 #define NC_MSG_VAL_LEN  160
@@ -169,6 +173,29 @@ _Static_assert(sizeof(struct nc_stream_shm) == 64, "stream stats layout");
 #define NC_STREAM_F_RESET    0x8
 #define NC_STREAM_F_DIGEST   0x10 /**< digest holds the finished stream's SHA-256 */
 
+#define NC_HDE_TIERS    5 /**< zero, dup, delta, new, literal (enum hde_tier) */
+#define NC_HDE_SETTINGS 8 /**< enum hde_setting */
+
+/** HDE's counters of a session (encoder on the sending side, decoder on the receiving). */
+struct nc_hde_shm {
+	uint64_t stream_bytes; /**< host stream bytes coded (in: sender; out: receiver) */
+	uint64_t frame_bytes;  /**< HDE frame bytes (out: sender; in: receiver) */
+	uint64_t frames;
+	uint64_t ns_busy; /**< time spent coding */
+	uint64_t tier_pages[NC_HDE_TIERS];
+	uint64_t tier_bytes[NC_HDE_TIERS]; /**< stream bytes per tier */
+	uint64_t frames_by_setting[NC_HDE_SETTINGS];
+	uint64_t cache_bytes; /**< cache held now, all streams */
+	uint64_t cache_peak;  /**< the most held at once */
+	uint64_t cache_limit; /**< the session's bound (hde.cache_mb) */
+	uint64_t mem_peak;    /**< the most one stream's codec held, cache included */
+	uint64_t rec_pages;   /**< page bodies the recogniser found */
+	uint64_t rec_lost;    /**< times the recogniser lost its way (fell back to opaque) */
+	uint64_t errors;      /**< streams reset because a frame did not decode */
+	uint64_t streams;     /**< streams that had a codec, live and finished */
+};
+_Static_assert(sizeof(struct nc_hde_shm) == 240, "HDE stats layout");
+
 /** One AMST session, written by the dataplane once per stats period. */
 struct nc_session_shm {
 	char name[NC_SESSION_NAME_LEN];
@@ -185,8 +212,9 @@ struct nc_session_shm {
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
-	uint32_t flags;          /**< NC_SESS_REQ_* it was opened with */
+	uint32_t flags;          /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes) */
 	uint32_t pad0;
+	struct nc_hde_shm hde;
 	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];
 } NC_ABI_ALIGNED;
 _Static_assert(sizeof(struct nc_session_shm) % NC_ABI_CACHE_LINE == 0, "session stats aligned");

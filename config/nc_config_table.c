@@ -4,6 +4,9 @@
 
 static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
 static const char *const poll_modes[] = {"adaptive", "busy", NULL};
+static const char *const hde_modes[] = {"adaptive", "fastest", "strongest", "none",  "zstd-fast",
+                                        "zstd1",    "igzip0",  "igzip1",    "zstd3", "zstd9",
+                                        "zstd19",   NULL};
 
 const struct nc_cfg_def nc_config_table[] = {
         /* name, type, min, max, default, choices, runtime, help */
@@ -51,6 +54,15 @@ const struct nc_cfg_def nc_config_table[] = {
          "streams (host connections) one session carries"},
         {"amst.idle_timeout_ms", NC_CFG_INT, 500, 600000, "5000", NULL, false,
          "a session whose peer is silent this long ends with an error"},
+        {"hde.mode", NC_CFG_ENUM, 0, 0, "adaptive", hde_modes, false,
+         "HDE coding of sessions opened with it: adaptive (by link rate and CPU), fastest, "
+         "strongest, or one setting"},
+        {"hde.cache_mb", NC_CFG_INT, 0, 65536, "1024", NULL, false,
+         "bound of one session's HDE page caches, all streams, MiB (both ends)"},
+        {"hde.batch_kb", NC_CFG_INT, 0, 4096, "0", NULL, false,
+         "stream bytes per HDE frame, KiB, 16-4096 (0: 1024, 4096 for strongest)"},
+        {"hde.max_stall_us", NC_CFG_INT, 0, 1000000, "10000", NULL, false,
+         "adaptive: leave out settings that would code a batch slower than this, us (0: none)"},
         {"controlplane.dp_timeout_ms", NC_CFG_INT, 10, 60000, "1000", NULL, true,
          "how long the control plane waits for the dataplane to answer a command"},
         {"controlplane.attach_retries", NC_CFG_INT, 0, 100, "10", NULL, false,

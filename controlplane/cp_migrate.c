@@ -71,6 +71,7 @@ struct mig {
 	char listen[NC_SESSION_ADDR_LEN];
 	unsigned channels;
 	double rate_mbps;
+	bool hde; /* HDE-code the streams (codec "hde", the default) */
 	const struct cp_mig_backend *be;
 	void *h;
 	struct cp_migrations *ms;
@@ -314,8 +315,10 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	peer_open = true;
-	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b}", "name", m->id, "role", "send", "peer",
-	              other->amst_ip, "listen", m->listen, "rate_mbps", m->rate_mbps, "digest", 1);
+	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:i}", "name", m->id, "role", "send",
+	              "peer", other->amst_ip, "listen", m->listen, "rate_mbps", m->rate_mbps,
+	              "digest", 1, "codec", m->hde ? "hde" : "none", "streams",
+	              (int)m->channels + 1);
 	r = NULL;
 	rc = cp_session_open(cp, p, &r, err, sizeof(err));
 	json_decref(p);
@@ -636,6 +639,11 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	json_t *jr = json_object_get(params, "rate_mbps");
 	json_int_t ch = jch ? json_integer_value(jch) : 0;
 	double rate = jr ? json_number_value(jr) : 0;
+	const char *codec = json_string_value(json_object_get(params, "codec"));
+	if (codec != NULL && strcmp(codec, "hde") != 0 && strcmp(codec, "none") != 0) {
+		snprintf(err, errlen, "codec must be 'hde' or 'none', got '%.32s'", codec);
+		return -EINVAL;
+	}
 	int max_ch = (int)nc_config_get_int(cp->cfg, "amst.max_streams") - 1;
 	const struct cp_mig_backend *be =
 	        strncmp(vm, CP_MIG_LIBVIRT_PREFIX, strlen(CP_MIG_LIBVIRT_PREFIX)) == 0
@@ -740,6 +748,7 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	}
 	slot->channels = (unsigned)ch;
 	slot->rate_mbps = rate;
+	slot->hde = codec == NULL || strcmp(codec, "hde") == 0;
 	slot->be = be;
 	pthread_mutex_unlock(&ms->lock);
 	char why[400];
@@ -850,6 +859,7 @@ static const struct nc_ctl_param start_params[] = {
         {"channels", NC_CTL_INT, false,
          "multifd channels (0: plain precopy); libvirt: parallel connections"},
         {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
+        {"codec", NC_CTL_STRING, false, "hde (default: HDE-code the streams) or none"},
         {NULL, 0, false, NULL},
 };
 static const struct nc_ctl_param id_params[] = {

@@ -157,6 +157,27 @@ static int m_open(const json_t *params, json_t **result, void *arg, char *err, s
 		return rc;
 	if (json_is_true(json_object_get(params, "digest")))
 		req.flags |= NC_SESS_REQ_DIGEST;
+	const char *codec = json_string_value(json_object_get(params, "codec"));
+	if (codec != NULL && strcmp(codec, "hde") == 0) {
+		if (req.role != NC_ROLE_SEND) {
+			snprintf(err, errlen,
+			         "codec is the sending side's choice (the receiver follows it)");
+			return -EINVAL;
+		}
+		req.flags |= NC_SESS_REQ_HDE;
+	} else if (codec != NULL && strcmp(codec, "none") != 0) {
+		snprintf(err, errlen, "codec must be 'hde' or 'none', got '%.32s'", codec);
+		return -EINVAL;
+	}
+	json_t *streams = json_object_get(params, "streams");
+	if (streams != NULL) {
+		json_int_t n = json_integer_value(streams);
+		if (n < 1 || n > NC_MAX_SESSION_STREAMS) {
+			snprintf(err, errlen, "streams must be 1-%d", NC_MAX_SESSION_STREAMS);
+			return -EINVAL;
+		}
+		req.streams = (uint8_t)n;
+	}
 	rc = command(cp, NC_MSG_SESSION_OPEN, &req, err, errlen);
 	if (rc)
 		return rc;
@@ -203,6 +224,35 @@ static int m_list(const json_t *params, json_t **result, void *arg, char *err, s
 	return 0;
 }
 
+static json_t *hde_json(const struct nc_hde_shm *h)
+{
+	static const char *const tiers[NC_HDE_TIERS] = {"zero", "dup", "delta", "new", "literal"};
+	static const char *const settings[NC_HDE_SETTINGS] = {
+	        "none", "zstd-fast", "zstd1", "igzip0", "igzip1", "zstd3", "zstd9", "zstd19"};
+	json_t *t = json_object(), *f = json_object();
+	for (unsigned i = 0; i < NC_HDE_TIERS; i++)
+		json_object_set_new(t, tiers[i],
+		                    json_pack("{s:I, s:I}", "pages", (json_int_t)h->tier_pages[i],
+		                              "bytes", (json_int_t)h->tier_bytes[i]));
+	for (unsigned i = 0; i < NC_HDE_SETTINGS; i++)
+		if (h->frames_by_setting[i])
+			json_object_set_new(f, settings[i],
+			                    json_integer((json_int_t)h->frames_by_setting[i]));
+	double ratio = h->frame_bytes ? (double)h->stream_bytes / (double)h->frame_bytes : 0;
+	double secs = (double)h->ns_busy / 1e9;
+	return json_pack(
+	        "{s:I, s:I, s:f, s:I, s:f, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	        "s:I}",
+	        "stream_bytes", (json_int_t)h->stream_bytes, "frame_bytes",
+	        (json_int_t)h->frame_bytes, "ratio", ratio, "frames", (json_int_t)h->frames,
+	        "mbps_per_core", secs > 0 ? (double)h->stream_bytes / secs / 1e6 : 0.0, "tiers", t,
+	        "frames_by_setting", f, "cache_bytes", (json_int_t)h->cache_bytes, "cache_peak",
+	        (json_int_t)h->cache_peak, "cache_limit", (json_int_t)h->cache_limit, "mem_peak",
+	        (json_int_t)h->mem_peak, "recognised_pages", (json_int_t)h->rec_pages,
+	        "recogniser_lost", (json_int_t)h->rec_lost, "errors", (json_int_t)h->errors,
+	        "streams", (json_int_t)h->streams);
+}
+
 static int m_stats(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
 {
 	struct cp *cp = arg;
@@ -228,6 +278,8 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "connect_failed", json_integer((json_int_t)s->connect_failed));
 	json_object_set_new(o, "host_errors", json_integer((json_int_t)s->host_errors));
 	json_object_set_new(o, "dataplane_alive", json_boolean(cp_dplink_alive(cp->link)));
+	if (s->flags & NC_SESS_REQ_HDE)
+		json_object_set_new(o, "hde", hde_json(&s->hde));
 	json_t *drops = json_object();
 	for (unsigned d = 0; d < NC_SESSION_DROP_REASONS; d++)
 		if (drop_names[d])
@@ -320,6 +372,10 @@ static const struct nc_ctl_param open_params[] = {
         {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
         {"port", NC_CTL_INT, false, "the peer's UDP port (default: amst.udp_port)"},
         {"digest", NC_CTL_BOOL, false, "SHA-256 of every stream's host bytes, in session.stats"},
+        {"codec", NC_CTL_STRING, false,
+         "send: hde (HDE-code the streams, docs/hde.md) or none (default)"},
+        {"streams", NC_CTL_INT, false,
+         "send with codec hde: streams expected (HDE's cache is split among them)"},
         {NULL, 0, false, NULL},
 };
 static const struct nc_ctl_param name_params[] = {

@@ -63,6 +63,7 @@ struct dp_amst {
 	struct dp_net_stats net_st;
 	struct dp_host *host;
 	struct amst_conn_cfg base;
+	struct dp_host_codec codec; /* HDE of sessions opened with it (hde.*) */
 	char psk[AMST_PSK_MAX + 1];
 	uint16_t port_id;
 	uint16_t ip_id;
@@ -83,6 +84,9 @@ struct dp_amst {
 #define HOST_POLL_NS 20000u
 
 static struct dp_amst amst_state;
+
+/* amst_conn_cfg.app_flags: the session's streams are HDE-coded. */
+#define DP_APP_HDE 0x1
 
 static uint64_t wall_ns(void)
 {
@@ -292,7 +296,7 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	s->peer_port = r->peer_port ? r->peer_port : a->net.udp_port;
 	s->next_hop = hop;
 	s->rate_cap = r->rate_cap;
-	s->flags = r->flags & NC_SESS_REQ_DIGEST;
+	s->flags = r->flags & (NC_SESS_REQ_DIGEST | NC_SESS_REQ_HDE);
 	s->addr = ha;
 	s->local_cid = random_cid(a);
 	s->opened_ns = wall_ns();
@@ -303,6 +307,8 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 		cfg.rate_cap = r->rate_cap;
 		snprintf(cfg.name, sizeof(cfg.name), "%s", s->name);
 		cfg.wall_ms = wall_ns() / 1000000u;
+		if (s->flags & NC_SESS_REQ_HDE)
+			cfg.app_flags |= DP_APP_HDE;
 		s->conn = amst_conn_client(&cfg, dp_now_ns());
 		if (s->conn == NULL) {
 			snprintf(err, errlen, "cannot create the session: %s", strerror(errno));
@@ -316,6 +322,11 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 			return rc ? rc : -EIO;
 		}
 		dp_host_sess_set_digest(s->host, (s->flags & NC_SESS_REQ_DIGEST) != 0);
+		if (s->flags & NC_SESS_REQ_HDE) {
+			struct dp_host_codec codec = a->codec;
+			codec.streams = r->streams ? r->streams : 1;
+			(void)dp_host_sess_set_codec(s->host, &codec);
+		}
 		s->state = NC_SESS_RESOLVING;
 	} else if (r->role == NC_ROLE_RECEIVE) {
 		s->state = NC_SESS_LISTENING;
@@ -447,6 +458,11 @@ static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 			snprintf(s->error, sizeof(s->error), "cannot set up delivery");
 		} else {
 			dp_host_sess_set_digest(s->host, (s->flags & NC_SESS_REQ_DIGEST) != 0);
+			/* The sender says whether its streams are HDE-coded; we follow. */
+			if (amst_conn_peer_app_flags(c) & DP_APP_HDE) {
+				(void)dp_host_sess_set_codec(s->host, &a->codec);
+				s->flags |= NC_SESS_REQ_HDE;
+			}
 		}
 		s->state = NC_SESS_HANDSHAKE;
 		return;
@@ -583,6 +599,31 @@ int dp_amst_wait_fd(struct dp *dp)
 	return amst_state.enabled ? dp_host_fd(amst_state.host) : -1;
 }
 
+static void publish_hde(struct nc_hde_shm *o, const struct dp_host_sess *h, bool sending)
+{
+	struct dp_host_codec_stats cs;
+	dp_host_sess_codec_stats(h, &cs);
+	const struct hde_stats *st = &cs.hde;
+	o->stream_bytes = sending ? st->bytes_in : st->bytes_out;
+	o->frame_bytes = sending ? st->bytes_out : st->bytes_in;
+	o->frames = st->frames;
+	o->ns_busy = st->ns_busy;
+	for (unsigned i = 0; i < NC_HDE_TIERS && i < HDE_TIER__COUNT; i++) {
+		o->tier_pages[i] = st->tier[i].pages;
+		o->tier_bytes[i] = st->tier[i].bytes_in;
+	}
+	for (unsigned i = 0; i < NC_HDE_SETTINGS && i < HDE_SET__COUNT; i++)
+		o->frames_by_setting[i] = st->frames_by_setting[i];
+	o->cache_bytes = cs.cache_bytes;
+	o->cache_peak = cs.cache_peak;
+	o->cache_limit = cs.cache_limit;
+	o->mem_peak = st->mem_peak;
+	o->rec_pages = st->rec_pages;
+	o->rec_lost = st->rec_lost;
+	o->errors = cs.errors;
+	o->streams = cs.streams;
+}
+
 void dp_amst_publish(struct dp *dp)
 {
 	struct dp_amst *a = &amst_state;
@@ -631,6 +672,12 @@ void dp_amst_publish(struct dp *dp)
 			dp_host_sess_get_stats(s->host, &hst);
 			o->connect_failed = hst.connect_failed;
 			o->host_errors = hst.host_errors;
+			/* HDE's adaptive choice follows the link's delivery rate. */
+			double rate = (double)st.btl_bw;
+			if (s->rate_cap && (double)s->rate_cap < rate)
+				rate = (double)s->rate_cap;
+			dp_host_sess_set_link_rate(s->host, rate);
+			publish_hde(&o->hde, s->host, s->role == NC_ROLE_SEND);
 		}
 		struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
 		unsigned n =
@@ -752,6 +799,28 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 	        .handshake_timeout_ms = 10000,
 	        .seed = dp_now_ns(),
 	};
+	enum hde_mode hmode = HDE_MODE_ADAPTIVE;
+	enum hde_setting hset = HDE_SET_NONE;
+	if (hde_parse_setting(nc_config_get_str(dp->cfg, "hde.mode"), &hmode, &hset) != 0) {
+		snprintf(err, errlen, "hde.mode: '%s' is not an HDE setting",
+		         nc_config_get_str(dp->cfg, "hde.mode"));
+		return -EINVAL;
+	}
+	a->codec = (struct dp_host_codec){
+	        .on = true,
+	        .p = {.mode = hmode,
+	              .setting = hset,
+	              .batch_bytes = (size_t)nc_config_get_int(dp->cfg, "hde.batch_kb") << 10,
+	              .max_batch_ns =
+	                      (uint64_t)nc_config_get_int(dp->cfg, "hde.max_stall_us") * 1000},
+	        .cache_bytes = (size_t)nc_config_get_int(dp->cfg, "hde.cache_mb") << 20,
+	        .streams = 1,
+	};
+	if (a->codec.p.batch_bytes != 0 && a->codec.p.batch_bytes < (16u << 10)) {
+		snprintf(err, errlen, "hde.batch_kb: %zu is below 16",
+		         a->codec.p.batch_bytes >> 10);
+		return -EINVAL;
+	}
 	a->arp = dp_arp_create(64);
 	a->host = dp_host_create();
 	if (a->arp == NULL || a->host == NULL) {

@@ -33,6 +33,7 @@
 #define LISTEN_BACKLOG   128
 #define CONNECT_RETRY_NS 10000000ull  /* a UNIX listener's full backlog: try again */
 #define ACCEPT_RETRY_NS  100000000ull /* out of fds: listen again after this */
+#define HDE_FLUSH_NS     1000000ull   /* HDE frames what it holds after 1 ms without input */
 
 /* What an epoll event's data points at: the first member of both. */
 enum ep_kind {
@@ -73,6 +74,16 @@ struct hstream {
 	bool out_more;      /* stopped by the budget with bytes still in AMST */
 	bool reset;
 	uint64_t to_amst, from_amst;
+	/* HDE (dp_host_sess_set_codec): the codec and its input not yet taken. */
+	struct hde_enc *enc; /* sending side: host bytes -> frames */
+	struct hde_dec *dec; /* receiving side: frames -> host bytes */
+	uint8_t *cin;        /* enc: host bytes; dec: AMST bytes; not yet taken by the codec */
+	uint32_t cin_off, cin_len;
+	uint64_t cin_ns;  /* enc: when host bytes last came (flush after HDE_FLUSH_NS) */
+	size_t cache;     /* cache bytes this stream's codec holds (of the session's) */
+	bool codec_more;  /* the codec holds bytes that need no event to move on */
+	bool amst_eof;    /* dec: AMST's FIN was read; the decoder may still hold bytes */
+	bool enc_done;    /* enc: host EOF, everything framed and written, FIN sent */
 	EVP_MD_CTX *md;   /* digest of the host bytes, while the stream runs */
 	bool digest_done; /* digest holds the finished stream's SHA-256 */
 	uint8_t digest[32];
@@ -85,6 +96,9 @@ struct dp_host_sess {
 	struct amst_conn *c;
 	bool sending; /* listens; otherwise connects */
 	bool digest;  /* SHA-256 of every stream's host bytes */
+	struct dp_host_codec codec;
+	size_t cache_used;              /* HDE cache held by live streams */
+	struct dp_host_codec_stats cst; /* finished streams' HDE counters, and cache peak */
 	struct dp_host_addr addr;
 	char addr_text[DP_HOST_ADDR_TEXT];
 	int lfd;
@@ -333,8 +347,11 @@ static bool addr_ok(const struct dp_host_addr *a)
 
 static void st_update_interest(struct hstream *t);
 
+static void st_codec_free(struct hstream *t);
+
 static void st_free_bounce(struct hstream *t)
 {
+	st_codec_free(t);
 	t->s->stats.buffered -= t->b_len;
 	t->b_len = t->b_off = 0;
 	free(t->bounce);
@@ -407,6 +424,294 @@ static void st_peer_reset(struct hstream *t, uint32_t code)
 
 static void sess_end(struct dp_host_sess *s, uint32_t code);
 
+/* ---- HDE on a stream ---- */
+
+static void hde_stats_add(struct hde_stats *a, const struct hde_stats *b)
+{
+	for (unsigned i = 0; i < HDE_TIER__COUNT; i++) {
+		a->tier[i].pages += b->tier[i].pages;
+		a->tier[i].bytes_in += b->tier[i].bytes_in;
+		a->tier[i].bytes_out += b->tier[i].bytes_out;
+	}
+	for (unsigned i = 0; i < HDE_SET__COUNT; i++)
+		a->frames_by_setting[i] += b->frames_by_setting[i];
+	a->frames += b->frames;
+	a->bytes_in += b->bytes_in;
+	a->bytes_out += b->bytes_out;
+	a->ns_busy += b->ns_busy;
+	a->rec_pages += b->rec_pages;
+	a->rec_resyncs += b->rec_resyncs;
+	a->rec_lost += b->rec_lost;
+	a->cache_bytes += b->cache_bytes;
+	a->cache_limit += b->cache_limit;
+	a->cache_slots += b->cache_slots;
+	a->cache_used += b->cache_used;
+	a->mem_bytes += b->mem_bytes;
+	if (b->mem_peak > a->mem_peak)
+		a->mem_peak = b->mem_peak;
+}
+
+static void st_codec_stats(const struct hstream *t, struct hde_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (t->enc)
+		hde_enc_stats(t->enc, st);
+	else if (t->dec)
+		hde_dec_stats(t->dec, st);
+}
+
+/* The stream's codec goes: its counters stay with the session, its cache is freed. */
+static void st_codec_free(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	if (t->enc || t->dec) {
+		struct hde_stats st;
+		st_codec_stats(t, &st);
+		st.cache_bytes = st.cache_limit = st.cache_slots = st.cache_used = 0;
+		st.mem_bytes = 0;
+		hde_stats_add(&s->cst.hde, &st);
+		s->cst.streams++;
+	}
+	hde_enc_destroy(t->enc);
+	hde_dec_destroy(t->dec);
+	t->enc = NULL;
+	t->dec = NULL;
+	s->cache_used -= t->cache;
+	t->cache = 0;
+	free(t->cin);
+	t->cin = NULL;
+	t->cin_len = t->cin_off = 0;
+	t->codec_more = false;
+}
+
+static void st_cache_take(struct hstream *t, size_t bytes)
+{
+	struct dp_host_sess *s = t->s;
+	t->cache = bytes;
+	s->cache_used += bytes;
+	if (s->cache_used > s->cst.cache_peak)
+		s->cst.cache_peak = s->cache_used;
+}
+
+/* Sending side: an encoder with this stream's share of the session's cache. */
+static int st_codec_init(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	t->cin = malloc(DP_HOST_BOUNCE);
+	if (t->cin == NULL)
+		return -ENOMEM;
+	if (!s->sending)
+		return 0; /* the decoder is made when the stream's HELLO frame says its size */
+	struct hde_params p = s->codec.p;
+	size_t share = s->codec.cache_bytes / (s->codec.streams ? s->codec.streams : 1);
+	size_t left = s->codec.cache_bytes - s->cache_used;
+	p.cache_bytes = share < left ? share : left;
+	t->enc = hde_enc_create(&p);
+	if (t->enc == NULL)
+		return -errno;
+	struct hde_stats st;
+	hde_enc_stats(t->enc, &st);
+	st_cache_take(t, st.cache_bytes);
+	t->cin_ns = now_ns();
+	return 0;
+}
+
+static void st_codec_error(struct hstream *t, int rc, const char *what)
+{
+	struct dp_host_sess *s = t->s;
+	s->cst.errors++;
+	NC_LOG_RL(ERR, "%s stream %u: HDE %s: %s; resetting the stream", s->addr_text, t->id, what,
+	          rc == -EBADMSG  ? "a frame is corrupt or truncated"
+	          : rc == -EPROTO ? "the stream's HDE header does not fit this side's bounds"
+	                          : strerror(-rc));
+	st_abort(t, DP_HOST_RESET_CODEC);
+}
+
+/* Receiving side: refill the empty bounce buffer with decoded bytes from AMST.
+ * @return bytes placed (0: nothing now), or -1 if the stream was aborted. */
+static long st_decode(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	t->codec_more = false;
+	for (;;) {
+		if (t->cin_len == 0 && t->amst_readable && !t->amst_eof) {
+			bool fin = false;
+			long r = amst_stream_read(s->c, t->id, t->cin, DP_HOST_BOUNCE, &fin);
+			if (r < 0) {
+				if (r == -ECONNRESET)
+					st_peer_reset(t, 0);
+				else
+					st_abort(t, DP_HOST_RESET_HOST);
+				return -1;
+			}
+			if (fin)
+				t->amst_eof = true;
+			if ((size_t)r < DP_HOST_BOUNCE)
+				t->amst_readable = false;
+			t->cin_off = 0;
+			t->cin_len = (uint32_t)r;
+		}
+		if (t->dec == NULL) {
+			/* The first frame says how much cache the encoder uses. Its 40 bytes
+			 * may come in pieces: gather them at the start of cin. */
+			size_t cb = 0, bb = 0;
+			int rc = hde_peek_hello(t->cin + t->cin_off, t->cin_len, &cb, &bb);
+			if (rc == -EAGAIN) {
+				if (t->amst_eof && t->cin_len == 0) {
+					t->amst_fin = true; /* an empty stream */
+					return 0;
+				}
+				if (t->amst_eof) {
+					st_codec_error(t, -EBADMSG, "stream header");
+					return -1;
+				}
+				if (t->cin_off > 0 && t->amst_readable) {
+					memmove(t->cin, t->cin + t->cin_off, t->cin_len);
+					t->cin_off = 0;
+				}
+				if (!t->amst_readable || t->cin_len == DP_HOST_BOUNCE)
+					return 0;
+				bool fin = false;
+				long r = amst_stream_read(s->c, t->id, t->cin + t->cin_len,
+				                          DP_HOST_BOUNCE - t->cin_len, &fin);
+				if (r < 0) {
+					st_abort(t, r == -ECONNRESET ? 0 : DP_HOST_RESET_HOST);
+					return -1;
+				}
+				if (fin)
+					t->amst_eof = true;
+				if (r == 0)
+					t->amst_readable = false;
+				t->cin_len += (uint32_t)r;
+				continue;
+			}
+			if (rc != 0) {
+				st_codec_error(t, rc, "stream header");
+				return -1;
+			}
+			if (cb > s->codec.cache_bytes - s->cache_used) {
+				st_codec_error(t, -EPROTO, "cache");
+				return -1;
+			}
+			struct hde_params p = {.cache_bytes = cb, .batch_bytes = bb};
+			t->dec = hde_dec_create(&p);
+			if (t->dec == NULL) {
+				st_codec_error(t, -errno, "decoder");
+				return -1;
+			}
+			struct hde_stats st;
+			hde_dec_stats(t->dec, &st);
+			st_cache_take(t, st.cache_bytes);
+		}
+		size_t used = 0, out = 0;
+		int rc = hde_dec_process(t->dec, t->cin + t->cin_off, t->cin_len, &used, t->bounce,
+		                         DP_HOST_BOUNCE, &out);
+		if (rc < 0) {
+			st_codec_error(t, rc, "decode");
+			return -1;
+		}
+		t->cin_off += (uint32_t)used;
+		t->cin_len -= (uint32_t)used;
+		if (out > 0) {
+			t->codec_more = t->cin_len > 0 || hde_dec_pending(t->dec) > 0;
+			return (long)out;
+		}
+		if (t->cin_len > 0 && used > 0)
+			continue;
+		if (t->cin_len == 0 && t->amst_readable && !t->amst_eof)
+			continue;
+		if (t->amst_eof && t->cin_len == 0) {
+			if (hde_dec_pending(t->dec) != 0) {
+				st_codec_error(t, -EBADMSG, "end of stream");
+				return -1;
+			}
+			t->amst_fin = true; /* every decoded byte is out */
+		}
+		return 0;
+	}
+}
+
+/* Sending side with HDE: host bytes -> encoder -> frames -> AMST. */
+static long st_pull_hde(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	uint8_t *out = s->h->scratch;
+	long moved = 0;
+	t->room_blocked = false;
+	t->codec_more = false;
+	while (!t->enc_done) {
+		if (moved >= (long)STREAM_BUDGET) {
+			t->codec_more = true;
+			break;
+		}
+		size_t room = amst_stream_room(s->c, t->id);
+		if (room == 0) {
+			(void)amst_stream_write(s->c, t->id, out, 1);
+			t->room_blocked = true;
+			break;
+		}
+		bool idle = false;
+		if (t->cin_len == 0 && !t->host_eof) {
+			ssize_t n = recv(t->fd, t->cin, DP_HOST_BOUNCE, MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					st_host_error(t, errno, "read");
+					return moved;
+				}
+				idle = true;
+			} else if (n == 0) {
+				t->host_eof = true;
+				st_digest_final(t);
+			} else {
+				if (t->md != NULL)
+					(void)EVP_DigestUpdate(t->md, t->cin, (size_t)n);
+				t->cin_off = 0;
+				t->cin_len = (uint32_t)n;
+				t->cin_ns = now_ns();
+				t->to_amst += (uint64_t)n;
+				s->stats.to_amst += (uint64_t)n;
+				moved += (long)n;
+			}
+		}
+		bool flush = t->host_eof || (idle && now_ns() - t->cin_ns >= HDE_FLUSH_NS);
+		size_t used = 0, olen = 0, cap = room < DP_HOST_BOUNCE ? room : DP_HOST_BOUNCE;
+		int rc = hde_enc_process(t->enc, t->cin + t->cin_off, t->cin_len, &used, out, cap,
+		                         &olen, flush);
+		if (rc < 0) {
+			st_codec_error(t, rc, "encode");
+			return moved;
+		}
+		t->cin_off += (uint32_t)used;
+		t->cin_len -= (uint32_t)used;
+		if (olen > 0) {
+			long w = amst_stream_write(s->c, t->id, out, olen);
+			if (w != (long)olen) {
+				enum amst_state as = amst_conn_state(s->c);
+				if (as == AMST_CLOSING || as == AMST_CLOSED)
+					sess_end(s, amst_conn_error(s->c, NULL));
+				else
+					st_abort(t, DP_HOST_RESET_HOST);
+				return moved;
+			}
+			moved += (long)olen;
+		}
+		if (t->host_eof && t->cin_len == 0 && hde_enc_pending(t->enc) == 0) {
+			(void)amst_stream_finish(s->c, t->id);
+			t->enc_done = true;
+			break;
+		}
+		if (used == 0 && olen == 0) {
+			/* Waiting for input: come back to frame what is held after
+			 * HDE_FLUSH_NS, even if no more comes. */
+			t->codec_more = idle && hde_enc_pending(t->enc) > 0;
+			break;
+		}
+	}
+	return moved;
+}
+
 /* AMST -> socket: flush the bounce buffer, refill it from the stream. */
 static long st_push(struct hstream *t)
 {
@@ -414,6 +719,24 @@ static long st_push(struct hstream *t)
 	long moved = 0;
 	t->out_more = false;
 	for (;;) {
+		if (t->b_len == 0 && s->codec.on && !s->sending) {
+			if (t->amst_fin)
+				break;
+			if (moved >= (long)STREAM_BUDGET) {
+				t->out_more = true;
+				break;
+			}
+			long r = st_decode(t);
+			if (r < 0)
+				return moved;
+			if (r == 0)
+				break;
+			t->b_off = 0;
+			t->b_len = (uint32_t)r;
+			s->stats.buffered += (uint64_t)r;
+			if ((uint64_t)r > s->stats.buffered_max)
+				s->stats.buffered_max = (uint64_t)r;
+		}
 		if (t->b_len == 0) {
 			if (t->amst_fin || !t->amst_readable)
 				break;
@@ -480,6 +803,8 @@ static long st_pull(struct hstream *t)
 	struct dp_host_sess *s = t->s;
 	uint8_t *buf = s->h->scratch;
 	long moved = 0;
+	if (t->enc != NULL)
+		return st_pull_hde(t);
 	t->room_blocked = false;
 	while (!t->host_eof && moved < (long)STREAM_BUDGET) {
 		size_t room = amst_stream_room(s->c, t->id);
@@ -568,7 +893,7 @@ static void st_settle(struct hstream *t)
 {
 	if (t->state != HS_OPEN)
 		return;
-	if (t->host_eof && t->wr_shut) {
+	if (t->host_eof && t->wr_shut && (t->enc == NULL || t->enc_done)) {
 		st_close_fd(t, false);
 		t->state = HS_CLOSED;
 		return;
@@ -724,6 +1049,20 @@ static bool st_init(struct dp_host_sess *s, uint32_t id, enum hs_state state)
 		if (t->md == NULL || EVP_DigestInit_ex(t->md, EVP_sha256(), NULL) != 1) {
 			free(t->bounce);
 			t->bounce = NULL;
+		}
+	}
+	if (t->bounce != NULL && s->codec.on) {
+		int rc = st_codec_init(t);
+		if (rc != 0) {
+			NC_LOG_RL(ERR, "%s stream %u: cannot set up HDE: %s", s->addr_text, id,
+			          strerror(-rc));
+			free(t->bounce);
+			t->bounce = NULL;
+			EVP_MD_CTX_free(t->md);
+			t->md = NULL;
+			st_codec_free(t);
+			st_abort(t, DP_HOST_RESET_CODEC);
+			return false;
 		}
 	}
 	if (t->bounce == NULL) {
@@ -1078,6 +1417,8 @@ long dp_host_pump(struct dp_host_sess *s)
 			what |= W_PUSH;
 		if (t->room_blocked && amst_stream_room(s->c, id) > 0)
 			what |= W_PULL;
+		if (t->codec_more)
+			what |= s->sending ? W_PULL : W_PUSH;
 		if (what)
 			moved += st_work(t, what);
 	}
@@ -1214,6 +1555,37 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
 		snprintf(o->state, sizeof(o->state), "%s", hs_names[t->state]);
 	}
 	return n;
+}
+
+int dp_host_sess_set_codec(struct dp_host_sess *s, const struct dp_host_codec *codec)
+{
+	if (s == NULL || codec == NULL || s->st_hi != 0)
+		return -EINVAL;
+	s->codec = *codec;
+	s->cst.cache_limit = codec->on ? codec->cache_bytes : 0;
+	return 0;
+}
+
+void dp_host_sess_set_link_rate(struct dp_host_sess *s, double bytes_per_s)
+{
+	for (uint32_t id = 0; s != NULL && id < s->st_hi; id++)
+		if (s->st[id].enc != NULL)
+			hde_enc_set_link_rate(s->st[id].enc, bytes_per_s);
+}
+
+void dp_host_sess_codec_stats(const struct dp_host_sess *s, struct dp_host_codec_stats *st)
+{
+	*st = s->cst;
+	for (uint32_t id = 0; id < s->st_hi; id++) {
+		const struct hstream *t = &s->st[id];
+		if (t->enc == NULL && t->dec == NULL)
+			continue;
+		struct hde_stats h;
+		st_codec_stats(t, &h);
+		hde_stats_add(&st->hde, &h);
+		st->streams++;
+	}
+	st->cache_bytes = s->cache_used;
 }
 
 void dp_host_sess_set_digest(struct dp_host_sess *s, bool on)

@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 
 #include "amst_conn.h"
+#include "hde.h"
 
 /** Bytes a stream may hold that AMST delivered and its socket has not taken yet. */
 #define DP_HOST_BOUNCE (64u * 1024)
@@ -54,6 +55,7 @@
 #define DP_HOST_RESET_UNEXPECTED 3 /* a stream opened by the wrong side of the session */
 #define DP_HOST_RESET_NOMEM      4 /* no memory for the stream's state */
 #define DP_HOST_RESET_GONE       5 /* the session's host side was destroyed mid-stream */
+#define DP_HOST_RESET_CODEC      6 /* an HDE frame did not decode, or HDE could not be set up */
 
 enum dp_host_family {
 	DP_HOST_UNIX = 1,
@@ -222,6 +224,40 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
  * before the first stream opens (right after dp_host_listen/connect_to).
  */
 void dp_host_sess_set_digest(struct dp_host_sess *s, bool on);
+
+/** HDE on a session's streams (docs/hde.md). */
+struct dp_host_codec {
+	bool on;             /**< sending side: encode; receiving side: decode */
+	struct hde_params p; /**< sending side: mode, setting, batch (cache_bytes unused) */
+	size_t cache_bytes;  /**< the session's bound on HDE caches, all streams */
+	unsigned streams;    /**< sending side: streams expected (the cache is split evenly) */
+};
+
+/**
+ * Code the session's streams with HDE: the sending side encodes what its
+ * host connections write, the receiving side decodes before delivering. Both
+ * ends must agree (AMST's hello tells the receiver). Call it before the first
+ * stream opens. Each sending stream gets cache_bytes / streams of cache
+ * (streams beyond the expected count get what is left, possibly none); each
+ * receiving stream gets what its encoder says it uses, refused (the stream is
+ * reset) beyond what is left of cache_bytes. @return 0 or -EINVAL.
+ */
+int dp_host_sess_set_codec(struct dp_host_sess *s, const struct dp_host_codec *codec);
+
+/** HDE's counters of a session (live streams and finished ones). */
+struct dp_host_codec_stats {
+	struct hde_stats hde; /**< summed over the streams (mem_peak: the largest) */
+	uint64_t cache_bytes; /**< held by live streams now */
+	uint64_t cache_peak;  /**< the most held at once */
+	uint64_t cache_limit; /**< the session's bound */
+	uint64_t errors;      /**< streams reset because a frame did not decode */
+	uint64_t streams;     /**< streams that had a codec, live and finished */
+};
+
+void dp_host_sess_codec_stats(const struct dp_host_sess *s, struct dp_host_codec_stats *st);
+
+/** Tell the session's encoders the link's delivery rate (bytes/s) for their adaptive choice. */
+void dp_host_sess_set_link_rate(struct dp_host_sess *s, double bytes_per_s);
 
 /** Counters of one session. */
 struct dp_host_sess_stats {

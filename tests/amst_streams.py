@@ -98,7 +98,10 @@ def serve(args):
             errors.append(f"connection {slot}: {e}")
         finally:
             c.close()
-        index = struct.unpack(">Q", first)[0] if len(first) == 8 else -1
+        if args.raw:
+            index = slot  # raw streams carry no index: accept order
+        else:
+            index = struct.unpack(">Q", first)[0] if len(first) == 8 else -1
         results[slot] = {"index": index, "bytes": n,
                          "sha256": "" if args.no_hash else h.hexdigest(),
                          "seconds": time.monotonic() - t0}
@@ -153,6 +156,10 @@ def serve(args):
 def send(args):
     fam, addr = parse_addr(args.addr)
     rng = random.Random(args.seed)
+    files = args.files.split(",") if args.files else None
+    if files and len(files) != args.conns:
+        print("amst_streams: --files needs one file per connection", file=sys.stderr)
+        return 2
     base = bytearray(rng.randbytes(args.block))
     results = [None] * args.conns
     errors = []
@@ -174,7 +181,16 @@ def send(args):
         t0 = time.monotonic()
         until = t0 + args.seconds if args.seconds else None
         try:
-            if args.no_hash:
+            if files:
+                with open(files[i], "rb") as f:  # the file as it is: no index
+                    while True:
+                        b = f.read(args.block)
+                        if not b:
+                            break
+                        c.sendall(b)
+                        h.update(b)
+                        left -= len(b)
+            elif args.no_hash:
                 c.sendall(struct.pack(">Q", i))  # the connection's index
                 sent = 8
                 view = memoryview(bytes(base))
@@ -184,7 +200,7 @@ def send(args):
                     c.sendall(view[:k])
                     sent += k
                 left = args.bytes - sent
-            while not args.no_hash and ((until is None and left > 0) or
+            while not files and not args.no_hash and ((until is None and left > 0) or
                                         (until is not None and time.monotonic() < until)):
                 b = bytearray(base)
                 struct.pack_into(">QQ", b, 0, i, blk)  # unique blocks per connection
@@ -232,6 +248,11 @@ def main():
     p.add_argument("--no-hash", action="store_true",
                    help="no SHA-256; one buffer sent or read over and over")
     p.add_argument("--block", type=int, default=BLOCK, help="bytes per send/recv call")
+    p.add_argument("--files", help="send: F1,F2,...: connection i sends file i as it is "
+                   "(no index); --bytes is ignored")
+    p.add_argument("--raw", action="store_true",
+                   help="serve: the streams carry no index (e.g. --files): number them "
+                   "in accept order")
     p.add_argument("--progress", help="serve: append 'SECONDS BYTES' lines to this file")
     p.add_argument("--interval", type=float, default=0.5, help="--progress period, seconds")
     args = p.parse_args()

@@ -45,7 +45,8 @@ static void usage(FILE *f)
 	        "  config set KEY VALUE    change a run-time key\n"
 	        "  dp ping [COUNT]         round trips through the rings to the dataplane\n"
 	        "  session open|list|stats|set|close ...  AMST sessions\n"
-	        "  migrate VM --to HOST --dest unix:PATH [--channels N] [--rate MBPS] [--no-wait]\n"
+	        "  migrate VM --to HOST --dest unix:PATH [--channels N] [--rate MBPS]\n"
+	        "          [--codec hde|none] [--no-wait]\n"
 	        "                          migrate the QEMU whose QMP socket is VM to HOST "
 	        "through\n"
 	        "                          the appliances; waits, with progress, unless --no-wait\n"
@@ -308,7 +309,7 @@ static int call(const char *path, const char *method, json_t *params, json_t **r
 /* novactl migrate VM --to HOST --dest ADDR [...]: start, then follow until the end. */
 static int cmd_migrate(const char *path, int argc, char **argv, int timeout, bool as_json)
 {
-	const char *vm = NULL, *to = NULL, *dest = NULL;
+	const char *vm = NULL, *to = NULL, *dest = NULL, *codec = "hde";
 	long channels = 0;
 	double rate = 0;
 	bool wait = true;
@@ -331,6 +332,8 @@ static int cmd_migrate(const char *path, int argc, char **argv, int timeout, boo
 		} else if (strcmp(a, "--rate") == 0 && has) {
 			if (parse_rate(argv[++i], &rate) != 0)
 				return EX_USAGE;
+		} else if (strcmp(a, "--codec") == 0 && has) {
+			codec = argv[++i];
 		} else if (strcmp(a, "--no-wait") == 0) {
 			wait = false;
 		} else if (a[0] != '-' && vm == NULL) {
@@ -343,13 +346,13 @@ static int cmd_migrate(const char *path, int argc, char **argv, int timeout, boo
 	bool lv = vm != NULL && strncmp(vm, "libvirt:", 8) == 0;
 	if (vm == NULL || to == NULL || (dest == NULL && !lv)) {
 		fprintf(stderr, "novactl: migrate VM --to HOST --dest unix:PATH [--channels N] "
-		                "[--rate MBPS] [--no-wait]\n"
+		                "[--rate MBPS] [--codec hde|none] [--no-wait]\n"
 		                "         migrate libvirt:DOMAIN --to HOST [--dest unix:PATH] "
-		                "[--channels N] [--rate MBPS] [--no-wait]\n");
+		                "[--channels N] [--rate MBPS] [--codec hde|none] [--no-wait]\n");
 		return EX_USAGE;
 	}
-	json_t *params = json_pack("{s:s, s:s, s:I, s:f}", "vm", vm, "to", to, "channels",
-	                           (json_int_t)channels, "rate_mbps", rate);
+	json_t *params = json_pack("{s:s, s:s, s:I, s:f, s:s}", "vm", vm, "to", to, "channels",
+	                           (json_int_t)channels, "rate_mbps", rate, "codec", codec);
 	if (dest != NULL)
 		json_object_set_new(params, "dest", json_string(dest));
 	json_t *res = NULL, *eo = NULL;

@@ -351,7 +351,8 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 {
 	h->src_cid = c->cfg.local_cid;
 	memcpy(h->random, c->my_random, AMST_RANDOM_LEN);
-	h->flags = c->cfg.seal ? AMST_HELLO_SEALED : 0;
+	h->flags = (c->cfg.seal ? AMST_HELLO_SEALED : 0) |
+	           ((uint32_t)c->cfg.app_flags << AMST_HELLO_APP_SHIFT);
 	h->max_stream_data = c->cfg.stream_buf;
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
@@ -476,6 +477,11 @@ bool amst_conn_is_same_init(const struct amst_conn *c, const uint8_t *pkt, size_
 	struct amst_hdr h;
 	return !c->cfg.client && amst_hdr_parse(pkt, len, &h) == 0 && h.type == AMST_PKT_INIT &&
 	       h.pn == c->init_pn;
+}
+
+uint8_t amst_conn_peer_app_flags(const struct amst_conn *c)
+{
+	return (uint8_t)((c->peer_hello.flags & AMST_HELLO_APP_MASK) >> AMST_HELLO_APP_SHIFT);
 }
 
 const char *amst_conn_name(const struct amst_conn *c)

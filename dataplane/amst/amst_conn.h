@@ -86,6 +86,8 @@ struct amst_conn_cfg {
 	 *  stamps its INIT with it; a server (when non-zero) refuses an INIT
 	 *  stamped more than AMST_INIT_MAX_AGE_MS away from it. */
 	uint64_t wall_ms;
+	/** The application's flags, sent in the hello (e.g. how stream bytes are coded). */
+	uint8_t app_flags;
 };
 
 struct amst_conn;
@@ -164,6 +166,9 @@ void amst_conn_destroy(struct amst_conn *c);
  * routes it to the session, which answers ACCEPT again.)
  */
 bool amst_conn_is_same_init(const struct amst_conn *c, const uint8_t *pkt, size_t len);
+
+/** The application flags the peer's hello carried (amst_conn_cfg.app_flags); 0 until known. */
+uint8_t amst_conn_peer_app_flags(const struct amst_conn *c);
 
 /** The session name the peer's INIT carried (servers) or ours (clients). */
 const char *amst_conn_name(const struct amst_conn *c);

@@ -60,7 +60,7 @@ int amst_hello_parse(const uint8_t *buf, size_t len, struct amst_hello *h)
 	h->max_streams = amst_get16(buf + 52);
 	memcpy(h->name, buf + 54, AMST_NAME_LEN);
 	h->time_ms = amst_get64(buf + 54 + AMST_NAME_LEN);
-	if (h->src_cid == 0 || (h->flags & ~AMST_HELLO_SEALED))
+	if (h->src_cid == 0 || (h->flags & ~(AMST_HELLO_SEALED | AMST_HELLO_APP_MASK)))
 		return -EBADMSG;
 	/* The name: NUL-terminated, zeros after it (one encoding per name). */
 	size_t nl = strnlen(h->name, AMST_NAME_LEN);

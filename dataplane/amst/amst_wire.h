@@ -54,6 +54,9 @@ struct amst_hello {
 };
 #define AMST_HELLO_LEN    (54 + AMST_NAME_LEN + 8)
 #define AMST_HELLO_SEALED 0x1
+/** Hello flags bits 8-15: the application's, carried as they are (amst_conn_cfg.app_flags). */
+#define AMST_HELLO_APP_SHIFT 8
+#define AMST_HELLO_APP_MASK  0xff00u
 
 enum amst_frame_type {
 	AMST_FR_PADDING = 0x00,
