@@ -61,11 +61,14 @@ lv_reg_add() {
 }
 
 # Unregister run $1; with no live run left, remove the mount points
-# that were created and the registry.
+# that were created and the registry. (A run still alive keeps them: since
+# Linux 3.18 removing a directory that is a mount point in another mount
+# namespace detaches those mounts, i.e. another run's hosts would lose
+# /run/libvirt and the migration directory under their feet.)
 lv_reg_del() {
 	local f p d
 	rm -f "$LV_REG/runs/$1"
-	for f in "$LV_REG"/holders/*; do
+	for f in "$LV_REG"/runs/*; do
 		[ -e "$f" ] || continue
 		p=${f##*/}
 		if kill -0 "$p" 2>/dev/null; then return 0; fi
