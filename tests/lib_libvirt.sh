@@ -24,7 +24,9 @@
 #   libvirt_host_stop [NAME...]     stop hosts (all when no NAME), leave nothing
 
 LV_MIGDIR=${LV_MIGDIR:-/run/novacron-migrate}
-LV_MEM_KIB=${LV_MEM_KIB:-262136} # not a multiple of 256 KiB: see DESIGN.md
+# Not a multiple of 256 KiB (DESIGN.md), but libvirt rounds it up to whole
+# MiB for QEMU (-m 256): the TCG dirty-page loss is not avoided this way.
+LV_MEM_KIB=${LV_MEM_KIB:-262136}
 LV_QEMU=${LV_QEMU:-/usr/bin/qemu-system-x86_64}
 # The host paths each host gets its own copy of (bind mounts).
 LV_BINDS=(/etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt)
