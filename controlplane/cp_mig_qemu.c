@@ -101,8 +101,12 @@ static int q_poll(void *hv, struct cp_mig_progress *p, char *err, size_t errlen)
 	snprintf(p->detail, sizeof(p->detail), "%s", st ? st : "none");
 	if (st == NULL || strcmp(st, "none") == 0)
 		p->status = CP_MIG_ST_NONE;
-	else if (strcmp(st, "completed") == 0)
+	else if (strcmp(st, "completed") == 0 && json_object_get(r, "total-time") != NULL)
 		p->status = CP_MIG_ST_COMPLETED;
+	else if (strcmp(st, "completed") == 0)
+		/* a QEMU that was a migration's destination answers that incoming
+		 * migration's status (no total-time) until its own one is set up */
+		p->status = CP_MIG_ST_NONE;
 	else if (strcmp(st, "failed") == 0)
 		p->status = CP_MIG_ST_FAILED;
 	else if (strcmp(st, "cancelled") == 0)

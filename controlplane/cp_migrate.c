@@ -134,6 +134,16 @@ static bool cancel_asked(struct mig *m)
 }
 
 /* A session's stats as JSON: local, or NULL. */
+/* Bytes the sending session read from QEMU: HDE's input when it codes the
+ * streams (the AMST stream then carries its frames), else the stream bytes. */
+static uint64_t host_bytes(const json_t *ls)
+{
+	const json_t *h = json_object_get(ls, "hde");
+	if (h != NULL)
+		return (uint64_t)json_integer_value(json_object_get(h, "stream_bytes"));
+	return (uint64_t)json_integer_value(json_object_get(ls, "stream_bytes_sent"));
+}
+
 static json_t *local_stats(struct cp *cp, const char *name)
 {
 	char err[256];
@@ -371,8 +381,7 @@ static void *mig_thread(void *arg)
 		if (ls != NULL) {
 			m->wire_bytes =
 			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
-			m->stream_bytes = (uint64_t)json_integer_value(
-			        json_object_get(ls, "stream_bytes_sent"));
+			m->stream_bytes = host_bytes(ls);
 			if (t - last_wire_t >= 500) {
 				m->wire_mbps = (double)(m->wire_bytes - last_wire) * 8 / 1e3 /
 				               (double)(t - last_wire_t);
@@ -445,8 +454,7 @@ static void *mig_thread(void *arg)
 			pthread_mutex_lock(&m->ms->lock);
 			m->wire_bytes =
 			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
-			m->stream_bytes = (uint64_t)json_integer_value(
-			        json_object_get(ls, "stream_bytes_sent"));
+			m->stream_bytes = host_bytes(ls);
 			pthread_mutex_unlock(&m->ms->lock);
 		}
 		json_decref(ls);

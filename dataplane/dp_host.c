@@ -527,6 +527,25 @@ static void st_codec_error(struct hstream *t, int rc, const char *what)
 	st_abort(t, DP_HOST_RESET_CODEC);
 }
 
+/* Read up to cap bytes of the stream from AMST. Short of cap, the stream is
+ * drained: AMST_EV_READABLE says when there is more. @return bytes read (*fin:
+ * the peer's FIN came with them), or -1 if the stream failed and was closed. */
+static long st_amst_read(struct hstream *t, uint8_t *buf, size_t cap, bool *fin)
+{
+	*fin = false;
+	long r = amst_stream_read(t->s->c, t->id, buf, cap, fin);
+	if (r < 0) {
+		if (r == -ECONNRESET)
+			st_peer_reset(t, 0);
+		else
+			st_abort(t, DP_HOST_RESET_HOST);
+		return -1;
+	}
+	if ((size_t)r < cap)
+		t->amst_readable = false;
+	return r;
+}
+
 /* Receiving side: refill the empty bounce buffer with decoded bytes from AMST.
  * @return bytes placed (0: nothing now), or -1 if the stream was aborted. */
 static long st_decode(struct hstream *t)
@@ -535,19 +554,12 @@ static long st_decode(struct hstream *t)
 	t->codec_more = false;
 	for (;;) {
 		if (t->cin_len == 0 && t->amst_readable && !t->amst_eof) {
-			bool fin = false;
-			long r = amst_stream_read(s->c, t->id, t->cin, DP_HOST_BOUNCE, &fin);
-			if (r < 0) {
-				if (r == -ECONNRESET)
-					st_peer_reset(t, 0);
-				else
-					st_abort(t, DP_HOST_RESET_HOST);
+			bool fin;
+			long r = st_amst_read(t, t->cin, DP_HOST_BOUNCE, &fin);
+			if (r < 0)
 				return -1;
-			}
 			if (fin)
 				t->amst_eof = true;
-			if ((size_t)r < DP_HOST_BOUNCE)
-				t->amst_readable = false;
 			t->cin_off = 0;
 			t->cin_len = (uint32_t)r;
 		}
@@ -571,17 +583,13 @@ static long st_decode(struct hstream *t)
 				}
 				if (!t->amst_readable || t->cin_len == DP_HOST_BOUNCE)
 					return 0;
-				bool fin = false;
-				long r = amst_stream_read(s->c, t->id, t->cin + t->cin_len,
-				                          DP_HOST_BOUNCE - t->cin_len, &fin);
-				if (r < 0) {
-					st_abort(t, r == -ECONNRESET ? 0 : DP_HOST_RESET_HOST);
+				bool fin;
+				long r = st_amst_read(t, t->cin + t->cin_len,
+				                      DP_HOST_BOUNCE - t->cin_len, &fin);
+				if (r < 0)
 					return -1;
-				}
 				if (fin)
 					t->amst_eof = true;
-				if (r == 0)
-					t->amst_readable = false;
 				t->cin_len += (uint32_t)r;
 				continue;
 			}
@@ -744,20 +752,12 @@ static long st_push(struct hstream *t)
 				t->out_more = true;
 				break;
 			}
-			bool fin = false;
-			long r = amst_stream_read(s->c, t->id, t->bounce, DP_HOST_BOUNCE, &fin);
-			if (r < 0) {
-				if (r == -ECONNRESET)
-					st_peer_reset(t, 0);
-				else
-					st_abort(t, DP_HOST_RESET_HOST);
+			bool fin;
+			long r = st_amst_read(t, t->bounce, DP_HOST_BOUNCE, &fin);
+			if (r < 0)
 				return moved;
-			}
 			if (fin)
 				t->amst_fin = true;
-			/* Drained: AMST_EV_READABLE says when there is more. */
-			if ((size_t)r < DP_HOST_BOUNCE)
-				t->amst_readable = false;
 			if (r == 0)
 				break;
 			t->b_off = 0;

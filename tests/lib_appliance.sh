@@ -11,11 +11,11 @@
 appliance_start() {
 	local name=$1 ns=${2:-} run=()
 	[ -n "$ns" ] && run=(ip netns exec "$ns")
-	"${run[@]}" "$DP" --config "$work/$name.yaml" >"$work/$name.dp.log" 2>&1 &
+	"${run[@]}" "$DP" --config "$work/$name.yaml" >>"$work/$name.dp.log" 2>&1 &
 	pids+=($!)
 	eval "${name}_dp=$!"
 	appliance_wait "$name" --dp || { appliance_failed "$name"; return 1; }
-	"${run[@]}" "$CP" --config "$work/$name.yaml" >"$work/$name.cp.log" 2>&1 &
+	"${run[@]}" "$CP" --config "$work/$name.yaml" >>"$work/$name.cp.log" 2>&1 &
 	pids+=($!)
 	eval "${name}_cp=$!"
 	appliance_wait "$name" || { appliance_failed "$name"; return 1; }

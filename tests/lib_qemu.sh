@@ -6,9 +6,11 @@
 #
 #   qemu_guest                       build or find the guest (tools/mkguest)
 #   qemu_start NAME [--mem KIB] [--fill MB] [--dirty MBPS] [--seed N]
-#              [--append ARGS] [--netns NS] [--incoming]
+#              [--append ARGS] [--netns NS] [--incoming] [--qmp2 PATH]
 #                                    start QEMU NAME (TCG); --incoming: a paused
-#                                    destination (-incoming defer -S)
+#                                    destination (-incoming defer -S); --qmp2: a
+#                                    second QMP socket (for an appliance's control
+#                                    plane: QEMU serves one client per socket)
 #   qemu_wait_ready NAME [SECONDS]   until the workload printed "ready" and "hb 1"
 #   qemu_migrate SRC DST URI [--src-uri URI] [--multifd N] [--zstd] [--xbzrle]
 #                [--bandwidth BYTES_PER_S] [--timeout S (300)]
@@ -52,7 +54,7 @@ qemu_qmp() {
 }
 
 qemu_start() {
-	local name=$1 mem=$QEMU_MEM_K fill=64 dirty=0 seed=1 append='' netns='' incoming=0
+	local name=$1 mem=$QEMU_MEM_K fill=64 dirty=0 seed=1 append='' netns='' incoming=0 qmp2=''
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -63,6 +65,7 @@ qemu_start() {
 		--append) append=$2; shift 2 ;;
 		--netns) netns=$2; shift 2 ;;
 		--incoming) incoming=1; shift ;;
+		--qmp2) qmp2=$2; shift 2 ;;
 		*) qemu_say "qemu_start: unknown option $1"; return 1 ;;
 		esac
 	done
@@ -80,6 +83,7 @@ qemu_start() {
 		-kernel "$QEMU_KERNEL" -initrd "$QEMU_INITRD"
 		-append "$QEMU_CMDLINE nc.fill_mb=$fill nc.dirty_mbps=$dirty nc.seed=$seed $append")
 	[ "$incoming" -eq 1 ] && cmd+=(-incoming defer -S)
+	[ -n "$qmp2" ] && rm -f "$qmp2" && cmd+=(-qmp "unix:$qmp2,server=on,wait=off")
 	[ -n "$netns" ] && cmd=(ip netns exec "$netns" "${cmd[@]}")
 	"${cmd[@]}" </dev/null >"$QEMU_WORK/$name.err" 2>&1 &
 	QEMU_PID[$name]=$!
@@ -88,7 +92,7 @@ qemu_start() {
 	QEMU_MEMK[$name]=$mem
 	local i
 	for i in $(seq 100); do
-		[ -S "$sock" ] && return 0
+		[ -S "$sock" ] && { [ -z "$qmp2" ] || [ -S "$qmp2" ]; } && return 0
 		kill -0 "${QEMU_PID[$name]}" 2>/dev/null || break
 		sleep 0.1
 	done

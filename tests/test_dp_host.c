@@ -247,7 +247,8 @@ struct rig {
 	uint64_t de_send; /* what each accepted destination connection sends back */
 	bool de_may_send;
 	bool check_bounds;
-	bool digest; /* both sessions digest their streams */
+	bool digest;                         /* both sessions digest their streams */
+	const struct dp_host_codec *codec_r; /* the receiving session's HDE (NULL: none) */
 	uint64_t max_unacked, max_room, max_buffered;
 	uint64_t steps;
 };
@@ -463,6 +464,8 @@ static bool rig_step(struct rig *r)
 			r->sr = dp_host_connect_to(r->hr, r->cr, &r->dst);
 			assert_non_null(r->sr);
 			dp_host_sess_set_digest(r->sr, r->digest);
+			if (r->codec_r)
+				assert_int_equal(dp_host_sess_set_codec(r->sr, r->codec_r), 0);
 		} else {
 			amst_conn_input(r->cr, pkt, len, now);
 		}
@@ -742,6 +745,71 @@ static void test_digests(void **state)
 		assert_memory_equal(b.digest, want, 32);
 		assert_int_equal(r.de[k].mismatches, 0);
 	}
+	rig_fini(&r);
+}
+
+/* (2c) HDE between the host connections and AMST: byte-exact both ways of
+ * the codec, digests of the raw bytes, counters, the cache within its bound. */
+static void test_hde_codec(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const uint64_t n[2] = {3 * MIB + 17, 1 * MIB + 4095};
+	const struct dp_host_codec cs = {
+	        .on = true, .p = {.mode = HDE_MODE_ADAPTIVE}, .cache_bytes = 8 * MIB, .streams = 2};
+	const struct dp_host_codec cr = {.on = true, .cache_bytes = 8 * MIB};
+	rig_init(&r, "unix", "unix", true);
+	r.digest = true;
+	r.codec_r = &cr;
+	dp_host_sess_set_digest(r.ss, true);
+	assert_int_equal(dp_host_sess_set_codec(r.ss, &cs), 0);
+	for (unsigned k = 0; k < 2; k++)
+		rig_client(&r, k + 1, n[k]);
+	RUN_UNTIL(&r, r.nde == 2 && ep_ended(&r.de[0]) && ep_ended(&r.de[1]), 30);
+	bool found;
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(r.de[k].received, n[k]);
+		assert_int_equal(r.de[k].mismatches, 0);
+		uint8_t want[32];
+		content_sha256(k + 1, n[k], want);
+		RUN_UNTIL(&r, stream_of(r.sr, 2 * k, &found).digest_done, 10);
+		assert_memory_equal(stream_of(r.ss, 2 * k, &found).digest, want, 32);
+		assert_memory_equal(stream_of(r.sr, 2 * k, &found).digest, want, 32);
+	}
+	struct dp_host_codec_stats a, b;
+	dp_host_sess_codec_stats(r.ss, &a);
+	dp_host_sess_codec_stats(r.sr, &b);
+	assert_int_equal(a.streams, 2);
+	assert_int_equal(b.streams, 2);
+	assert_int_equal(a.hde.bytes_in, n[0] + n[1]);  /* encoder: stream bytes in */
+	assert_int_equal(b.hde.bytes_out, n[0] + n[1]); /* decoder: stream bytes out */
+	assert_int_equal(a.hde.bytes_out, b.hde.bytes_in);
+	assert_int_equal(a.errors + b.errors, 0);
+	assert_true(a.cache_peak > 0 && a.cache_peak <= cs.cache_bytes);
+	assert_true(b.cache_peak > 0 && b.cache_peak <= cr.cache_bytes);
+	rig_fini(&r);
+}
+
+/* (2d) A stream whose encoder's cache exceeds the receiver's bound is reset,
+ * counted, and nothing of it is delivered. */
+static void test_hde_cache_refused(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const struct dp_host_codec cs = {.on = true, .cache_bytes = 8 * MIB, .streams = 1};
+	const struct dp_host_codec cr = {.on = true, .cache_bytes = 1 * MIB};
+	rig_init(&r, "unix", "unix", true);
+	r.codec_r = &cr;
+	assert_int_equal(dp_host_sess_set_codec(r.ss, &cs), 0);
+	struct ep *c = rig_client(&r, 1, 2 * MIB);
+	bool found;
+	RUN_UNTIL(&r, strcmp(stream_of(r.sr, 0, &found).state, "reset") == 0, 20);
+	RUN_UNTIL(&r, c->err != 0 || c->eof, 20);
+	struct dp_host_codec_stats b;
+	dp_host_sess_codec_stats(r.sr, &b);
+	assert_int_equal(b.errors, 1);
+	for (unsigned k = 0; k < r.nde; k++)
+		assert_int_equal(r.de[k].received, 0);
 	rig_fini(&r);
 }
 
@@ -1159,6 +1227,8 @@ int main(void)
 	        T(test_tcp_both_ways),
 	        T(test_stream_limit),
 	        T(test_digests),
+	        T(test_hde_codec),
+	        T(test_hde_cache_refused),
 #undef T
 	};
 	if (getenv("DP_HOST_TEST")) /* run one test: DP_HOST_TEST=test_backpressure */

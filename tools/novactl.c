@@ -259,6 +259,12 @@ static void progress_line(const json_t *st, bool tty)
 	double total = jnum(st, "ram_total"), rem = jnum(st, "ram_remaining");
 	double sent = jnum(st, "ram_transferred"), mbps = jnum(st, "qemu_mbps");
 	double wire = jnum(st, "wire_bytes"), wmbps = jnum(st, "wire_mbps");
+	/* compression: stream bytes read from QEMU per byte sent on the wire
+	 * (headers included, so a little under 1 without a codec) */
+	double stream = jnum(st, "stream_bytes");
+	char comp[16] = "-";
+	if (wire > 0 && stream > 0)
+		snprintf(comp, sizeof(comp), "%.2fx", stream / wire);
 	double done = total > 0 ? (total - rem) / total : 0;
 	if (done < 0)
 		done = 0;
@@ -274,12 +280,14 @@ static void progress_line(const json_t *st, bool tty)
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '-';
 		bar[30] = '\0';
-		printf("\r[%s] %3.0f%% %10s %7.0f Mbit/s  wire %10s %7.0f Mbit/s  ETA %-5s %-10s",
-		       bar, done * 100, sb, mbps, wb, wmbps, eta, state);
+		printf("\r[%s] %3.0f%% %10s %6.0f Mbit/s  wire %10s %6.0f Mbit/s  comp %-6s ETA "
+		       "%-5s "
+		       "%-10s",
+		       bar, done * 100, sb, mbps, wb, wmbps, comp, eta, state);
 	} else {
-		printf("%s %.0f%% sent %s at %.0f Mbit/s, wire %s at %.0f Mbit/s, remaining %.0f "
-		       "bytes, ETA %s\n",
-		       state, done * 100, sb, mbps, wb, wmbps, rem, eta);
+		printf("%s %.0f%% sent %s at %.0f Mbit/s, wire %s at %.0f Mbit/s, compression %s, "
+		       "remaining %.0f bytes, ETA %s\n",
+		       state, done * 100, sb, mbps, wb, wmbps, comp, rem, eta);
 	}
 	fflush(stdout);
 }

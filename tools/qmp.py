@@ -115,7 +115,10 @@ def wait_for(q, query, done, timeout, progress=None, stall=0.0):
 
 def migration_done(ans):
     status = ans.get("status")
-    if status == "completed":
+    # A QEMU that was a migration's destination answers that incoming
+    # migration's "completed" (without total-time) until its own outgoing one
+    # has left state none (e.g. while a TCP connect takes an RTT).
+    if status == "completed" and "total-time" in ans:
         return True
     if status in ("failed", "cancelled"):
         return False

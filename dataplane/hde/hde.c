@@ -65,8 +65,23 @@ static void *mem_alloc(struct hde_mem *m, size_t size)
 	return p + 16;
 }
 
+/* Zeroed memory. With the default allocator, calloc: large blocks come as
+ * fresh zero pages that are touched only when used, so a stream's cache of
+ * hundreds of MiB costs nothing up front (a dataplane worker makes encoders
+ * and decoders inline; memset of 1 GiB stalled it for a second). */
 static void *mem_zalloc(struct hde_mem *m, size_t size)
 {
+	if (m->alloc == NULL) {
+		size_t total = size + 16;
+		uint8_t *p = calloc(1, total);
+		if (!p)
+			return NULL;
+		memcpy(p, &total, sizeof(total));
+		m->bytes += total;
+		if (m->bytes > m->peak)
+			m->peak = m->bytes;
+		return p + 16;
+	}
 	void *p = mem_alloc(m, size);
 	if (p)
 		memset(p, 0, size);
@@ -427,7 +442,7 @@ static int cache_init_enc(struct cache *c, struct hde_mem *m, uint32_t n)
 	c->n = n;
 	if (!n)
 		return 0;
-	c->pages = mem_zalloc(m, (size_t)n * HDE_PAGE_SIZE); /* touched now, not on the fast path */
+	c->pages = mem_zalloc(m, (size_t)n * HDE_PAGE_SIZE);
 	c->meta = mem_zalloc(m, (size_t)n * sizeof(*c->meta));
 	c->free_stack = mem_alloc(m, (size_t)n * sizeof(uint32_t));
 	if (!c->pages || !c->meta || !c->free_stack || hmap_init(&c->by_key, m, n) ||

@@ -17,7 +17,8 @@
  * Conventions: constructors return a handle or NULL with errno set; other
  * calls return 0 or a negative errno. Handles are not thread-safe; use one
  * per stream per thread. All memory is allocated at create time (through the
- * optional allocator in struct hde_params), cache pages touched then too;
+ * optional allocator in struct hde_params; cache pages come zeroed by calloc,
+ * touched when first used);
  * nothing is allocated per page. The one exception is zstd, which sizes a
  * setting's workspace on its first frame (and may resize it when frame sizes
  * change a lot): a few allocations per stream, counted in mem_bytes.
