@@ -38,13 +38,9 @@ WAN=$S/tools/wan
 wan=${NC_LVA_WAN:-lva}
 PSK=integration-test-psk-0123456789
 PEER_PSK=peer-link-test-key-0123456789
-# The streams' codec (novactl --codec). Default none: with HDE on the fast
-# path (main, 239405d) the dataplanes' heartbeat lags during a migration
-# (0.7-0.9 s seen at load 2.5), and at load 5-6 it passed the control
-# plane's 2 s liveness limit, failing most migrations with "the
-# destination's dataplane is not running". NC_LVA_CODEC=hde runs them with
-# HDE (44 of 44 at load 2.5).
-codec=(--codec "${NC_LVA_CODEC:-none}")
+# The streams' codec: NC_LVA_CODEC (hde or none; default novactl's, HDE).
+codec=()
+[ -z "${NC_LVA_CODEC:-}" ] || codec=(--codec "$NC_LVA_CODEC")
 CMDLINE="console=ttyS0 panic=-1 mitigations=off edd=off loglevel=4 nc.fill_mb=48 nc.dirty_mbps=0"
 
 work=$(mktemp -d /tmp/nc-lva.XXXXXX)
