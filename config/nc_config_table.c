@@ -77,6 +77,13 @@ const struct nc_cfg_def nc_config_table[] = {
          "key the peers authenticate each other with, 16-64 characters, the same on all"},
         {"controlplane.peer_timeout_ms", NC_CFG_INT, 100, 600000, "5000", NULL, true,
          "how long to wait for a peer to connect or answer a call"},
+        {"controlplane.libvirt_uri", NC_CFG_STR, 0, 255, "qemu:///system", NULL, false,
+         "this host's libvirtd, as the control plane connects to it (migrate libvirt:DOMAIN)"},
+        {"controlplane.libvirt_dest_uri", NC_CFG_STR, 0, 255, "", NULL, false,
+         "where other hosts' libvirtd reach this host's, for migrations to it (told to the "
+         "peers); empty: libvirt_uri"},
+        {"controlplane.libvirt_socket_dir", NC_CFG_STR, 1, 64, "/run/novacron-migrate", NULL, false,
+         "directory of the migration sockets of libvirt migrations, the same path on every host"},
 };
 
 const size_t nc_config_table_len = sizeof(nc_config_table) / sizeof(nc_config_table[0]);

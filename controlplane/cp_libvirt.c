@@ -424,6 +424,18 @@ static int check_idle(struct cp_libvirt *lv, virDomainPtr dom, const char *name)
 	return 0;
 }
 
+int cp_libvirt_domain_idle(struct cp_libvirt *lv, const char *name)
+{
+	int rc = 0;
+	lv->err[0] = '\0';
+	virDomainPtr dom = lookup(lv, name, &rc);
+	if (dom == NULL)
+		return rc;
+	rc = check_idle(lv, dom, name);
+	virDomainFree(dom);
+	return rc;
+}
+
 static char *dup_opt(const char *s, bool *oom)
 {
 	if (s == NULL)

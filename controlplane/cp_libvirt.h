@@ -58,6 +58,14 @@ const char *cp_libvirt_error(const struct cp_libvirt *lv);
 int cp_libvirt_domain_state(struct cp_libvirt *lv, const char *name,
                             enum cp_libvirt_dom_state *state);
 
+/**
+ * Whether domain @p name is free for a migration: 0 (no job), -EBUSY (a job,
+ * e.g. a migration, runs on it), -ENOENT (no such domain), -EINVAL, -EIO;
+ * the text in cp_libvirt_error. A driver that cannot tell (test:///default)
+ * runs no jobs: 0.
+ */
+int cp_libvirt_domain_idle(struct cp_libvirt *lv, const char *name);
+
 /** What to migrate where. Strings are copied by cp_libvirt_migrate_start. */
 struct cp_libvirt_migrate_opts {
 	const char *domain;   /* the domain's name on the source (required) */

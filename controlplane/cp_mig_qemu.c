@@ -20,8 +20,10 @@ struct qemu {
 	struct cp_qmp *q;
 };
 
-static void *q_open(const char *vm, int timeout_ms, char *err, size_t errlen)
+static void *q_open(const char *vm, const struct nc_config *cfg, int timeout_ms, char *err,
+                    size_t errlen)
 {
+	(void)cfg;
 	struct qemu *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -155,6 +157,7 @@ static void q_close(void *hv)
 
 const struct cp_mig_backend cp_mig_qemu = {
         .name = "qemu",
+        .who = "QEMU",
         .open = q_open,
         .start = q_start,
         .poll = q_poll,

@@ -8,7 +8,10 @@
  *   1. connect to the destination's control plane (cp_peer), check that the
  *      destination socket is there, open the receive session there
  *      (connecting to --dest) and the send session here (listening on a UNIX
- *      socket in the runtime directory), both with stream digests;
+ *      socket in the runtime directory), both with stream digests; a libvirt
+ *      domain ("libvirt:NAME", cp_mig_libvirt) uses one socket path on both
+ *      hosts instead (controlplane.libvirt_socket_dir/ID.sock, or --dest):
+ *      libvirt makes the destination QEMU listen where the source connects;
  *   2. start the migration to that socket through the back end (cp_migrate.h);
  *   3. watch it: the back end's progress, the local session, the peer and
  *      its dataplane; a failure anywhere cancels the migration (the source
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,12 +270,18 @@ static void *mig_thread(void *arg)
 	}
 	const struct cp_peer_other *other = cp_peer_conn_other(pc);
 	json_t *info = NULL;
+	int rc;
 	if (cp_peer_call(pc, "peer.info", NULL, &info, err, sizeof(err)) != 0) {
 		snprintf(reason, sizeof(reason), "%s", err);
 		goto out;
 	}
 	bool alive = json_is_true(json_object_get(info, "dataplane_alive"));
+	rc = m->be->peer_info ? m->be->peer_info(m->h, info, err, sizeof(err)) : 0;
 	json_decref(info);
+	if (rc != 0) {
+		snprintf(reason, sizeof(reason), "%s", err);
+		goto out;
+	}
 	if (!alive) {
 		snprintf(reason, sizeof(reason), "the dataplane of %s is not running", m->to);
 		goto out;
@@ -293,10 +303,13 @@ static void *mig_thread(void *arg)
 		         self_ip[0] == '\0' ? "this host" : m->to);
 		goto out;
 	}
-	json_t *p = json_pack("{s:s}", "address", m->dest), *r = NULL;
-	int rc = cp_peer_call(pc, "peer.check_dest", p, &r, err, sizeof(err));
-	json_decref(p);
-	json_decref(r);
+	json_t *p, *r = NULL;
+	if (!m->be->same_path) {
+		p = json_pack("{s:s}", "address", m->dest);
+		rc = cp_peer_call(pc, "peer.check_dest", p, &r, err, sizeof(err));
+		json_decref(p);
+		json_decref(r);
+	}
 	if (rc != 0) {
 		snprintf(reason, sizeof(reason), "%s", err);
 		goto out;
@@ -384,7 +397,7 @@ static void *mig_thread(void *arg)
 		if (pr.status == CP_MIG_ST_FAILED || pr.status == CP_MIG_ST_CANCELLED) {
 			json_decref(ls);
 			char q[400];
-			snprintf(q, sizeof(q), "QEMU: migration %s%s%s", pr.detail,
+			snprintf(q, sizeof(q), "%s: migration %s%s%s", m->be->who, pr.detail,
 			         pr.error[0] ? ": " : "", pr.error);
 			explain(m, pc, q, reason, sizeof(reason));
 			goto out;
@@ -640,8 +653,27 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 		return -EINVAL;
 	}
 	int max_ch = (int)nc_config_get_int(cp->cfg, "amst.max_streams") - 1;
+	const struct cp_mig_backend *be =
+	        strncmp(vm, CP_MIG_LIBVIRT_PREFIX, strlen(CP_MIG_LIBVIRT_PREFIX)) == 0
+	                ? &cp_mig_libvirt
+	                : &cp_mig_qemu;
 	if (vm[0] == '\0' || strlen(vm) >= sizeof(ms->m[0].vm)) {
-		snprintf(err, errlen, "vm must be the QMP socket's path (1-255 characters)");
+		snprintf(err, errlen,
+		         "vm must be the QMP socket's path or libvirt:DOMAIN "
+		         "(1-255 characters)");
+		return -EINVAL;
+	}
+	if (dest == NULL && !be->same_path) {
+		snprintf(err, errlen, "dest is needed: where the destination QEMU listens");
+		return -EINVAL;
+	}
+	if (dest == NULL)
+		dest = "";
+	else if (be->same_path && strncmp(dest, "unix:/", 6) != 0) {
+		snprintf(err, errlen,
+		         "dest of a libvirt domain must be unix:/PATH (the same path "
+		         "on both hosts), got '%.100s'",
+		         dest);
 		return -EINVAL;
 	}
 	if (ch < 0 || ch > max_ch) {
@@ -653,7 +685,7 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 		snprintf(err, errlen, "rate_mbps must be 0 (no cap) to 1000000");
 		return -EINVAL;
 	}
-	if (strncmp(dest, "unix:/", 6) != 0 && strncmp(dest, "tcp:", 4) != 0) {
+	if (dest[0] != '\0' && strncmp(dest, "unix:/", 6) != 0 && strncmp(dest, "tcp:", 4) != 0) {
 		snprintf(err, errlen, "dest must be unix:/PATH or tcp:IP:PORT, got '%.100s'", dest);
 		return -EINVAL;
 	}
@@ -714,15 +746,34 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	snprintf(slot->dest, sizeof(slot->dest), "%s", dest);
 	snprintf(slot->listen, sizeof(slot->listen), "unix:%s/%s.sock",
 	         nc_config_get_str(cp->cfg, "runtime.dir"), slot->id);
+	if (be->same_path) {
+		/* libvirt: one path, here and there (see the top of this file) */
+		if (dest[0] == '\0')
+			snprintf(slot->dest, sizeof(slot->dest), "unix:%s/%s.sock",
+			         nc_config_get_str(cp->cfg, "controlplane.libvirt_socket_dir"),
+			         slot->id);
+		snprintf(slot->listen, sizeof(slot->listen), "%s", slot->dest);
+	}
 	slot->channels = (unsigned)ch;
 	slot->rate_mbps = rate;
 	slot->hde = codec == NULL || strcmp(codec, "hde") == 0;
-	slot->be = &cp_mig_qemu;
+	slot->be = be;
 	pthread_mutex_unlock(&ms->lock);
 	char why[400];
-	slot->h = slot->be->open(vm, OPEN_TIMEOUT_MS, why, sizeof(why));
 	int rc = 0;
-	if (slot->h == NULL) {
+	if (be->same_path && dest[0] == '\0') {
+		const char *dir = nc_config_get_str(cp->cfg, "controlplane.libvirt_socket_dir");
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			rc = -errno;
+			snprintf(why, sizeof(why),
+			         "cannot make %.200s (controlplane.libvirt_socket_dir): %s", dir,
+			         strerror(errno));
+		}
+	}
+	slot->h = rc == 0 ? slot->be->open(vm, cp->cfg, OPEN_TIMEOUT_MS, why, sizeof(why)) : NULL;
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", why);
+	} else if (slot->h == NULL) {
 		rc = errno ? -errno : -EIO;
 		snprintf(err, errlen, "%s", why);
 	} else if (pthread_create(&slot->thread, NULL, mig_thread, slot) != 0) {
@@ -807,10 +858,14 @@ static int m_list(const json_t *params, json_t **result, void *arg, char *err, s
 }
 
 static const struct nc_ctl_param start_params[] = {
-        {"vm", NC_CTL_STRING, true, "the source QEMU's QMP socket (path)"},
+        {"vm", NC_CTL_STRING, true,
+         "the source QEMU's QMP socket (path), or libvirt:DOMAIN (this host's libvirtd)"},
         {"to", NC_CTL_STRING, true, "destination host, a name in controlplane.peers"},
-        {"dest", NC_CTL_STRING, true, "where the destination QEMU listens there (unix:PATH)"},
-        {"channels", NC_CTL_INT, false, "multifd channels (0: plain precopy)"},
+        {"dest", NC_CTL_STRING, false,
+         "where the destination QEMU listens there (unix:PATH); libvirt: optional, the "
+         "socket path on both hosts"},
+        {"channels", NC_CTL_INT, false,
+         "multifd channels (0: plain precopy); libvirt: parallel connections"},
         {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
         {"codec", NC_CTL_STRING, false, "hde (default: HDE-code the streams) or none"},
         {NULL, 0, false, NULL},

@@ -2,8 +2,8 @@
 /*
  * cp_migrate: how a migration is started, watched and cancelled on the
  * source host, behind a small interface so that hypervisor back ends (QEMU's
- * QMP today, libvirt next) slot in. cp_migrate.c drives the rest (peer,
- * sessions, progress, digests) the same way for every back end.
+ * QMP, libvirt) slot in. cp_migrate.c drives the rest (peer, sessions,
+ * progress, digests) the same way for every back end.
  *
  * A back end's calls run on the migration's own thread, one at a time.
  * Return convention: open returns a handle or NULL with errno and a message;
@@ -15,6 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
+
+struct nc_config;
 
 enum cp_mig_status {
 	CP_MIG_ST_NONE = 0,  /**< not started */
@@ -40,8 +44,22 @@ struct cp_mig_progress {
 
 struct cp_mig_backend {
 	const char *name;
-	/** Attach to @p vm (what the operator named) within @p timeout_ms. */
-	void *(*open)(const char *vm, int timeout_ms, char *err, size_t errlen);
+	const char *who; /**< the hypervisor, in messages: "QEMU", "libvirt" */
+	/**
+	 * The hypervisor makes the destination listen at the very path the
+	 * source connects to (libvirt's unix:// migration URIs): the sessions
+	 * listen (here) and connect (there) at one path, each in its own host's
+	 * mount namespace, and the destination socket cannot be checked before
+	 * the migration starts (it does not exist yet).
+	 */
+	bool same_path;
+	/** Attach to @p vm (what the operator named; @p cfg this control plane's) within @p
+	 * timeout_ms. */
+	void *(*open)(const char *vm, const struct nc_config *cfg, int timeout_ms, char *err,
+	              size_t errlen);
+	/** Optional: what the destination's control plane says of itself (peer.info, borrowed),
+	 * before start. */
+	int (*peer_info)(void *h, const json_t *info, char *err, size_t errlen);
 	/** Migrate to @p uri (unix:PATH); @p channels > 0: multifd with that many channels. */
 	int (*start)(void *h, const char *uri, unsigned channels, char *err, size_t errlen);
 	int (*poll)(void *h, struct cp_mig_progress *p, char *err, size_t errlen);
@@ -54,5 +72,17 @@ struct cp_mig_backend {
 
 /** QEMU through its QMP socket: vm is the socket's path. */
 extern const struct cp_mig_backend cp_mig_qemu;
+
+/** The prefix of a VM that is a libvirt domain: "libvirt:NAME". */
+#define CP_MIG_LIBVIRT_PREFIX "libvirt:"
+
+/**
+ * A libvirt domain (vm "libvirt:NAME") of this host's libvirtd
+ * (controlplane.libvirt_uri), migrated peer-to-peer by virDomainMigrateToURI3
+ * to the destination's libvirtd (the libvirt_dest_uri its peer.info tells)
+ * with a unix:// migration URI; channels > 0: --parallel with that many
+ * connections.
+ */
+extern const struct cp_mig_backend cp_mig_libvirt;
 
 #endif /* CP_MIGRATE_H */

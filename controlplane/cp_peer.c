@@ -193,8 +193,12 @@ static int m_info(const json_t *params, json_t **result, void *arg, char *err, s
 {
 	(void)params, (void)err, (void)errlen;
 	struct cp_peers *p = arg;
-	*result = json_pack("{s:s, s:s, s:b}", "name", p->self_name, "amst_ip", p->amst_ip,
-	                    "dataplane_alive", cp_dplink_alive(p->cp->link));
+	/* Where a source's libvirtd reaches ours, for libvirt migrations to us. */
+	const char *lv = nc_config_get_str(p->cp->cfg, "controlplane.libvirt_dest_uri");
+	if (lv[0] == '\0')
+		lv = nc_config_get_str(p->cp->cfg, "controlplane.libvirt_uri");
+	*result = json_pack("{s:s, s:s, s:b, s:s}", "name", p->self_name, "amst_ip", p->amst_ip,
+	                    "dataplane_alive", cp_dplink_alive(p->cp->link), "libvirt_uri", lv);
 	return 0;
 }
 
@@ -235,7 +239,8 @@ static const struct nc_ctl_param check_params[] = {
 };
 
 static const struct nc_ctl_method peer_methods[] = {
-        {"peer.info", "this host's name, AMST address and dataplane state", NULL, m_info},
+        {"peer.info", "this host's name, AMST address, dataplane state and libvirt URI", NULL,
+         m_info},
         {"peer.check_dest", "is a destination socket there (without connecting)", check_params,
          m_check_dest},
         {NULL, NULL, NULL, NULL},

@@ -24,7 +24,9 @@
 #   libvirt_host_stop [NAME...]     stop hosts (all when no NAME), leave nothing
 
 LV_MIGDIR=${LV_MIGDIR:-/run/novacron-migrate}
-LV_MEM_KIB=${LV_MEM_KIB:-262136} # not a multiple of 256 KiB: see DESIGN.md
+# Not a multiple of 256 KiB (DESIGN.md), but libvirt rounds it up to whole
+# MiB for QEMU (-m 256): the TCG dirty-page loss is not avoided this way.
+LV_MEM_KIB=${LV_MEM_KIB:-262136}
 LV_QEMU=${LV_QEMU:-/usr/bin/qemu-system-x86_64}
 # The host paths each host gets its own copy of (bind mounts).
 LV_BINDS=(/etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt)
@@ -61,11 +63,14 @@ lv_reg_add() {
 }
 
 # Unregister run $1; with no live run left, remove the mount points
-# that were created and the registry.
+# that were created and the registry. (A run still alive keeps them: since
+# Linux 3.18 removing a directory that is a mount point in another mount
+# namespace detaches those mounts, i.e. another run's hosts would lose
+# /run/libvirt and the migration directory under their feet.)
 lv_reg_del() {
 	local f p d
 	rm -f "$LV_REG/runs/$1"
-	for f in "$LV_REG"/holders/*; do
+	for f in "$LV_REG"/runs/*; do
 		[ -e "$f" ] || continue
 		p=${f##*/}
 		if kill -0 "$p" 2>/dev/null; then return 0; fi

@@ -50,6 +50,10 @@ static void usage(FILE *f)
 	        "                          migrate the QEMU whose QMP socket is VM to HOST "
 	        "through\n"
 	        "                          the appliances; waits, with progress, unless --no-wait\n"
+	        "  migrate libvirt:DOMAIN --to HOST [--channels N] [...]\n"
+	        "                          the same for a domain of this host's libvirtd "
+	        "(--dest:\n"
+	        "                          optional, the socket path on both hosts)\n"
 	        "  migrate status [ID|VM]  a migration's state (default: the latest)\n"
 	        "  migrate cancel ID|VM    cancel a running migration\n"
 	        "  migrate list            migrations, running and finished\n"
@@ -347,14 +351,18 @@ static int cmd_migrate(const char *path, int argc, char **argv, int timeout, boo
 			return EX_USAGE;
 		}
 	}
-	if (vm == NULL || to == NULL || dest == NULL) {
+	bool lv = vm != NULL && strncmp(vm, "libvirt:", 8) == 0;
+	if (vm == NULL || to == NULL || (dest == NULL && !lv)) {
 		fprintf(stderr, "novactl: migrate VM --to HOST --dest unix:PATH [--channels N] "
-		                "[--rate MBPS] [--codec hde|none] [--no-wait]\n");
+		                "[--rate MBPS] [--codec hde|none] [--no-wait]\n"
+		                "         migrate libvirt:DOMAIN --to HOST [--dest unix:PATH] "
+		                "[--channels N] [--rate MBPS] [--codec hde|none] [--no-wait]\n");
 		return EX_USAGE;
 	}
-	json_t *params =
-	        json_pack("{s:s, s:s, s:s, s:I, s:f, s:s}", "vm", vm, "to", to, "dest", dest,
-	                  "channels", (json_int_t)channels, "rate_mbps", rate, "codec", codec);
+	json_t *params = json_pack("{s:s, s:s, s:I, s:f, s:s}", "vm", vm, "to", to, "channels",
+	                           (json_int_t)channels, "rate_mbps", rate, "codec", codec);
+	if (dest != NULL)
+		json_object_set_new(params, "dest", json_string(dest));
 	json_t *res = NULL, *eo = NULL;
 	const char *msg = NULL;
 	int code = call(path, "migrate.start", params, &res, timeout, &msg, &eo);
@@ -373,10 +381,11 @@ static int cmd_migrate(const char *path, int argc, char **argv, int timeout, boo
 		json_decref(res);
 		return EX_OK;
 	}
-	json_decref(res);
 	bool tty = !as_json && isatty(STDOUT_FILENO);
 	if (!as_json)
-		printf("migration %s: %s -> %s (%s)\n", id, vm, to, dest);
+		printf("migration %s: %s -> %s (%s)\n", id, vm, to,
+		       dest ? dest : jstr(res, "dest"));
+	json_decref(res);
 	long long last_line = 0;
 	json_t *st = NULL;
 	for (;;) {
