@@ -727,37 +727,26 @@ static long st_push(struct hstream *t)
 	long moved = 0;
 	t->out_more = false;
 	for (;;) {
-		if (t->b_len == 0 && s->codec.on && !s->sending) {
-			if (t->amst_fin)
-				break;
-			if (moved >= (long)STREAM_BUDGET) {
-				t->out_more = true;
-				break;
-			}
-			long r = st_decode(t);
-			if (r < 0)
-				return moved;
-			if (r == 0)
-				break;
-			t->b_off = 0;
-			t->b_len = (uint32_t)r;
-			s->stats.buffered += (uint64_t)r;
-			if ((uint64_t)r > s->stats.buffered_max)
-				s->stats.buffered_max = (uint64_t)r;
-		}
 		if (t->b_len == 0) {
-			if (t->amst_fin || !t->amst_readable)
+			/* Refill the bounce buffer: decoded bytes with HDE, else AMST's. */
+			bool decode = s->codec.on && !s->sending;
+			if (t->amst_fin || (!decode && !t->amst_readable))
 				break;
 			if (moved >= (long)STREAM_BUDGET) {
 				t->out_more = true;
 				break;
 			}
-			bool fin;
-			long r = st_amst_read(t, t->bounce, DP_HOST_BOUNCE, &fin);
+			long r;
+			if (decode) {
+				r = st_decode(t);
+			} else {
+				bool fin;
+				r = st_amst_read(t, t->bounce, DP_HOST_BOUNCE, &fin);
+				if (r >= 0 && fin)
+					t->amst_fin = true;
+			}
 			if (r < 0)
 				return moved;
-			if (fin)
-				t->amst_fin = true;
 			if (r == 0)
 				break;
 			t->b_off = 0;
