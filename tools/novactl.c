@@ -437,7 +437,9 @@ static int cmd_migrate(const char *path, int argc, char **argv, int timeout, boo
 	}
 	if (!ok)
 		fprintf(stderr, "novactl: migration %s %s: %s\n", id, state,
-		        jstr(st, "error")[0] ? jstr(st, "error") : "stream digests not equal");
+		        jstr(st, "error")[0]              ? jstr(st, "error")
+		        : strcmp(state, "completed") == 0 ? "stream digests not equal"
+		                                          : "no reason was given");
 	json_decref(st);
 	return ok ? EX_OK : EX_METHOD;
 }
