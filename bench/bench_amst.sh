@@ -65,7 +65,8 @@ cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	[ -f "$work/iperf3.pid" ] && kill -KILL "$(cat "$work/iperf3.pid")" 2>/dev/null
 	[ -n "$wan_up" ] && "$S/tools/wan" down --name "$wan" >/dev/null 2>&1
-	for p in "${prefixes[@]}"; do rm -rf "/var/run/dpdk/$p"; done
+	# A dataplane that had to be killed leaves its hugepage files behind.
+	for p in "${prefixes[@]}"; do rm -rf "/var/run/dpdk/$p" "/dev/hugepages/${p}map_"*; done
 	[ -n "${BENCH_KEEP:-}" ] && echo "# kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT

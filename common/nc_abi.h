@@ -212,7 +212,7 @@ struct nc_session_shm {
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
-	uint32_t flags;          /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes) */
+	uint32_t flags; /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes) */
 	uint32_t pad0;
 	struct nc_hde_shm hde;
 	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];

@@ -4,9 +4,9 @@
 
 static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
 static const char *const poll_modes[] = {"adaptive", "busy", NULL};
-static const char *const hde_modes[] = {"adaptive", "fastest", "strongest", "none",  "zstd-fast",
-                                        "zstd1",    "igzip0",  "igzip1",    "zstd3", "zstd9",
-                                        "zstd19",   NULL};
+static const char *const hde_modes[] = {"adaptive",  "fastest", "strongest", "none",
+                                        "zstd-fast", "zstd1",   "igzip0",    "igzip1",
+                                        "zstd3",     "zstd9",   "zstd19",    NULL};
 
 const struct nc_cfg_def nc_config_table[] = {
         /* name, type, min, max, default, choices, runtime, help */
