@@ -17,6 +17,7 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -785,7 +786,12 @@ static int check_params(const struct hde_params *p)
 	return 0;
 }
 
-struct hde_enc *hde_enc_create(const struct hde_params *params)
+_Static_assert(offsetof(struct hde_enc, mem) == 0, "codec_obj: mem comes first");
+
+/* The zeroed object of an encoder or decoder (its struct hde_mem first),
+ * allocated through the params' allocator and accounted in its own mem.
+ * NULL with errno EINVAL (bad params) or ENOMEM. */
+static void *codec_obj(const struct hde_params *params, size_t size)
 {
 	struct hde_mem mem;
 	int rc = check_params(params);
@@ -794,12 +800,20 @@ struct hde_enc *hde_enc_create(const struct hde_params *params)
 		return NULL;
 	}
 	mem_init(&mem, params);
-	struct hde_enc *e = mem_zalloc(&mem, sizeof(*e));
-	if (!e) {
+	struct hde_mem *obj = mem_zalloc(&mem, size);
+	if (!obj) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	e->mem = mem;
+	*obj = mem;
+	return obj;
+}
+
+struct hde_enc *hde_enc_create(const struct hde_params *params)
+{
+	struct hde_enc *e = codec_obj(params, sizeof(*e));
+	if (!e)
+		return NULL;
 	if (params)
 		e->p = *params;
 	if (e->p.mode == HDE_MODE_FASTEST)
@@ -1223,21 +1237,13 @@ struct hde_dec {
 	struct hde_stats st;
 };
 
+_Static_assert(offsetof(struct hde_dec, mem) == 0, "codec_obj: mem comes first");
+
 struct hde_dec *hde_dec_create(const struct hde_params *params)
 {
-	struct hde_mem mem;
-	int rc = check_params(params);
-	if (rc) {
-		errno = -rc;
+	struct hde_dec *d = codec_obj(params, sizeof(*d));
+	if (!d)
 		return NULL;
-	}
-	mem_init(&mem, params);
-	struct hde_dec *d = mem_zalloc(&mem, sizeof(*d));
-	if (!d) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	d->mem = mem;
 	d->batch = batch_of(params, 1);
 	d->raw_max = d->batch + HDE_PAGE_SIZE;
 	d->body_cap = body_bound(d->raw_max);
