@@ -29,10 +29,11 @@
 #include "dp_net.h"
 #include "nc_log.h"
 
-#define TX_BACKLOG    512
-#define ACTIVE_NS     5000000ull /* a session that moved a packet this recently is active */
-#define ACTIVE_NAP_NS 20000ull   /* longest nap of the worker while one is */
-#define TX_BURST      64
+#define TX_BACKLOG 512
+#define ACTIVE_NS  5000000ull /* a session that moved a packet this recently is active */
+#define ACTIVE_NAP_NS                                                                              \
+	200000ull /* longest nap of the worker while one is (the port's ring holds it) */
+#define TX_BURST 64
 
 struct dp_amst_sess {
 	bool used;
@@ -796,6 +797,7 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 	        .session_window = (uint64_t)buf * streams,
 	        .max_streams = (uint16_t)streams,
 	        .idle_timeout_ms = (uint32_t)nc_config_get_int(dp->cfg, "amst.idle_timeout_ms"),
+	        .unsent_ns = (uint64_t)nc_config_get_int(dp->cfg, "amst.unsent_ms") * 1000000ull,
 	        .handshake_timeout_ms = 10000,
 	        .seed = dp_now_ns(),
 	};

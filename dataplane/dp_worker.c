@@ -32,6 +32,9 @@ const char *const dp_drop_names[DP_DROP_COUNT] = {
 #undef DP_DROP_NAME
 };
 
+/* The shortest nap of a worker whose session waits for a timer (worker_main). */
+#define ACTIVE_NAP_MIN_NS 30000u
+
 /* Workers get their dataplane through this (rte_eal_remote_launch takes one pointer). */
 static struct dp *the_dp;
 
@@ -101,6 +104,19 @@ static int worker_main(void *arg)
 		                atomic_load_explicit(&dp->sleep_max_us, memory_order_relaxed),
 		};
 		uint32_t us = dp_poll_next(&poll, work, &pc);
+		if (us == 0 && work == 0 && pc.mode == NC_POLL_ADAPTIVE && next_due != UINT64_MAX) {
+			/* A session runs but has nothing to do before its next timer (the
+			 * pacer's next burst, an ACK, a probe; dp_amst_next_ns keeps it
+			 * close while the session moves data): nap until then instead of
+			 * spinning. On a machine whose cores QEMU shares, a spinning
+			 * worker takes the CPU the migration itself needs. Shorter waits
+			 * than a wake-up costs are spun. */
+			uint64_t now = dp_now_ns();
+			if (next_due > now + ACTIVE_NAP_MIN_NS) {
+				uint64_t left = (next_due - now) / 1000;
+				us = left < pc.sleep_max_us ? (uint32_t)left : pc.sleep_max_us;
+			}
+		}
 		if (us && next_due != UINT64_MAX) {
 			/* Wake in time for the session that is due next. */
 			uint64_t now = dp_now_ns();

@@ -17,6 +17,8 @@
 #
 #   mig_init NAME                  a work directory, MIG_* defaults
 #   mig_up PROFILE                 tools/wan up PROFILE --name NAME, both appliances
+#                                  (a qemu-* run stops them, a novacron run starts
+#                                  them again: mig_appliances_down/_up)
 #   mig_down                       guests, appliances, the namespaces
 #   mig_guest WORKLOAD [HOST]      boot a guest in HOST (a), WORKLOAD idle or dirtyN
 #                                  (N MB/s); it becomes the chain's current guest
@@ -113,8 +115,14 @@ mig_up() {
 	"$MIG_S/tools/wan" up "$prof" --name "$MIG_WAN" >"$MIG_WORK/wan.log" 2>&1 ||
 		{ mig_say "tools/wan up $prof failed: $(tail -3 "$MIG_WORK/wan.log")"; return 1; }
 	MIG_PROFILE=$prof
+	mig_appliances_up
+}
+
+# The appliances of both hosts (mig_up starts them; a QEMU-alone run stops them).
+mig_appliances_up() {
 	mig_config A "0-1" a0 10.77.0.11/24 host-a 10.77.0.1:7480 "host-b=10.77.0.2:7480"
 	mig_config B "0@1,1@0" b0 10.77.0.12/24 host-b 10.77.0.2:7480 "host-a=10.77.0.1:7480"
+	MIG_APPLIANCES=1
 	appliance_start A "$MIG_WAN-a" && appliance_start B "$MIG_WAN-b" || return 1
 	local _
 	for _ in $(seq 50); do
@@ -125,13 +133,18 @@ mig_up() {
 	return 1
 }
 
+mig_appliances_down() {
+	appliance_stop A B
+	MIG_APPLIANCES=0
+	rm -rf "/var/run/dpdk/${MIG_PREFIX}A" "/var/run/dpdk/${MIG_PREFIX}B"
+	rm -f "/dev/hugepages/${MIG_PREFIX}A"map_* "/dev/hugepages/${MIG_PREFIX}B"map_*
+}
+
 mig_down() {
 	qemu_cleanup
 	MIG_CUR=''
-	appliance_stop A B
+	mig_appliances_down
 	"$MIG_S/tools/wan" down --name "$MIG_WAN" >/dev/null 2>&1
-	rm -rf "/var/run/dpdk/${MIG_PREFIX}A" "/var/run/dpdk/${MIG_PREFIX}B"
-	rm -f "/dev/hugepages/${MIG_PREFIX}A"map_* "/dev/hugepages/${MIG_PREFIX}B"map_*
 	return 0
 }
 
@@ -259,6 +272,12 @@ mig_run() {
 	dst=g$MIG_SEQ
 	r_total=null r_down=null r_digest=null
 	local ram=false gok=false w0 w1 t1 wire=null
+	# QEMU alone runs without the appliances: their af_packet ports would take
+	# a copy of every frame of its TCP stream, and CPU from it.
+	case $sys in
+	novacron) [ "${MIG_APPLIANCES:-0}" = 1 ] || mig_appliances_up || return 1 ;;
+	qemu-*) [ "${MIG_APPLIANCES:-0}" = 0 ] || mig_appliances_down ;;
+	esac
 	qemu_start "$dst" --mem "$MIG_MEM_K" --incoming --netns "$MIG_WAN-$dh" \
 		--qmp2 "$QEMU_WORK/$dst.cp.qmp" || return 1
 	w0=$(mig_wire)

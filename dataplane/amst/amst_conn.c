@@ -133,6 +133,7 @@ struct amst_conn {
 	double pace_credit;
 	uint64_t pace_last_ns;
 	uint64_t pace_next_ns;
+	bool pace_open; /* a burst is being sent: go on while there is credit */
 	/* flow control, sending */
 	uint64_t peer_max_data;
 	uint64_t sent_data; /* sum of s_next over streams (new bytes ever sent) */
@@ -196,6 +197,40 @@ static uint64_t max64(uint64_t a, uint64_t b)
 static uint64_t min64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* Unsent bytes a stream may hold: cfg.unsent_ns at the pacing rate. Like
+ * TCP_NOTSENT_LOWAT, this keeps the application's data in the application
+ * (QEMU measures its own bandwidth from what we take; an HDE encoder running
+ * far ahead of the wire only takes the worker from the network). */
+static uint64_t unsent_limit(const struct amst_conn *c)
+{
+	uint64_t lim = (uint64_t)((double)c->cc.pacing_rate * (double)c->cfg.unsent_ns / 1e9);
+	return lim > AMST_UNSENT_MIN ? lim : AMST_UNSENT_MIN;
+}
+
+static uint64_t stream_room(const struct amst_conn *c, const struct amst_stream *s)
+{
+	uint64_t room = c->cfg.stream_buf - (s->s_end - s->s_base);
+	if (c->cfg.unsent_ns) {
+		uint64_t lim = unsent_limit(c), unsent = s->s_end - s->s_next;
+		room = min64(room, unsent < lim ? lim - unsent : 0);
+	}
+	return room;
+}
+
+/* WRITABLE for a writer that found no room, once there is a useful amount. */
+static void maybe_writable(struct amst_conn *c, struct amst_stream *s)
+{
+	if (!s->want_writable)
+		return;
+	uint64_t want = min64(64 * 1024, c->cfg.stream_buf / 2);
+	if (c->cfg.unsent_ns)
+		want = min64(want, unsent_limit(c) / 2);
+	if (stream_room(c, s) >= want) {
+		s->want_writable = false;
+		push_event(c, AMST_EV_WRITABLE, s->id, 0);
+	}
 }
 
 static void enter_closed(struct amst_conn *c, uint32_t code, const char *reason)
@@ -632,10 +667,7 @@ static void on_stream_frame_acked(struct amst_conn *c, const struct sent_frame *
 			s->fin_acked = true;
 			s->fin_lost = false;
 		}
-		if (s->want_writable && s->s_end - s->s_base < c->cfg.stream_buf) {
-			s->want_writable = false;
-			push_event(c, AMST_EV_WRITABLE, s->id, 0);
-		}
+		maybe_writable(c, s);
 		break;
 	case 2:
 		s->reset_acked = true;
@@ -1047,6 +1079,15 @@ static bool stream_has_data(const struct amst_conn *c, const struct amst_stream 
 	return s->s_next < s->s_end && s->s_next < s->s_peer_max && c->sent_data < c->peer_max_data;
 }
 
+/* Does any stream have data to send? */
+static bool conn_has_data(const struct amst_conn *c)
+{
+	for (unsigned i = 0; i < c->stream_hi; i++)
+		if (c->streams[i] && stream_has_data(c, c->streams[i]))
+			return true;
+	return false;
+}
+
 /* Add stream frames to a packet being built; returns bytes used. */
 static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p, size_t room,
                           struct sent_pkt *sp)
@@ -1121,6 +1162,8 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 			s->s_next = off + len;
 			c->sent_data += len;
 			c->st.stream_bytes_sent += len;
+			if (c->cfg.unsent_ns)
+				maybe_writable(c, s);
 		}
 		if (fin) {
 			s->fin_sent = true;
@@ -1132,13 +1175,30 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 	return used;
 }
 
+/* The pacer sends in bursts of PACE_BURST_NS worth of the pacing rate (at
+ * least two packets, at most 64 KiB): between bursts the worker can nap and
+ * the port is kicked once per burst instead of once per packet, which on a
+ * machine whose cores are shared with the hypervisor is what leaves QEMU its
+ * CPU (docs/amst.md "Pacing"). */
+#define PACE_BURST_NS 250000.0
+
+static double pace_burst(const struct amst_conn *c)
+{
+	double b = (double)c->cc.pacing_rate * PACE_BURST_NS / 1e9;
+	if (b < 2.0 * c->cfg.max_payload)
+		b = 2.0 * c->cfg.max_payload;
+	return b > 64.0 * 1024 ? 64.0 * 1024 : b;
+}
+
 static void pace_refill(struct amst_conn *c, uint64_t now)
 {
-	double quantum = (double)c->cc.pacing_rate / 1000.0; /* 1 ms worth */
+	/* Credit a worker that woke late may spend at once: 2 ms worth, so that
+	 * naps and a busy CPU do not lower the rate, at most 256 KiB in a burst. */
+	double quantum = (double)c->cc.pacing_rate / 500.0;
 	if (quantum < 2.0 * c->cfg.max_payload)
 		quantum = 2.0 * c->cfg.max_payload;
-	if (quantum > 64.0 * 1024)
-		quantum = 64.0 * 1024;
+	if (quantum > 256.0 * 1024)
+		quantum = 256.0 * 1024;
 	if (now > c->pace_last_ns) {
 		c->pace_credit += (double)(now - c->pace_last_ns) * (double)c->cc.pacing_rate / 1e9;
 		c->pace_last_ns = now;
@@ -1259,7 +1319,11 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		/* Data is allowed by the window and the pacer (probes go anyway). */
 		pace_refill(c, now);
 		bool window = c->bytes_in_flight + cap <= c->cc.cwnd || pto;
-		bool paced = c->pace_credit >= (double)cap / 2 || pto;
+		if (!c->pace_open && c->pace_credit >= pace_burst(c))
+			c->pace_open = true;
+		else if (c->pace_open && c->pace_credit < (double)cap / 2)
+			c->pace_open = false;
+		bool paced = (c->pace_open && c->pace_credit >= (double)cap / 2) || pto;
 		if (want_ack || (window && paced && c->ack_pending))
 			used += build_ack(c, body, room, now);
 		if (window && paced && c->state == AMST_ESTABLISHED) {
@@ -1303,6 +1367,11 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 			/* Nothing to send with room in the window: application-limited. */
 			if (!any && !pto && c->bytes_in_flight < c->cc.cwnd)
 				c->app_limited_until = max64(c->delivered + c->bytes_in_flight, 1);
+		} else if (window && c->state == AMST_ESTABLISHED && !c->app_limited_until &&
+		           !conn_has_data(c)) {
+			/* The same while the pacer waits for its next burst: a trickle of
+			 * data (a multifd handshake) must not look like a full pipe. */
+			c->app_limited_until = max64(c->delivered + c->bytes_in_flight, 1);
 		}
 	}
 	if (used == 0)
@@ -1376,13 +1445,11 @@ uint64_t amst_conn_next_time(const struct amst_conn *c)
 	else if (c->state == AMST_ESTABLISHED)
 		t = min64(t, c->last_tx_ns + keepalive_ns(c));
 	/* Data waiting: when the pacer allows the next packet. */
-	bool data = c->max_data_pending;
-	for (unsigned i = 0; i < c->stream_hi && !data; i++)
-		if (c->streams[i] && stream_has_data(c, c->streams[i]))
-			data = true;
+	bool data = c->max_data_pending || conn_has_data(c);
 	if (data && c->state == AMST_ESTABLISHED &&
 	    c->bytes_in_flight + c->cfg.max_payload <= c->cc.cwnd) {
-		double need = (double)c->cfg.max_payload / 2 - c->pace_credit;
+		double need = (c->pace_open ? (double)c->cfg.max_payload / 2 : pace_burst(c)) -
+		              c->pace_credit;
 		uint64_t wait =
 		        need <= 0 ? 0
 		                  : (uint64_t)(need * 1e9 /
@@ -1434,8 +1501,7 @@ long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_
 		return -EPIPE;
 	if (c->state == AMST_CLOSED || c->state == AMST_CLOSING)
 		return -ENOTCONN;
-	uint64_t room = c->cfg.stream_buf - (s->s_end - s->s_base);
-	size_t n = (size_t)min64(room, len);
+	size_t n = (size_t)min64(stream_room(c, s), len);
 	uint32_t mask = c->cfg.stream_buf - 1;
 	for (size_t done = 0; done < n;) {
 		uint32_t pos = (uint32_t)((s->s_end + done) & mask);
@@ -1452,7 +1518,7 @@ long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_
 size_t amst_stream_room(const struct amst_conn *c, uint32_t id)
 {
 	const struct amst_stream *s = stream_get(c, id);
-	return s ? (size_t)(c->cfg.stream_buf - (s->s_end - s->s_base)) : 0;
+	return s ? (size_t)stream_room(c, s) : 0;
 }
 
 int amst_stream_finish(struct amst_conn *c, uint32_t id)
