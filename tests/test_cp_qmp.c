@@ -3,7 +3,8 @@
  * test_cp_qmp: the QMP client against a scripted fake QEMU on a UNIX socket:
  * greeting and capabilities, replies with events in between, a late answer
  * to another id, QMP errors, a monitor that is not QMP, one that goes silent
- * and one that goes away. (The integration test drives a real QEMU.)
+ * and one that goes away; the QEMU migration back end's reading of
+ * query-migrate. (The integration test drives a real QEMU.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "cp_migrate.h"
 #include "cp_qmp.h"
 
 #define GREETING                                                                                   \
@@ -208,6 +210,41 @@ static void test_silent_and_gone(void **state)
 	assert_non_null(strstr(err, "is QEMU running"));
 }
 
+/* The QEMU back end's poll: QEMU 7.2 says "completed" a moment before it has
+ * worked out total-time and downtime (0 until then); that is not the end yet. */
+static void test_mig_completed_late(void **state)
+{
+	(void)state;
+	struct fake f = {
+	        .greeting = GREETING,
+	        .reply = {"{\"return\": {}, \"id\": %ID%}\n",
+	                  "{\"return\": {\"status\": \"none\"}, \"id\": %ID%}\n",
+	                  "{\"return\": {\"status\": \"completed\", \"total-time\": 0, "
+	                  "\"downtime\": 0, \"ram\": {\"transferred\": 7}}, \"id\": %ID%}\n",
+	                  "{\"return\": {\"status\": \"completed\", \"total-time\": 4321, "
+	                  "\"downtime\": 55, \"ram\": {\"transferred\": 9}}, \"id\": %ID%}\n",
+	                  /* a destination's own incoming migration: no total-time */
+	                  "{\"return\": {\"status\": \"completed\"}, \"id\": %ID%}\n"},
+	};
+	pthread_t t = start_fake(&f);
+	char err[256] = "";
+	void *h = cp_mig_qemu.open(path, NULL, 2000, err, sizeof(err));
+	assert_non_null(h);
+	struct cp_mig_progress p;
+	assert_int_equal(cp_mig_qemu.poll(h, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.status, CP_MIG_ST_ACTIVE);
+	assert_int_equal(p.transferred, 7);
+	assert_int_equal(cp_mig_qemu.poll(h, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.status, CP_MIG_ST_COMPLETED);
+	assert_int_equal(p.total_ms, 4321);
+	assert_int_equal(p.downtime_ms, 55);
+	assert_int_equal(cp_mig_qemu.poll(h, &p, err, sizeof(err)), 0);
+	assert_int_equal(p.status, CP_MIG_ST_NONE);
+	cp_mig_qemu.close(h);
+	stop_fake(&f, t);
+	assert_int_equal(f.requests, 5);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -215,6 +252,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_not_qmp, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_silent_and_gone, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mig_completed_late, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cp_qmp", tests, NULL, NULL);
 }

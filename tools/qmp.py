@@ -118,7 +118,9 @@ def migration_done(ans):
     # A QEMU that was a migration's destination answers that incoming
     # migration's "completed" (without total-time) until its own outgoing one
     # has left state none (e.g. while a TCP connect takes an RTT).
-    if status == "completed" and "total-time" in ans:
+    # QEMU 7.2 also says "completed" a moment before it has worked out
+    # total-time and downtime (both 0 until then): not done yet.
+    if status == "completed" and ans.get("total-time", 0) > 0:
         return True
     if status in ("failed", "cancelled"):
         return False
