@@ -133,7 +133,8 @@ struct amst_conn {
 	double pace_credit;
 	uint64_t pace_last_ns;
 	uint64_t pace_next_ns;
-	bool pace_open; /* a burst is being sent: go on while there is credit */
+	bool pace_open;       /* a burst is being sent: go on while there is credit */
+	uint64_t pace_due_ns; /* data waited for the pacer until then (0: it did not) */
 	/* flow control, sending */
 	uint64_t peer_max_data;
 	uint64_t sent_data; /* sum of s_next over streams (new bytes ever sent) */
@@ -1190,15 +1191,19 @@ static double pace_burst(const struct amst_conn *c)
 	return b > 64.0 * 1024 ? 64.0 * 1024 : b;
 }
 
-static void pace_refill(struct amst_conn *c, uint64_t now)
+/* Credit a worker that woke late may spend at once: 2 ms worth, so that naps
+ * and a busy CPU do not lower the rate, at most 256 KiB in a burst. */
+static double pace_quantum(const struct amst_conn *c)
 {
-	/* Credit a worker that woke late may spend at once: 2 ms worth, so that
-	 * naps and a busy CPU do not lower the rate, at most 256 KiB in a burst. */
 	double quantum = (double)c->cc.pacing_rate / 500.0;
 	if (quantum < 2.0 * c->cfg.max_payload)
 		quantum = 2.0 * c->cfg.max_payload;
-	if (quantum > 256.0 * 1024)
-		quantum = 256.0 * 1024;
+	return quantum > 256.0 * 1024 ? 256.0 * 1024 : quantum;
+}
+
+static void pace_refill(struct amst_conn *c, uint64_t now)
+{
+	double quantum = pace_quantum(c);
 	if (now > c->pace_last_ns) {
 		c->pace_credit += (double)(now - c->pace_last_ns) * (double)c->cc.pacing_rate / 1e9;
 		c->pace_last_ns = now;
@@ -1324,6 +1329,18 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		else if (c->pace_open && c->pace_credit < (double)cap / 2)
 			c->pace_open = false;
 		bool paced = (c->pace_open && c->pace_credit >= (double)cap / 2) || pto;
+		if (c->pace_due_ns) {
+			/* Back at the pacer later than its credit covers (the worker was
+			 * coding, or the CPU was busy elsewhere): the path was not the
+			 * limit meanwhile, so what the next samples show is not the path
+			 * either. Without this, an HDE encoder's stalls walked the
+			 * bandwidth estimate down and the pacing rate with it. */
+			double cover = pace_quantum(c) * 1e9 /
+			               (double)(c->cc.pacing_rate ? c->cc.pacing_rate : 1);
+			if ((double)now > (double)c->pace_due_ns + cover)
+				c->app_limited_until = max64(c->delivered + c->bytes_in_flight, 1);
+			c->pace_due_ns = 0;
+		}
 		if (want_ack || (window && paced && c->ack_pending))
 			used += build_ack(c, body, room, now);
 		if (window && paced && c->state == AMST_ESTABLISHED) {
@@ -1367,11 +1384,22 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 			/* Nothing to send with room in the window: application-limited. */
 			if (!any && !pto && c->bytes_in_flight < c->cc.cwnd)
 				c->app_limited_until = max64(c->delivered + c->bytes_in_flight, 1);
-		} else if (window && c->state == AMST_ESTABLISHED && !c->app_limited_until &&
-		           !conn_has_data(c)) {
-			/* The same while the pacer waits for its next burst: a trickle of
-			 * data (a multifd handshake) must not look like a full pipe. */
-			c->app_limited_until = max64(c->delivered + c->bytes_in_flight, 1);
+		} else if (window && c->state == AMST_ESTABLISHED) {
+			if (!conn_has_data(c)) {
+				/* The same while the pacer waits for its next burst: a trickle
+				 * of data (a multifd handshake) must not look like a full pipe. */
+				if (!c->app_limited_until)
+					c->app_limited_until =
+					        max64(c->delivered + c->bytes_in_flight, 1);
+			} else if (c->cc.pacing_rate) {
+				/* Data waits for the pacer: when it is due. */
+				double need = (c->pace_open ? (double)cap / 2 : pace_burst(c)) -
+				              c->pace_credit;
+				c->pace_due_ns =
+				        now + (need > 0 ? (uint64_t)(need * 1e9 /
+				                                     (double)c->cc.pacing_rate)
+				                        : 0);
+			}
 		}
 	}
 	if (used == 0)
