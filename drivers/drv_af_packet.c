@@ -9,6 +9,11 @@
 static const char *const afp_keys[] = {"iface",    "qpairs",       "blocksz", "framesz",
                                        "framecnt", "qdisc_bypass", NULL};
 static const char *const afp_required[] = {"iface", NULL};
+/* The kernel's ring holds what arrives while the worker naps or codes: DPDK's
+ * 512 frames are 6 ms at 1 Gbit/s, and a receiver that decoded an HDE batch
+ * on a busy 2-core machine lost 1.4% of a migration's packets there (wanem
+ * counted 0.1%). 4096 frames of 2 KiB: 8 MiB per ring. */
+static const char *const afp_defaults[] = {"framecnt=4096", NULL};
 
 static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 {
@@ -35,6 +40,7 @@ static const struct nc_drv af_packet_drv = {
         .help = "kernel interface through AF_PACKET (iface=NAME)",
         .keys = afp_keys,
         .required = afp_required,
+        .defaults = afp_defaults,
         .check = afp_check,
         .prepare = drv_iface_exists,
         .setup = afp_setup,

@@ -139,6 +139,25 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 			return -EINVAL;
 		}
 	}
+	for (const char *const *def = d->defaults; def && *def; def++) {
+		const char *eq = strchr(*def, '=');
+		size_t klen = eq ? (size_t)(eq - *def) : 0;
+		struct nc_drv_arg *a = &out->args[out->n_args];
+		if (klen == 0 || klen >= sizeof(a->key) || strlen(eq + 1) >= sizeof(a->value))
+			continue; /* a driver's own table: cannot happen */
+		char key[sizeof(a->key)];
+		memcpy(key, *def, klen);
+		key[klen] = '\0';
+		if (nc_drv_arg(out, key) != NULL)
+			continue;
+		if (out->n_args == NC_DRV_MAX_ARGS) {
+			snprintf(err, errlen, "%s: too many arguments", d->name);
+			return -EINVAL;
+		}
+		snprintf(a->key, sizeof(a->key), "%s", key);
+		snprintf(a->value, sizeof(a->value), "%s", eq + 1);
+		out->n_args++;
+	}
 	snprintf(out->devname, sizeof(out->devname), "%s%u", d->pmd, index);
 	int n = snprintf(out->devargs, sizeof(out->devargs), "%s", out->devname);
 	for (unsigned i = 0; i < out->n_args && n < (int)sizeof(out->devargs); i++)

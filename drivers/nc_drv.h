@@ -42,6 +42,7 @@ struct nc_drv {
 	const char *help;            /**< one line */
 	const char *const *keys;     /**< accepted argument keys, NULL-terminated */
 	const char *const *required; /**< keys that must be given, NULL-terminated or NULL */
+	const char *const *defaults; /**< "KEY=VALUE" added when KEY is not given, or NULL */
 	int (*check)(const struct nc_drv_port *p, char *err, size_t errlen);
 	int (*prepare)(const struct nc_drv_port *p, char *err, size_t errlen);
 	int (*setup)(const struct nc_drv_port *p, uint16_t port_id, char *err, size_t errlen);

@@ -49,6 +49,9 @@ static void test_good_specs(void **state)
 	assert_int_equal(parse("ring", &p), 0);
 	assert_string_equal(p.devargs, "net_ring0");
 	assert_int_equal(parse("af_packet:iface=veth0,qpairs=2", &p), 0);
+	assert_string_equal(p.devargs, "net_af_packet0,iface=veth0,qpairs=2,framecnt=4096");
+	assert_int_equal(parse("af_packet:framecnt=256,iface=veth0", &p), 0);
+	assert_string_equal(p.devargs, "net_af_packet0,framecnt=256,iface=veth0");
 	assert_int_equal(parse("af_xdp:iface=veth1,start_queue=0,queue_count=1", &p), 0);
 	assert_string_equal(p.devname, "net_af_xdp0");
 }
