@@ -675,23 +675,30 @@ static void test_flow_control_and_rate_cap(void **state)
 	sim_fini(&m);
 }
 
+/* One sealed stream of @p bytes over wan1g's path (1 Gbit/s, 50 ms RTT, a
+ * BDP of queue) losing @p loss each way, with buffers to fill it. */
+static void sim_wan1g(struct sim *m, uint64_t bytes, double loss)
+{
+	sim_init(m, true, 1, bytes, 0);
+	m->s[0].cfg.stream_buf = m->s[1].cfg.stream_buf = 64u << 20;
+	m->s[0].cfg.session_window = m->s[1].cfg.session_window = 128u << 20;
+	amst_conn_destroy(m->s[0].c);
+	m->s[0].c = amst_conn_client(&m->s[0].cfg, 0);
+	m->s[0].ids[0] = (uint32_t)amst_stream_open(m->s[0].c);
+	for (int i = 0; i < 2; i++) {
+		m->l[i].rate_bps = 1e9;
+		m->l[i].delay_ns = 25000000;
+		m->l[i].loss = loss;
+		m->l[i].queue_bytes = 6250000;
+	}
+}
+
 /* The controller fills a long fat lossy path, in virtual time. */
 static void test_long_fat_lossy_path(void **state)
 {
 	(void)state;
 	static struct sim m;
-	sim_init(&m, true, 1, 256u << 20, 0);
-	m.s[0].cfg.stream_buf = m.s[1].cfg.stream_buf = 64u << 20;
-	m.s[0].cfg.session_window = m.s[1].cfg.session_window = 128u << 20;
-	amst_conn_destroy(m.s[0].c);
-	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
-	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
-	for (int i = 0; i < 2; i++) {
-		m.l[i].rate_bps = 1e9;
-		m.l[i].delay_ns = 25000000;
-		m.l[i].loss = 0.01;
-		m.l[i].queue_bytes = 6250000;
-	}
+	sim_wan1g(&m, 256u << 20, 0.01);
 	sim_run(&m, 60ull * 1000000000);
 	sim_check_exact(&m);
 	double secs = (double)m.done_at / 1e9;
@@ -712,17 +719,7 @@ static void test_stalling_sender(void **state)
 {
 	(void)state;
 	static struct sim m;
-	sim_init(&m, true, 1, 128u << 20, 0);
-	m.s[0].cfg.stream_buf = m.s[1].cfg.stream_buf = 64u << 20;
-	m.s[0].cfg.session_window = m.s[1].cfg.session_window = 128u << 20;
-	amst_conn_destroy(m.s[0].c);
-	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
-	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
-	for (int i = 0; i < 2; i++) {
-		m.l[i].rate_bps = 1e9;
-		m.l[i].delay_ns = 25000000;
-		m.l[i].queue_bytes = 6250000;
-	}
+	sim_wan1g(&m, 128u << 20, 0);
 	m.stall_ns = 3000000;
 	m.stall_period_ns = 4000000;
 	m.app_tick_ns = 250000;
