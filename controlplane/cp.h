@@ -41,8 +41,11 @@ int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen);
 /** Register session.open/stats/close on @p ctl (the peer link's registry). */
 int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp);
 
-/** Is the dataplane attached, ready and its heartbeat under 2 s old? */
+/** Is the dataplane attached, ready and its heartbeat under 5 s old? */
 bool cp_dplink_alive(const struct cp_dplink *l);
+
+/** Why cp_dplink_alive() says what it says, in words, into @p buf. */
+void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len);
 
 /** The dataplane's stats memzone, or NULL when not attached. */
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l);

@@ -380,6 +380,21 @@ bool cp_dplink_alive(const struct cp_dplink *l)
 	return now_ns() - __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED) < 5000000000ull;
 }
 
+void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len)
+{
+	const struct nc_stats_shm *s = l ? l->stats : NULL;
+	if (s == NULL) {
+		snprintf(buf, len, "not attached to a dataplane");
+		return;
+	}
+	uint32_t state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+	uint64_t hb = __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED), now = now_ns();
+	snprintf(buf, len, "pid %u%s, state %u%s, heartbeat %lld ms ago", s->dp_pid,
+	         pid_gone(s->dp_pid) ? " (gone)" : "", state,
+	         state == NC_DP_READY ? " (ready)" : "",
+	         (long long)((int64_t)(now - hb) / 1000000));
+}
+
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l)
 {
 	return l ? l->stats : NULL;

@@ -276,6 +276,9 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	bool alive = json_is_true(json_object_get(info, "dataplane_alive"));
+	char dpwhy[160];
+	const char *dw = json_string_value(json_object_get(info, "dataplane"));
+	snprintf(dpwhy, sizeof(dpwhy), "%s", dw ? dw : "");
 	rc = m->be->peer_info ? m->be->peer_info(m->h, info, err, sizeof(err)) : 0;
 	json_decref(info);
 	if (rc != 0) {
@@ -283,7 +286,10 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	if (!alive) {
-		snprintf(reason, sizeof(reason), "the dataplane of %s is not running", m->to);
+		/* What the peer saw (pid, state, heartbeat age) says which check
+		 * failed: a living dataplane was once reported this way. */
+		snprintf(reason, sizeof(reason), "the dataplane of %s is not running (%.160s)",
+		         m->to, dpwhy[0] ? dpwhy : "no detail");
 		goto out;
 	}
 	const char *self_ip = NULL;

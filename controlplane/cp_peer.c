@@ -197,8 +197,11 @@ static int m_info(const json_t *params, json_t **result, void *arg, char *err, s
 	const char *lv = nc_config_get_str(p->cp->cfg, "controlplane.libvirt_dest_uri");
 	if (lv[0] == '\0')
 		lv = nc_config_get_str(p->cp->cfg, "controlplane.libvirt_uri");
-	*result = json_pack("{s:s, s:s, s:b, s:s}", "name", p->self_name, "amst_ip", p->amst_ip,
-	                    "dataplane_alive", cp_dplink_alive(p->cp->link), "libvirt_uri", lv);
+	char why[160];
+	cp_dplink_why(p->cp->link, why, sizeof(why));
+	*result = json_pack("{s:s, s:s, s:b, s:s, s:s}", "name", p->self_name, "amst_ip",
+	                    p->amst_ip, "dataplane_alive", cp_dplink_alive(p->cp->link),
+	                    "dataplane", why, "libvirt_uri", lv);
 	return 0;
 }
 
