@@ -31,9 +31,10 @@
 
 #define TX_BACKLOG 512
 #define ACTIVE_NS  5000000ull /* a session that moved a packet this recently is active */
-#define ACTIVE_NAP_NS                                                                              \
-	200000ull /* longest nap of the worker while one is (the port's ring holds it) */
-#define TX_BURST 64
+/* The longest nap of the worker while a session is active (the port's ring
+ * holds what arrives meanwhile). */
+#define ACTIVE_NAP_NS 200000ull
+#define TX_BURST      64
 
 struct dp_amst_sess {
 	bool used;

@@ -132,7 +132,6 @@ struct amst_conn {
 	/* pacing: credit in bytes */
 	double pace_credit;
 	uint64_t pace_last_ns;
-	uint64_t pace_next_ns;
 	bool pace_open;       /* a burst is being sent: go on while there is credit */
 	uint64_t pace_due_ns; /* data waited for the pacer until then (0: it did not) */
 	/* flow control, sending */
