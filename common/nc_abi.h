@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define NC_ABI_VERSION 4u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
@@ -243,5 +244,22 @@ _Static_assert(offsetof(struct nc_stats_shm, workers) == 128, "header is two cac
 _Static_assert(offsetof(struct nc_stats_shm, sessions) ==
                        128 + 64 * NC_MAX_WORKERS + 128 * NC_MAX_PORTS,
                "stats memzone layout");
+
+/**
+ * How long ago the dataplane's service loop last beat, in ns, as seen from
+ * any thread or process. The beat is read before the clock: a beat written
+ * in between (the reader preempted after reading its clock, common on a
+ * loaded machine) would otherwise be newer than "now", and an unsigned
+ * now - beat would wrap to centuries, making a living dataplane look dead.
+ * A beat newer than the clock counts as age 0.
+ */
+static inline uint64_t nc_heartbeat_age_ns(const struct nc_stats_shm *s)
+{
+	uint64_t hb = __atomic_load_n(&s->heartbeat_ns, __ATOMIC_ACQUIRE);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return now > hb ? now - hb : 0;
+}
 
 #endif /* NC_ABI_H */

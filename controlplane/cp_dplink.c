@@ -213,7 +213,7 @@ void cp_dplink_status(struct cp_dplink *l, json_t *st)
 	if (s == NULL)
 		return;
 	static const char *const states[] = {"booting", "ready", "stopping"};
-	uint64_t age = (now_ns() - s->heartbeat_ns) / 1000000;
+	uint64_t age = nc_heartbeat_age_ns(s) / 1000000;
 	json_object_set_new(st, "pid", json_integer(s->dp_pid));
 	json_object_set_new(st, "state", json_string(s->state < 3 ? states[s->state] : "unknown"));
 	json_object_set_new(st, "abi_version", json_integer(s->abi_version));
@@ -301,7 +301,7 @@ static enum nc_health dplink_health(void *arg, char *msg, size_t msglen)
 		snprintf(msg, msglen, "not attached");
 		return NC_HEALTH_FAILED;
 	}
-	uint64_t age = (now_ns() - s->heartbeat_ns) / 1000000;
+	uint64_t age = nc_heartbeat_age_ns(s) / 1000000;
 	if (s->state != NC_DP_READY) {
 		snprintf(msg, msglen, "dataplane pid %u is %s", s->dp_pid,
 		         s->state == NC_DP_STOPPING ? "stopping" : "booting");
@@ -377,7 +377,7 @@ bool cp_dplink_alive(const struct cp_dplink *l)
 	/* A dead dataplane is caught above at once. A living one may be silent
 	 * for a while on a loaded machine: 2 s was seen passed mid-migration
 	 * (2 vCPUs, two TCG guests), failing a healthy migration. */
-	return now_ns() - __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED) < 5000000000ull;
+	return nc_heartbeat_age_ns(s) < 5000000000ull;
 }
 
 void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len)
@@ -388,11 +388,10 @@ void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len)
 		return;
 	}
 	uint32_t state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
-	uint64_t hb = __atomic_load_n(&s->heartbeat_ns, __ATOMIC_RELAXED), now = now_ns();
 	snprintf(buf, len, "pid %u%s, state %u%s, heartbeat %lld ms ago", s->dp_pid,
 	         pid_gone(s->dp_pid) ? " (gone)" : "", state,
 	         state == NC_DP_READY ? " (ready)" : "",
-	         (long long)((int64_t)(now - hb) / 1000000));
+	         (long long)(nc_heartbeat_age_ns(s) / 1000000));
 }
 
 const struct nc_stats_shm *cp_dplink_stats(const struct cp_dplink *l)

@@ -85,7 +85,7 @@ static int worker_main(void *arg)
 			work += dp_amst_run(dp, now);
 			next_due = dp_amst_next_ns(dp, now);
 			dp->stats->heartbeat++;
-			dp->stats->heartbeat_ns = now;
+			__atomic_store_n(&dp->stats->heartbeat_ns, now, __ATOMIC_RELEASE);
 			if (now >= next_stats) {
 				dp_port_refresh_stats(dp);
 				dp_amst_publish(dp);
@@ -173,7 +173,7 @@ static void workers_shutdown(void *arg)
 static enum nc_health workers_health(void *arg, char *msg, size_t msglen)
 {
 	struct dp *dp = arg;
-	uint64_t age_ms = (dp_now_ns() - dp->stats->heartbeat_ns) / 1000000;
+	uint64_t age_ms = nc_heartbeat_age_ns(dp->stats) / 1000000;
 	/* The service worker beats at least once per sleep_max_us (<= 100 ms). */
 	if (dp->workers_running && age_ms > 1000) {
 		snprintf(msg, msglen, "service worker silent for %llu ms",
