@@ -8,7 +8,8 @@ RUNS.jsonl holds one run per line, as tests/lib_mig.sh's mig_run writes them.
 Prints a side-by-side table per profile and workload, then the goals of issue
 5 (on wan1g and wan1g-lossy, NovaCron against QEMU's best mode of the same
 run: dirtying guest total time and wire bytes each <= 0.5x, idle <= 0.85x,
-downtime no worse), writes OUT.json ({"bench": "migrate", "runs": [...],
+downtime no worse; beside them, for information, the end-to-end downtime:
+the source's STOP to the destination's "completed"), writes OUT.json ({"bench": "migrate", "runs": [...],
 "goals": [...], ...}) and, with --png, a gnuplot chart.
 """
 import argparse
@@ -51,11 +52,12 @@ def table(runs, out):
         rows = [r for r in runs if r["profile"] == prof and r["workload"] == wl]
         rows.sort(key=lambda r: SYSTEMS.index(r["system"]) if r["system"] in SYSTEMS else 99)
         print(f"\n{prof}, {wl}:", file=out)
-        print(f"  {'system':<18} {'total s':>8} {'downtime ms':>11} {'wire MB':>9}  "
+        print(f"  {'system':<18} {'total s':>8} {'downtime ms':>11} {'e2e ms':>6} {'wire MB':>9}  "
               f"{'guest ok':>8} {'RAM equal':>9} {'digests':>7}", file=out)
         for r in rows:
             print(f"  {r['system']:<18} {fmt(r['total_ms'], 1000, 2):>8} "
-                  f"{fmt(r['downtime_ms'], 1, 0):>11} {fmt(r['wire_bytes'], 1e6, 1):>9}  "
+                  f"{fmt(r['downtime_ms'], 1, 0):>11} {fmt(r.get('downtime_e2e_ms'), 1, 0):>6} "
+                  f"{fmt(r['wire_bytes'], 1e6, 1):>9}  "
                   f"{mark(r['guest_ok']):>8} {mark(r['ram_equal']):>9} "
                   f"{mark(r['digest_ok']) if r['system'] == 'novacron' else '':>7}", file=out)
 
@@ -75,8 +77,9 @@ def goals(runs):
             res.append(g)
             continue
         n = nc[-1]
+        # downtime_e2e_ms is shown, not a goal: QEMU's own downtime_ms is.
         for key, lim in (("total_ms", g["limit"]), ("wire_bytes", g["limit"]),
-                         ("downtime_ms", 1.0)):
+                         ("downtime_ms", 1.0), ("downtime_e2e_ms", 1.0)):
             have = [q for q in qs if q.get(key) is not None]
             if not have or n.get(key) is None:
                 g[key] = None
@@ -104,7 +107,8 @@ def goal_table(gs, out):
             continue
         for key, name, scale, unit in (("total_ms", "total", 1000, "s"),
                                        ("wire_bytes", "wire", 1e6, "MB"),
-                                       ("downtime_ms", "downtime", 1, "ms")):
+                                       ("downtime_ms", "downtime", 1, "ms"),
+                                       ("downtime_e2e_ms", "e2e down", 1, "ms")):
             f = g.get(key)
             if not f:
                 print(f"  {pw:<22} {name:<12} -", file=out)
@@ -113,7 +117,8 @@ def goal_table(gs, out):
             print(f"  {pw:<22} {name + ' ' + unit:<12} {f['novacron'] / scale:>10.{d}f} "
                   f"{f['qemu_best'] / scale:>10.{d}f} {f['qemu_best_system']:<18} "
                   f"{f['ratio'] if f['ratio'] is not None else '-':>6} "
-                  f"{'<=' + str(f['goal']):>6}  {'yes' if f['met'] else 'NO'}", file=out)
+                  f"{'<=' + str(f['goal']) if key != 'downtime_e2e_ms' else 'info':>6}  "
+                  f"{('yes' if f['met'] else 'NO') if key != 'downtime_e2e_ms' else ''}", file=out)
             pw = ""
 
 

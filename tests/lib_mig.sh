@@ -203,7 +203,7 @@ mig_wire_after() {
 mig_settings() {
 	local ch=$2 mf=off
 	[ "$ch" -gt 0 ] && mf=on
-	qemu_set_caps "$1" multifd=$mf xbzrle=off || return 1
+	qemu_set_caps "$1" multifd=$mf xbzrle=off events=on || return 1
 	local p='"downtime-limit": 300, "multifd-compression": "none"'
 	[ "$ch" -gt 0 ] && p+=", \"multifd-channels\": $ch"
 	qemu_set_params "$1" "{$p}"
@@ -270,7 +270,7 @@ mig_run() {
 	dh=$(mig_other "$sh")
 	MIG_SEQ=$((MIG_SEQ + 1))
 	dst=g$MIG_SEQ
-	r_total=null r_down=null r_digest=null
+	r_total=null r_down=null r_digest=null r_e2e=null
 	local ram=false gok=false w0 w1 t1 wire=null
 	# QEMU alone runs without the appliances: their af_packet ports would take
 	# a copy of every frame of its TCP stream, and CPU from it.
@@ -280,6 +280,9 @@ mig_run() {
 	esac
 	qemu_start "$dst" --mem "$MIG_MEM_K" --incoming --netns "$MIG_WAN-$dh" \
 		--qmp2 "$QEMU_WORK/$dst.cp.qmp" || return 1
+	# The source's STOP and the destination's "completed", stamped by QEMU.
+	local ev_src=$MIG_WORK/$src.out.events ev_dst=$MIG_WORK/$dst.in.events
+	qemu_events_start "$src" "$ev_src" && qemu_events_start "$dst" "$ev_dst" || return 1
 	w0=$(mig_wire)
 	mig_say "$sys, $MIG_PROFILE, $MIG_WORKLOAD: $src (host $sh) -> $dst (host $dh)"
 	case $sys in
@@ -289,6 +292,9 @@ mig_run() {
 	esac
 	rc=$?
 	t1=$(date +%s.%N)
+	qemu_events_stop "$src"
+	qemu_events_stop "$dst"
+	[ "$rc" -eq 0 ] && r_e2e=$(qemu_downtime "$ev_src" "$ev_dst")
 	w1=$(mig_wire_after "$t1")
 	[ -n "$w0" ] && [ -n "$w1" ] && wire=$((w1 - w0))
 	if [ "$rc" -eq 0 ]; then
@@ -300,13 +306,14 @@ mig_run() {
 		mig_say "$sys: the migration failed"
 	fi
 	python3 - "$sys" "$MIG_PROFILE" "$MIG_WORKLOAD" "$r_total" "$r_down" "$wire" "$gok" \
-		"$ram" "$r_digest" "$MIG_MEM_K" >>"$MIG_RESULTS" <<'PY'
+		"$ram" "$r_digest" "$MIG_MEM_K" "$r_e2e" >>"$MIG_RESULTS" <<'PY'
 import json, sys
 a = sys.argv[1:]
 num = lambda v: None if v in ("null", "", "None") else int(float(v))
 flag = lambda v: None if v in ("null", "", "none") else v == "true"
 print(json.dumps({"system": a[0], "profile": a[1], "workload": a[2], "total_ms": num(a[3]),
-                  "downtime_ms": num(a[4]), "wire_bytes": num(a[5]), "guest_ok": flag(a[6]),
+                  "downtime_ms": num(a[4]), "downtime_e2e_ms": num(a[10]),
+                  "wire_bytes": num(a[5]), "guest_ok": flag(a[6]),
                   "ram_equal": flag(a[7]), "digest_ok": flag(a[8]), "mem_k": int(a[9])}))
 PY
 	tail -1 "$MIG_RESULTS" | sed 's/^/#   /' >&2

@@ -12,6 +12,11 @@
 #                                    second QMP socket (for an appliance's control
 #                                    plane: QEMU serves one client per socket)
 #   qemu_wait_ready NAME [SECONDS]   until the workload printed "ready" and "hb 1"
+#   qemu_events_start NAME FILE      log NAME's QMP events to FILE (a third QMP
+#                                    socket every QEMU has) until qemu_events_stop
+#   qemu_events_stop NAME
+#   qemu_downtime SRC_FILE DST_FILE  end-to-end downtime in ms from two event logs
+#                                    (source's STOP to the destination's completed)
 #   qemu_migrate SRC DST URI [--src-uri URI] [--multifd N] [--zstd] [--xbzrle]
 #                [--bandwidth BYTES_PER_S] [--timeout S (300)]
 #                                    migrate SRC to DST listening on URI (the source
@@ -34,7 +39,8 @@ QEMU_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QEMU_BIN=${QEMU_BIN:-qemu-system-x86_64}
 QEMU_MEM_K=${QEMU_MEM_K:-262136}
 qemu_qmp_py() { python3 "$QEMU_SRC/tools/qmp.py" "$@"; }
-declare -gA QEMU_PID=() QEMU_QMPSOCK=() QEMU_LOG=() QEMU_MEMK=() QEMU_RELAY=()
+declare -gA QEMU_PID=() QEMU_QMPSOCK=() QEMU_LOG=() QEMU_MEMK=() QEMU_RELAY=() QEMU_EVSOCK=()
+declare -gA QEMU_EVPID=()
 QEMU_KERNEL='' QEMU_INITRD='' QEMU_CMDLINE=''
 
 qemu_say() { echo "# $*" >&2; }
@@ -75,11 +81,12 @@ qemu_start() {
 		qemu_say "qemu_start: $mem KiB is a multiple of 256 KiB (QEMU 7.2 loses dirty pages): use e.g. $((mem - 8))"
 		return 1
 	fi
-	local sock=$QEMU_WORK/$name.qmp log=$QEMU_WORK/$name.log
-	rm -f "$sock" "$log"
+	local sock=$QEMU_WORK/$name.qmp log=$QEMU_WORK/$name.log evsock=$QEMU_WORK/$name.ev.qmp
+	rm -f "$sock" "$log" "$evsock"
 	local cmd=("$QEMU_BIN" -name "$name" -accel tcg -cpu max -smp 1 -m "${mem}k"
 		-nodefaults -nographic -no-reboot -monitor none
 		-serial "file:$log" -qmp "unix:$sock,server=on,wait=off"
+		-qmp "unix:$evsock,server=on,wait=off"
 		-kernel "$QEMU_KERNEL" -initrd "$QEMU_INITRD"
 		-append "$QEMU_CMDLINE nc.fill_mb=$fill nc.dirty_mbps=$dirty nc.seed=$seed $append")
 	[ "$incoming" -eq 1 ] && cmd+=(-incoming defer -S)
@@ -88,11 +95,12 @@ qemu_start() {
 	"${cmd[@]}" </dev/null >"$QEMU_WORK/$name.err" 2>&1 &
 	QEMU_PID[$name]=$!
 	QEMU_QMPSOCK[$name]=$sock
+	QEMU_EVSOCK[$name]=$evsock
 	QEMU_LOG[$name]=$log
 	QEMU_MEMK[$name]=$mem
 	local i
 	for i in $(seq 100); do
-		[ -S "$sock" ] && { [ -z "$qmp2" ] || [ -S "$qmp2" ]; } && return 0
+		[ -S "$sock" ] && [ -S "$evsock" ] && { [ -z "$qmp2" ] || [ -S "$qmp2" ]; } && return 0
 		kill -0 "${QEMU_PID[$name]}" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -123,6 +131,36 @@ qemu_wait_ready() {
 qemu_last_hb() {
 	tr -d '\r' <"${QEMU_LOG[$1]}" 2>/dev/null | awk '/^hb [0-9]+$/ {n = $2} END {print n + 0}'
 }
+
+# qemu_events_start NAME FILE: QEMU's events (tools/qmp.py --events) go to FILE,
+# from when this returns (the logger has its QMP session) until qemu_events_stop.
+qemu_events_start() {
+	local name=$1 file=$2 i
+	qemu_events_stop "$name"
+	rm -f "$file"
+	# python3 itself in the background (not a function: $! would be a subshell
+	# that SIGTERM does not pass on to it)
+	python3 "$QEMU_SRC/tools/qmp.py" "${QEMU_EVSOCK[$name]:?unknown QEMU $name}" --events "$file" \
+		2>>"$QEMU_WORK/$name.err" &
+	QEMU_EVPID[$name]=$!
+	for i in $(seq 50); do
+		grep -q '"ready"' "$file" 2>/dev/null && return 0
+		kill -0 "${QEMU_EVPID[$name]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	qemu_say "qemu_events_start $name: the event logger did not get a QMP session"
+	return 1
+}
+
+qemu_events_stop() {
+	local p=${QEMU_EVPID[$1]:-}
+	[ -n "$p" ] || return 0
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	unset "QEMU_EVPID[$1]"
+}
+
+qemu_downtime() { qemu_qmp_py --downtime "$1" "$2"; }
 
 qemu_set_caps() { # qemu_set_caps NAME CAP=on|off...
 	local name=$1 caps='' c state
@@ -156,7 +194,7 @@ qemu_migrate() {
 	done
 	# Every capability and parameter is set explicitly: a destination that
 	# becomes the next source keeps what its own incoming migration had.
-	local caps=(multifd=off xbzrle=off) params="\"max-bandwidth\": $bandwidth, \"downtime-limit\": 300"
+	local caps=(multifd=off xbzrle=off events=on) params="\"max-bandwidth\": $bandwidth, \"downtime-limit\": 300"
 	params+=', "multifd-compression": "none"'
 	if [ "$multifd" -gt 0 ]; then
 		caps[0]=multifd=on
@@ -274,8 +312,9 @@ qemu_stop() {
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null
+	qemu_events_stop "$name"
 	unset "QEMU_PID[$name]"
-	rm -f "${QEMU_QMPSOCK[$name]}"
+	rm -f "${QEMU_QMPSOCK[$name]}" "${QEMU_EVSOCK[$name]:-}"
 	return 0
 }
 

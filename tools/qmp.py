@@ -10,6 +10,15 @@
                                         print its last answer
   qmp.py SOCKET --wait-status STATUS [--timeout S]
                                         wait until query-status says STATUS (e.g. paused)
+  qmp.py SOCKET --events FILE          append every event (one JSON object per line, with
+                                        QEMU's timestamp) to FILE until QEMU closes the
+                                        socket or SIGTERM; the first line written,
+                                        {"ready": true}, says the session is set up
+  qmp.py --downtime SRC_EVENTS DST_EVENTS
+                                        end-to-end downtime in ms from two --events files:
+                                        from the source's last STOP to the destination's
+                                        MIGRATION "completed" (it holds the whole state and
+                                        could run); "null" if either is missing
   qmp.py --compare FILE_A FILE_B [--show N]
                                         compare two RAM dumps (pmemsave) page by page:
                                         print the number of differing 4 KiB pages and the
@@ -125,6 +134,56 @@ def migration_done(ans):
     if status in ("failed", "cancelled"):
         return False
     return None
+
+
+def log_events(q, out_path):
+    """Write QEMU's events to OUT_PATH, one JSON line each, until the socket closes."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    q.sock.settimeout(None)
+    with open(out_path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"ready": True}) + "\n")
+        out.flush()
+        while True:
+            try:
+                msg = q._read()
+            except (OSError, ValueError):
+                return 0
+            if "event" in msg:
+                out.write(json.dumps(msg) + "\n")
+                out.flush()
+
+
+def event_time(msg):
+    ts = msg.get("timestamp", {})
+    return ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6
+
+
+def read_events(path):
+    events = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and "event" in msg:
+                events.append(msg)
+    return events
+
+
+def downtime_ms(src_path, dst_path):
+    """ms from the source's last STOP before the destination completed its incoming
+    migration to that completion (QEMU stamps events with the host's wall clock, the
+    same for both QEMUs on one machine); None if either event is missing."""
+    done = [event_time(m) for m in read_events(dst_path)
+            if m["event"] == "MIGRATION" and m.get("data", {}).get("status") == "completed"]
+    if not done:
+        return None
+    stops = [event_time(m) for m in read_events(src_path)
+             if m["event"] == "STOP" and event_time(m) <= done[0]]
+    if not stops:
+        return None
+    return round((done[0] - stops[-1]) * 1000)
 
 
 def compare(path_a, path_b, show):
@@ -325,6 +384,15 @@ def main(argv):
             return compare(args[1], args[2], show)
         except OSError as e:
             die(str(e))
+    if args[0] == "--downtime":
+        if len(args) != 3:
+            die("usage: qmp.py --downtime SRC_EVENTS DST_EVENTS", 2)
+        try:
+            ms = downtime_ms(args[1], args[2])
+        except OSError as e:
+            die(str(e))
+        print("null" if ms is None else ms)
+        return 0
     if args[0] == "--relay":
         record = opt(args, "--record")
         conns = opt(args, "--conns", 0, int)
@@ -349,6 +417,10 @@ def main(argv):
                                stall)
             print(json.dumps(ans))
             return 0 if ok else 1
+        if command == "--events":
+            if len(args) != 3:
+                die("usage: qmp.py SOCKET --events FILE", 2)
+            return log_events(q, args[2])
         if command == "--wait-status":
             if len(args) != 3:
                 die("usage: qmp.py SOCKET --wait-status STATUS", 2)
