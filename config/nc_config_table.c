@@ -54,6 +54,10 @@ const struct nc_cfg_def nc_config_table[] = {
          "streams (host connections) one session carries"},
         {"amst.idle_timeout_ms", NC_CFG_INT, 500, 600000, "5000", NULL, false,
          "a session whose peer is silent this long ends with an error"},
+        {"amst.unsent_ms", NC_CFG_INT, 0, 10000, "20", NULL, false,
+         "unsent bytes a stream takes from its host, as ms at the pacing rate (at least "
+         "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "
+         "downtime honest"},
         {"hde.mode", NC_CFG_ENUM, 0, 0, "adaptive", hde_modes, false,
          "HDE coding of sessions opened with it: adaptive (by link rate and CPU), fastest, "
          "strongest, or one setting"},

@@ -199,9 +199,24 @@ static uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* Unsent bytes a stream may hold: cfg.unsent_ns at the pacing rate. Like
+ * TCP_NOTSENT_LOWAT, this keeps the application's data in the application
+ * (QEMU measures its own bandwidth from what we take; an HDE encoder running
+ * far ahead of the wire only takes the worker from the network). */
+static uint64_t unsent_limit(const struct amst_conn *c)
+{
+	uint64_t lim = (uint64_t)((double)c->cc.pacing_rate * (double)c->cfg.unsent_ns / 1e9);
+	return lim > AMST_UNSENT_MIN ? lim : AMST_UNSENT_MIN;
+}
+
 static uint64_t stream_room(const struct amst_conn *c, const struct amst_stream *s)
 {
-	return c->cfg.stream_buf - (s->s_end - s->s_base);
+	uint64_t room = c->cfg.stream_buf - (s->s_end - s->s_base);
+	if (c->cfg.unsent_ns) {
+		uint64_t lim = unsent_limit(c), unsent = s->s_end - s->s_next;
+		room = min64(room, unsent < lim ? lim - unsent : 0);
+	}
+	return room;
 }
 
 /* WRITABLE for a writer that found no room, once there is a useful amount. */
@@ -209,7 +224,10 @@ static void maybe_writable(struct amst_conn *c, struct amst_stream *s)
 {
 	if (!s->want_writable)
 		return;
-	if (stream_room(c, s) >= min64(64 * 1024, c->cfg.stream_buf / 2)) {
+	uint64_t want = min64(64 * 1024, c->cfg.stream_buf / 2);
+	if (c->cfg.unsent_ns)
+		want = min64(want, unsent_limit(c) / 2);
+	if (stream_room(c, s) >= want) {
 		s->want_writable = false;
 		push_event(c, AMST_EV_WRITABLE, s->id, 0);
 	}
@@ -1144,6 +1162,8 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 			s->s_next = off + len;
 			c->sent_data += len;
 			c->st.stream_bytes_sent += len;
+			if (c->cfg.unsent_ns)
+				maybe_writable(c, s);
 		}
 		if (fin) {
 			s->fin_sent = true;

@@ -70,10 +70,13 @@ struct amst_conn_cfg {
 	uint32_t local_cid; /**< our connection id, non-zero */
 	const uint8_t *psk; /**< pre-shared key (copied), 16-64 bytes */
 	size_t psk_len;
-	bool seal;                /**< AES-256-GCM on data packets (both ends must agree) */
-	uint32_t max_payload;     /**< UDP payload bytes per packet (MTU - 28) */
-	uint32_t stream_buf;      /**< per stream and direction, bytes, power of two */
-	uint64_t session_window;  /**< unread bytes we accept across all streams */
+	bool seal;               /**< AES-256-GCM on data packets (both ends must agree) */
+	uint32_t max_payload;    /**< UDP payload bytes per packet (MTU - 28) */
+	uint32_t stream_buf;     /**< per stream and direction, bytes, power of two */
+	uint64_t session_window; /**< unread bytes we accept across all streams */
+	/** Unsent bytes a stream takes from the application, as time at the pacing
+	 *  rate (at least AMST_UNSENT_MIN bytes); 0: only stream_buf bounds them. */
+	uint64_t unsent_ns;
 	uint16_t max_streams;     /**< streams the peer may open */
 	uint64_t rate_cap;        /**< bytes/s, 0 = none */
 	uint32_t idle_timeout_ms; /**< silence from the peer that ends the session */
@@ -94,6 +97,9 @@ struct amst_conn;
 
 /** How far an INIT's time stamp may be from the receiver's clock. */
 #define AMST_INIT_MAX_AGE_MS 30000u
+
+/** The least a stream's unsent limit is (amst_conn_cfg.unsent_ns). */
+#define AMST_UNSENT_MIN (256u * 1024)
 
 /**
  * The INITs a server accepted lately, to refuse a replayed one (an attacker
