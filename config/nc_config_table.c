@@ -55,7 +55,7 @@ const struct nc_cfg_def nc_config_table[] = {
         {"amst.idle_timeout_ms", NC_CFG_INT, 500, 600000, "5000", NULL, false,
          "a session whose peer is silent this long ends with an error"},
         {"amst.unsent_ms", NC_CFG_INT, 0, 10000, "20", NULL, false,
-         "unsent bytes a stream takes from its host, as ms at the pacing rate (at least "
+         "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "
          "downtime honest"},
         {"hde.mode", NC_CFG_ENUM, 0, 0, "adaptive", hde_modes, false,

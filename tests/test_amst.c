@@ -175,6 +175,10 @@ struct side {
 	uint32_t close_code;
 	uint64_t mismatches;
 	bool read_paused;
+	/* A reader slower than the path (a destination QEMU loading pages):
+	 * reads at most read_Bps bytes per second of virtual time (0: no limit). */
+	double read_Bps, read_credit;
+	uint64_t read_last_ns;
 };
 
 struct sim {
@@ -274,6 +278,12 @@ static void side_app(struct sim *m, struct side *sd)
 	if (sd->closed)
 		return;
 	static uint8_t buf[65536];
+	if (sd->read_Bps > 0) {
+		sd->read_credit += sd->read_Bps * (double)(m->now - sd->read_last_ns) / 1e9;
+		if (sd->read_credit > 65536)
+			sd->read_credit = 65536;
+		sd->read_last_ns = m->now;
+	}
 	for (int k = 0; k < NSTREAMS_MAX; k++) {
 		if (!sd->have_id[k])
 			continue;
@@ -302,7 +312,15 @@ static void side_app(struct sim *m, struct side *sd)
 		/* read and check */
 		while (!sd->read_paused && !sd->fin_rx[k]) {
 			bool fin;
-			long r = amst_stream_read(sd->c, id, buf, sizeof(buf), &fin);
+			size_t want = sizeof(buf);
+			if (sd->read_Bps > 0) {
+				if (sd->read_credit < 1)
+					break;
+				want = (size_t)sd->read_credit;
+			}
+			long r = amst_stream_read(sd->c, id, buf, want, &fin);
+			if (sd->read_Bps > 0 && r > 0)
+				sd->read_credit -= (double)r;
 			if (r == -ECONNRESET) {
 				sd->fin_rx[k] = true; /* the stream ended by a reset */
 				break;
@@ -712,6 +730,46 @@ static void test_long_fat_lossy_path(void **state)
 	sim_fini(&m);
 }
 
+/* A reader slower than the path: the receiver's window follows it, so what
+ * it holds unread stays near two round trips of its rate, not the 64 MiB
+ * stream buffer (bytes there are bytes a migrated guest waits for). */
+static void test_window_follows_slow_reader(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 48u << 20, 0);
+	m.s[0].cfg.stream_buf = m.s[1].cfg.stream_buf = 64u << 20;
+	m.s[0].cfg.session_window = m.s[1].cfg.session_window = 128u << 20;
+	amst_conn_destroy(m.s[0].c);
+	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
+	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
+	for (int i = 0; i < 2; i++) {
+		m.l[i].rate_bps = 1e9;
+		m.l[i].delay_ns = 5000000; /* 10 ms RTT */
+		m.l[i].queue_bytes = 1250000;
+	}
+	m.app_tick_ns = 1000000;
+	m.s[1].read_Bps = 25e6; /* 200 Mbit/s, a fifth of the link */
+	uint64_t worst = 0;
+	for (uint64_t t = 100000000; t <= 60000000000ull && !m.done_at; t += 100000000) {
+		sim_run(&m, t);
+		uint64_t unread = stats(&m, 0).stream_bytes_sent - m.s[1].received[0];
+		if (t >= 1000000000 && unread > worst)
+			worst = unread;
+	}
+	sim_check_exact(&m);
+	double secs = (double)m.done_at / 1e9;
+	print_message("    reader at 200 Mbit/s on a 1 Gbit/s path: 48 MiB in %.2f s, at most "
+	              "%.2f MB unread after the first second\n",
+	              secs, (double)worst / 1e6);
+	/* Two round trips at the reader's rate are 0.5 MB (the floor: 256 KiB);
+	 * a window of the whole buffer lets ~40 MB pile up here. */
+	assert_true(worst < (2u << 20));
+	/* ... and the reader, not the window, sets the pace. */
+	assert_true(secs < 48.0 * 1048576 / 25e6 * 1.15);
+	sim_fini(&m);
+}
+
 /* Regression: a sender whose worker stalls (an HDE batch coded inline) sends
  * less than its pacing rate; taken for the path's rate, that walked the
  * bandwidth estimate and the pacing rate down, and the stalls then cost more. */
@@ -921,6 +979,7 @@ int main(void)
 	        cmocka_unit_test(test_flow_control_and_rate_cap),
 	        cmocka_unit_test(test_long_fat_lossy_path),
 	        cmocka_unit_test(test_stalling_sender),
+	        cmocka_unit_test(test_window_follows_slow_reader),
 	};
 	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */
 		cmocka_set_test_filter(getenv("AMST_TEST"));

@@ -26,6 +26,10 @@
 #define INIT_CWND_PKTS   32
 #define HS_RTO_NS        250000000ull
 #define MIN_PTO_NS       2000000ull
+/* Receive windows (per stream): what a stream advertises at first, and the
+ * least it shrinks to; see rwin_update(). */
+#define RWIN_INIT (4u << 20)
+#define RWIN_MIN  (256u * 1024)
 
 const char *const amst_drop_names[AMST_DROP_COUNT] = {
 #define AMST_DROP_NAME(sym, name) [AMST_DROP_##sym] = name,
@@ -82,10 +86,14 @@ struct amst_stream {
 	uint64_t retrans;
 	/* receiving */
 	uint8_t *rbuf;
-	uint64_t r_base; /* read by the application up to here */
-	uint64_t r_max;  /* highest offset received + 1 */
-	uint64_t r_fin;  /* final size, UINT64_MAX until known */
-	uint64_t r_adv;  /* window we last advertised */
+	uint64_t r_base;             /* read by the application up to here */
+	uint64_t r_max;              /* highest offset received + 1 */
+	uint64_t r_fin;              /* final size, UINT64_MAX until known */
+	uint64_t r_adv;              /* window we last advertised */
+	uint64_t r_win;              /* window size we advertise now (rwin_update) */
+	uint64_t r_ep_ns, r_ep_base; /* the current epoch: its start and r_base then */
+	double r_rate;               /* application's read rate, bytes/ns, decaying max */
+	bool r_ep_behind;            /* every read this epoch left readable bytes behind */
 	struct amst_rangeset r_have;
 	bool msd_pending;
 	bool readable_signalled;
@@ -125,6 +133,11 @@ struct amst_conn {
 	uint32_t pto_backoff;
 	uint64_t srtt, rttvar, min_rtt, latest_rtt;
 	bool have_rtt;
+	/* Least round trip any of our ack-eliciting packets took (ACK delay
+	 * included): a receiver sends few of them and its ACK-only packets are
+	 * what peers' ACKs name as largest, so it seldom gets an srtt sample;
+	 * its receive windows (rwin_update) time themselves by this. */
+	uint64_t any_rtt;
 	/* delivery-rate state */
 	uint64_t delivered, delivered_time, first_sent_time;
 	uint64_t app_limited_until;
@@ -199,13 +212,16 @@ static uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-/* Unsent bytes a stream may hold: cfg.unsent_ns at the pacing rate. Like
+/* Unsent bytes a stream may hold: cfg.unsent_ns at the path's rate. Like
  * TCP_NOTSENT_LOWAT, this keeps the application's data in the application
  * (QEMU measures its own bandwidth from what we take; an HDE encoder running
  * far ahead of the wire only takes the worker from the network). */
 static uint64_t unsent_limit(const struct amst_conn *c)
 {
-	uint64_t lim = (uint64_t)((double)c->cc.pacing_rate * (double)c->cfg.unsent_ns / 1e9);
+	/* At the path's rate, not the pacing rate: STARTUP paces at 2.89x, and an
+	 * application-limited sender (a CPU-bound pipeline) never leaves it. */
+	uint64_t rate = c->cc.btl_bw ? c->cc.btl_bw : c->cc.pacing_rate;
+	uint64_t lim = (uint64_t)((double)rate * (double)c->cfg.unsent_ns / 1e9);
 	return lim > AMST_UNSENT_MIN ? lim : AMST_UNSENT_MIN;
 }
 
@@ -359,7 +375,8 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	s->r_fin = UINT64_MAX;
 	s->sbuf = malloc(c->cfg.stream_buf);
 	s->rbuf = malloc(c->cfg.stream_buf);
-	s->r_adv = c->cfg.stream_buf;
+	s->r_win = s->r_adv = min64(c->cfg.stream_buf, RWIN_INIT);
+	s->r_ep_ns = c->last_rx_ns;
 	s->s_peer_max = c->peer_hello.max_stream_data;
 	if (s->sbuf == NULL || s->rbuf == NULL ||
 	    amst_rangeset_init(&s->s_acked, STREAM_RANGES) != 0 ||
@@ -388,7 +405,7 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 	memcpy(h->random, c->my_random, AMST_RANDOM_LEN);
 	h->flags = (c->cfg.seal ? AMST_HELLO_SEALED : 0) |
 	           ((uint32_t)c->cfg.app_flags << AMST_HELLO_APP_SHIFT);
-	h->max_stream_data = c->cfg.stream_buf;
+	h->max_stream_data = min64(c->cfg.stream_buf, RWIN_INIT);
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
 	memset(h->name, 0, sizeof(h->name));
@@ -735,6 +752,9 @@ static int on_ack(struct amst_conn *c, const struct amst_frame *f, uint64_t now)
 				continue;
 			bool was_lost = p->flags & SP_LOST;
 			p->flags |= SP_ACKED;
+			if ((p->flags & SP_ACK_ELICITING) && !was_lost &&
+			    (c->any_rtt == 0 || now - p->t_sent < c->any_rtt))
+				c->any_rtt = max64(now - p->t_sent, 1);
 			if (!was_lost && (p->flags & SP_IN_FLIGHT))
 				c->bytes_in_flight -= p->size;
 			if (pn == largest) {
@@ -1105,7 +1125,7 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 		return used;
 	}
 	if (s->msd_pending && sp->n < MAX_FR_PER_PKT && room - used >= AMST_FR_MSD_LEN) {
-		s->r_adv = s->r_base + c->cfg.stream_buf;
+		s->r_adv = max64(s->r_adv, s->r_base + s->r_win);
 		used += amst_fr_max_stream_data(p + used, room - used, s->id, s->r_adv);
 		s->msd_pending = false;
 		sp->fr[sp->n++] = (struct sent_frame){.id = s->id, .kind = 1};
@@ -1557,6 +1577,47 @@ int amst_stream_finish(struct amst_conn *c, uint32_t id)
 	return 0;
 }
 
+/*
+ * The receive window follows the application, as Linux sizes a TCP receive
+ * buffer, once per round trip. While the application keeps up (some read in
+ * the round trip took all there was), the window only grows, to four times
+ * what it read per round trip: ahead of a sender that doubles its rate, and
+ * not shrunk by a round trip whose data waited behind a hole. When every read
+ * left bytes behind, the application is the slower side (a destination QEMU
+ * loading pages); the window becomes two round trips of its read rate (a
+ * decaying maximum), at least RWIN_MIN, so the sender, and behind it the
+ * source QEMU, wait instead of parking the stream here: bytes held here are
+ * bytes the guest waits for once the source QEMU has stopped it. Time is the
+ * last packet's arrival (the reader has no clock of its own).
+ */
+static void rwin_update(struct amst_conn *c, struct amst_stream *s, uint64_t left)
+{
+	if (left == 0)
+		s->r_ep_behind = false;
+	uint64_t rtt = c->any_rtt;
+	if (c->have_rtt && c->min_rtt < rtt)
+		rtt = c->min_rtt;
+	if (rtt == 0)
+		return; /* RWIN_INIT until a round trip was measured */
+	rtt = max64(rtt, 1000000ull);
+	uint64_t now = c->last_rx_ns;
+	if (now < s->r_ep_ns + rtt)
+		return;
+	double rate = (double)(s->r_base - s->r_ep_base) / (double)(now - s->r_ep_ns);
+	s->r_rate = rate > s->r_rate * 0.75 ? rate : s->r_rate * 0.75;
+	/* Keeping up: room for the sender to double, and for what waits behind
+	 * holes; behind: two round trips of the reader's rate. */
+	double want = (s->r_ep_behind ? 2.0 : 4.0) * s->r_rate * (double)rtt;
+	uint64_t w = want > (double)c->cfg.stream_buf ? c->cfg.stream_buf : (uint64_t)want;
+	if (s->r_ep_behind)
+		s->r_win = min64(max64(w, RWIN_MIN), c->cfg.stream_buf);
+	else
+		s->r_win = max64(s->r_win, w);
+	s->r_ep_ns = now;
+	s->r_ep_base = s->r_base;
+	s->r_ep_behind = true;
+}
+
 long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, bool *fin)
 {
 	struct amst_stream *s = stream_get(c, id);
@@ -1580,9 +1641,9 @@ long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, b
 	amst_rangeset_trim_below(&s->r_have, s->r_base);
 	if (s->r_fin != UINT64_MAX && s->r_base == s->r_fin)
 		*fin = true;
+	rwin_update(c, s, end - s->r_base);
 	/* Open the window again once a quarter of it is used. */
-	if (s->r_base + c->cfg.stream_buf > s->r_adv + c->cfg.stream_buf / 4 &&
-	    s->r_fin == UINT64_MAX)
+	if (s->r_base + s->r_win > s->r_adv + s->r_win / 4 && s->r_fin == UINT64_MAX)
 		s->msd_pending = true;
 	return (long)n;
 }

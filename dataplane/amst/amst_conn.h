@@ -74,8 +74,8 @@ struct amst_conn_cfg {
 	uint32_t max_payload;    /**< UDP payload bytes per packet (MTU - 28) */
 	uint32_t stream_buf;     /**< per stream and direction, bytes, power of two */
 	uint64_t session_window; /**< unread bytes we accept across all streams */
-	/** Unsent bytes a stream takes from the application, as time at the pacing
-	 *  rate (at least AMST_UNSENT_MIN bytes); 0: only stream_buf bounds them. */
+	/** Unsent bytes a stream takes from the application, as time at the path's
+	 *  estimated rate (at least AMST_UNSENT_MIN bytes); 0: only stream_buf bounds them. */
 	uint64_t unsent_ns;
 	uint16_t max_streams;     /**< streams the peer may open */
 	uint64_t rate_cap;        /**< bytes/s, 0 = none */
