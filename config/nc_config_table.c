@@ -58,6 +58,10 @@ const struct nc_cfg_def nc_config_table[] = {
          "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "
          "downtime honest"},
+        {"amst.follow_reader", NC_CFG_BOOL, 0, 0, "true", NULL, false,
+         "receive windows follow what the host connection reads (false: a stream's whole "
+         "buffer): a slow reader, a destination QEMU, then holds the sender back instead of "
+         "the guest waiting for parked bytes after switchover"},
         {"hde.mode", NC_CFG_ENUM, 0, 0, "adaptive", hde_modes, false,
          "HDE coding of sessions opened with it: adaptive (by link rate and CPU), fastest, "
          "strongest, or one setting"},

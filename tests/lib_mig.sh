@@ -292,6 +292,15 @@ mig_run() {
 	esac
 	rc=$?
 	t1=$(date +%s.%N)
+	if [ "$rc" -eq 0 ]; then
+		# The source may finish first (its last bytes still in flight): wait
+		# for the destination's own "completed" before the loggers stop.
+		local _i
+		for _i in $(seq 300); do
+			grep -q '"status": "completed"' "$ev_dst" 2>/dev/null && break
+			sleep 0.1
+		done
+	fi
 	qemu_events_stop "$src"
 	qemu_events_stop "$dst"
 	[ "$rc" -eq 0 ] && r_e2e=$(qemu_downtime "$ev_src" "$ev_dst")

@@ -375,7 +375,8 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	s->r_fin = UINT64_MAX;
 	s->sbuf = malloc(c->cfg.stream_buf);
 	s->rbuf = malloc(c->cfg.stream_buf);
-	s->r_win = s->r_adv = min64(c->cfg.stream_buf, RWIN_INIT);
+	s->r_win = s->r_adv =
+	        c->cfg.full_window ? c->cfg.stream_buf : min64(c->cfg.stream_buf, RWIN_INIT);
 	s->r_ep_ns = c->last_rx_ns;
 	s->s_peer_max = c->peer_hello.max_stream_data;
 	if (s->sbuf == NULL || s->rbuf == NULL ||
@@ -405,7 +406,8 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 	memcpy(h->random, c->my_random, AMST_RANDOM_LEN);
 	h->flags = (c->cfg.seal ? AMST_HELLO_SEALED : 0) |
 	           ((uint32_t)c->cfg.app_flags << AMST_HELLO_APP_SHIFT);
-	h->max_stream_data = min64(c->cfg.stream_buf, RWIN_INIT);
+	h->max_stream_data =
+	        c->cfg.full_window ? c->cfg.stream_buf : min64(c->cfg.stream_buf, RWIN_INIT);
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
 	memset(h->name, 0, sizeof(h->name));
@@ -1592,6 +1594,8 @@ int amst_stream_finish(struct amst_conn *c, uint32_t id)
  */
 static void rwin_update(struct amst_conn *c, struct amst_stream *s, uint64_t left)
 {
+	if (c->cfg.full_window)
+		return;
 	if (left == 0)
 		s->r_ep_behind = false;
 	uint64_t rtt = c->any_rtt;

@@ -77,6 +77,9 @@ struct amst_conn_cfg {
 	/** Unsent bytes a stream takes from the application, as time at the path's
 	 *  estimated rate (at least AMST_UNSENT_MIN bytes); 0: only stream_buf bounds them. */
 	uint64_t unsent_ns;
+	/** Advertise each stream's whole buffer instead of windows that follow
+	 *  the reader (see docs/amst.md, "Receive windows"). */
+	bool full_window;
 	uint16_t max_streams;     /**< streams the peer may open */
 	uint64_t rate_cap;        /**< bytes/s, 0 = none */
 	uint32_t idle_timeout_ms; /**< silence from the peer that ends the session */
