@@ -212,6 +212,13 @@ static uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* The window a stream advertises before it has measured its reader (also
+ * the HELLO's per-stream window). */
+static uint64_t rwin_initial(const struct amst_conn *c)
+{
+	return c->cfg.full_window ? c->cfg.stream_buf : min64(c->cfg.stream_buf, RWIN_INIT);
+}
+
 /* Unsent bytes a stream may hold: cfg.unsent_ns at the path's rate. Like
  * TCP_NOTSENT_LOWAT, this keeps the application's data in the application
  * (QEMU measures its own bandwidth from what we take; an HDE encoder running
@@ -375,8 +382,7 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	s->r_fin = UINT64_MAX;
 	s->sbuf = malloc(c->cfg.stream_buf);
 	s->rbuf = malloc(c->cfg.stream_buf);
-	s->r_win = s->r_adv =
-	        c->cfg.full_window ? c->cfg.stream_buf : min64(c->cfg.stream_buf, RWIN_INIT);
+	s->r_win = s->r_adv = rwin_initial(c);
 	s->r_ep_ns = c->last_rx_ns;
 	s->s_peer_max = c->peer_hello.max_stream_data;
 	if (s->sbuf == NULL || s->rbuf == NULL ||
@@ -406,8 +412,7 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 	memcpy(h->random, c->my_random, AMST_RANDOM_LEN);
 	h->flags = (c->cfg.seal ? AMST_HELLO_SEALED : 0) |
 	           ((uint32_t)c->cfg.app_flags << AMST_HELLO_APP_SHIFT);
-	h->max_stream_data =
-	        c->cfg.full_window ? c->cfg.stream_buf : min64(c->cfg.stream_buf, RWIN_INIT);
+	h->max_stream_data = rwin_initial(c);
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
 	memset(h->name, 0, sizeof(h->name));
@@ -1222,6 +1227,16 @@ static double pace_quantum(const struct amst_conn *c)
 	return quantum > 256.0 * 1024 ? 256.0 * 1024 : quantum;
 }
 
+/* ns until the pacer has the credit to send: to go on with an open burst,
+ * open_min bytes; to open a new one, a whole burst. */
+static uint64_t pace_wait_ns(const struct amst_conn *c, double open_min)
+{
+	double need = (c->pace_open ? open_min : pace_burst(c)) - c->pace_credit;
+	if (need <= 0)
+		return 0;
+	return (uint64_t)(need * 1e9 / (double)(c->cc.pacing_rate ? c->cc.pacing_rate : 1));
+}
+
 static void pace_refill(struct amst_conn *c, uint64_t now)
 {
 	double quantum = pace_quantum(c);
@@ -1414,12 +1429,7 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 					        max64(c->delivered + c->bytes_in_flight, 1);
 			} else if (c->cc.pacing_rate) {
 				/* Data waits for the pacer: when it is due. */
-				double need = (c->pace_open ? (double)cap / 2 : pace_burst(c)) -
-				              c->pace_credit;
-				c->pace_due_ns =
-				        now + (need > 0 ? (uint64_t)(need * 1e9 /
-				                                     (double)c->cc.pacing_rate)
-				                        : 0);
+				c->pace_due_ns = now + pace_wait_ns(c, (double)cap / 2);
 			}
 		}
 	}
@@ -1497,13 +1507,7 @@ uint64_t amst_conn_next_time(const struct amst_conn *c)
 	bool data = c->max_data_pending || conn_has_data(c);
 	if (data && c->state == AMST_ESTABLISHED &&
 	    c->bytes_in_flight + c->cfg.max_payload <= c->cc.cwnd) {
-		double need = (c->pace_open ? (double)c->cfg.max_payload / 2 : pace_burst(c)) -
-		              c->pace_credit;
-		uint64_t wait =
-		        need <= 0 ? 0
-		                  : (uint64_t)(need * 1e9 /
-		                               (double)(c->cc.pacing_rate ? c->cc.pacing_rate : 1));
-		t = min64(t, c->pace_last_ns + wait);
+		t = min64(t, c->pace_last_ns + pace_wait_ns(c, (double)c->cfg.max_payload / 2));
 	}
 	return t;
 }
