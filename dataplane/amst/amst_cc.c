@@ -89,16 +89,26 @@ void amst_cc_set_cap(struct amst_cc *cc, uint64_t bytes_per_s)
 	set_outputs(cc);
 }
 
+/*
+ * The bottleneck bandwidth: the most delivered per round, over the last
+ * AMST_CC_BW_ROUNDS rounds that had a sample. An application-limited sample
+ * (the sender had nothing to send, or the receiver's window held it back;
+ * a packet with no stream data) neither counts, unless it shows more than a
+ * model there already is, nor ages the filter:
+ * a receiver that stops reading for a while must not walk the estimate down
+ * to whatever a lone control packet shows when it starts again.
+ */
 static void update_bw(struct amst_cc *cc, const struct amst_rate_sample *rs)
 {
 	if (rs->delivery_rate == 0)
 		return;
+	if (rs->app_limited && (cc->btl_bw == 0 || rs->delivery_rate < cc->btl_bw))
+		return; /* not even the first estimate: that is the initial guess's */
 	uint32_t slot = (uint32_t)(cc->round_count % AMST_CC_BW_ROUNDS);
-	if (cc->round_start)
+	if (cc->bw_round_no[slot] != cc->round_count) {
+		cc->bw_round_no[slot] = cc->round_count;
 		cc->bw_round[slot] = 0;
-	/* An app-limited sample only counts if it shows more than we know. */
-	if (rs->app_limited && rs->delivery_rate < cc->btl_bw)
-		return;
+	}
 	if (rs->delivery_rate > cc->bw_round[slot])
 		cc->bw_round[slot] = rs->delivery_rate;
 	uint64_t m = 0;

@@ -1461,7 +1461,9 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		sp->delivered = c->delivered;
 		sp->delivered_time = c->delivered_time;
 		sp->first_sent_time = c->first_sent_time;
-		sp->app_limited = c->app_limited_until != 0;
+		/* A packet with no stream data (a ping, a window update) says
+		 * nothing of what the path carries. */
+		sp->app_limited = c->app_limited_until != 0 || sp->n == 0;
 		c->bytes_in_flight += len;
 		c->last_ack_eliciting_ns = now;
 		c->pace_credit -= (double)len;
@@ -1545,15 +1547,24 @@ int amst_stream_open(struct amst_conn *c)
 	return (int)id;
 }
 
+/* Can the application queue bytes on s? 0, or why not. */
+static int stream_writable(const struct amst_conn *c, const struct amst_stream *s)
+{
+	if (s->fin_queued || s->reset_sent || s->reset_pending)
+		return -EPIPE;
+	if (c->state == AMST_CLOSED || c->state == AMST_CLOSING)
+		return -ENOTCONN;
+	return 0;
+}
+
 long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_t len)
 {
 	struct amst_stream *s = stream_get(c, id);
 	if (s == NULL)
 		return -ENOENT;
-	if (s->fin_queued || s->reset_sent || s->reset_pending)
-		return -EPIPE;
-	if (c->state == AMST_CLOSED || c->state == AMST_CLOSING)
-		return -ENOTCONN;
+	int rc = stream_writable(c, s);
+	if (rc != 0)
+		return rc;
 	size_t n = (size_t)min64(stream_room(c, s), len);
 	uint32_t mask = c->cfg.stream_buf - 1;
 	for (size_t done = 0; done < n;) {
@@ -1566,6 +1577,38 @@ long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_
 	if (n < len)
 		s->want_writable = true;
 	return (long)n;
+}
+
+long amst_stream_reserve(struct amst_conn *c, uint32_t id, uint8_t **data)
+{
+	struct amst_stream *s = stream_get(c, id);
+	*data = NULL;
+	if (s == NULL)
+		return -ENOENT;
+	int rc = stream_writable(c, s);
+	if (rc != 0)
+		return rc;
+	uint32_t pos = (uint32_t)(s->s_end & (c->cfg.stream_buf - 1));
+	uint64_t n = min64(stream_room(c, s), (uint64_t)c->cfg.stream_buf - pos);
+	*data = s->sbuf + pos;
+	if (n == 0)
+		s->want_writable = true;
+	return (long)n;
+}
+
+int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n)
+{
+	struct amst_stream *s = stream_get(c, id);
+	if (s == NULL)
+		return -ENOENT;
+	int rc = stream_writable(c, s);
+	if (rc != 0)
+		return rc;
+	uint32_t pos = (uint32_t)(s->s_end & (c->cfg.stream_buf - 1));
+	if (n > min64(stream_room(c, s), (uint64_t)c->cfg.stream_buf - pos))
+		return -EINVAL;
+	s->s_end += n;
+	return 0;
 }
 
 size_t amst_stream_room(const struct amst_conn *c, uint32_t id)
@@ -1626,6 +1669,51 @@ static void rwin_update(struct amst_conn *c, struct amst_stream *s, uint64_t lef
 	s->r_ep_behind = true;
 }
 
+long amst_stream_peek(const struct amst_conn *c, uint32_t id, const uint8_t **data, bool *fin)
+{
+	const struct amst_stream *s = stream_get(c, id);
+	*fin = false;
+	*data = NULL;
+	if (s == NULL)
+		return -ENOENT;
+	if (s->reset_recv)
+		return -ECONNRESET;
+	uint64_t end = amst_rangeset_contiguous_end(&s->r_have, s->r_base);
+	uint32_t pos = (uint32_t)(s->r_base & (c->cfg.stream_buf - 1));
+	uint64_t n = min64(end - s->r_base, (uint64_t)c->cfg.stream_buf - pos);
+	*data = s->rbuf + pos;
+	if (s->r_fin != UINT64_MAX && s->r_base + n == s->r_fin)
+		*fin = true;
+	return (long)n;
+}
+
+/* The application took n in-order bytes (n no more than there are). */
+static void stream_consumed(struct amst_conn *c, struct amst_stream *s, uint64_t end, uint64_t n)
+{
+	s->r_base += n;
+	c->read_data += n;
+	c->st.stream_bytes_recv += n;
+	amst_rangeset_trim_below(&s->r_have, s->r_base);
+	rwin_update(c, s, end - s->r_base);
+	/* Open the window again once a quarter of it is used. */
+	if (s->r_base + s->r_win > s->r_adv + s->r_win / 4 && s->r_fin == UINT64_MAX)
+		s->msd_pending = true;
+}
+
+int amst_stream_consume(struct amst_conn *c, uint32_t id, size_t n)
+{
+	struct amst_stream *s = stream_get(c, id);
+	if (s == NULL)
+		return -ENOENT;
+	if (s->reset_recv)
+		return -ECONNRESET;
+	uint64_t end = amst_rangeset_contiguous_end(&s->r_have, s->r_base);
+	if (n > end - s->r_base)
+		return -EINVAL;
+	stream_consumed(c, s, end, n);
+	return 0;
+}
+
 long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, bool *fin)
 {
 	struct amst_stream *s = stream_get(c, id);
@@ -1643,16 +1731,9 @@ long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, b
 		memcpy((uint8_t *)buf + done, s->rbuf + pos, k);
 		done += k;
 	}
-	s->r_base += n;
-	c->read_data += n;
-	c->st.stream_bytes_recv += n;
-	amst_rangeset_trim_below(&s->r_have, s->r_base);
+	stream_consumed(c, s, end, n);
 	if (s->r_fin != UINT64_MAX && s->r_base == s->r_fin)
 		*fin = true;
-	rwin_update(c, s, end - s->r_base);
-	/* Open the window again once a quarter of it is used. */
-	if (s->r_base + s->r_win > s->r_adv + s->r_win / 4 && s->r_fin == UINT64_MAX)
-		s->msd_pending = true;
 	return (long)n;
 }
 

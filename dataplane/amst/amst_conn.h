@@ -225,6 +225,22 @@ int amst_stream_open(struct amst_conn *c);
 /** Queue bytes on a stream; returns how many were taken (may be 0: full) or -errno. */
 long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_t len);
 
+/**
+ * Zero-copy write: the room of stream @p id's send buffer as one contiguous
+ * span, *data and its length (the span stops where the ring wraps; call
+ * again after amst_stream_commit() for the rest). 0: no room now, and
+ * AMST_EV_WRITABLE follows when there is some, as after a short
+ * amst_stream_write(). The application writes into the span, then commits
+ * what it wrote; nothing else may be called on @p c in between.
+ * @return the span's length, or -ENOENT / -EPIPE (finished or reset) /
+ *         -ENOTCONN (the session is closing).
+ */
+long amst_stream_reserve(struct amst_conn *c, uint32_t id, uint8_t **data);
+
+/** Queue the first @p n bytes of the span amst_stream_reserve() gave. 0, -EINVAL (n too long), or
+ * as reserve. */
+int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n);
+
 /** Room left in the stream's send buffer. */
 size_t amst_stream_room(const struct amst_conn *c, uint32_t id);
 
@@ -236,6 +252,20 @@ int amst_stream_finish(struct amst_conn *c, uint32_t id);
  * every byte up to the peer's FIN has been read. -ECONNRESET after a reset.
  */
 long amst_stream_read(struct amst_conn *c, uint32_t id, void *buf, size_t len, bool *fin);
+
+/**
+ * Zero-copy read: the in-order bytes of stream @p id that can be read now,
+ * as one contiguous span of its receive buffer, *data and its length (the
+ * span stops where the ring wraps: 0 means nothing now). *fin: the span ends
+ * at the peer's FIN (with length 0: every byte was read). The span stays
+ * valid until amst_stream_consume() or any other call on @p c.
+ * @return the span's length, -ECONNRESET after a reset, -ENOENT.
+ */
+long amst_stream_peek(const struct amst_conn *c, uint32_t id, const uint8_t **data, bool *fin);
+
+/** Mark the first @p n bytes of the span amst_stream_peek() gave as read. 0, -EINVAL, or as peek.
+ */
+int amst_stream_consume(struct amst_conn *c, uint32_t id, size_t n);
 
 /**
  * Abort our direction of a stream with @p code: queued bytes are dropped and
