@@ -282,6 +282,10 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	int rc = dp_host_addr_parse(addr, &ha, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (ha.family == DP_HOST_TEST && (r->flags & NC_SESS_REQ_HDE)) {
+		snprintf(err, errlen, "test streams are not HDE-coded: open it with codec none");
+		return -EINVAL;
+	}
 	uint32_t hop = dp_net_next_hop(&a->net, r->peer_ip);
 	if (hop == 0) {
 		char ip[16];
@@ -462,7 +466,14 @@ static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 			dp_host_sess_set_digest(s->host, (s->flags & NC_SESS_REQ_DIGEST) != 0);
 			/* The sender says whether its streams are HDE-coded; we follow. */
 			if (amst_conn_peer_app_flags(c) & DP_APP_HDE) {
-				(void)dp_host_sess_set_codec(s->host, &a->codec);
+				if (dp_host_sess_set_codec(s->host, &a->codec) != 0) {
+					amst_conn_close(
+					        c, AMST_CLOSE_APP,
+					        "the receiver cannot decode HDE (test streams)",
+					        now);
+					snprintf(s->error, sizeof(s->error),
+					         "the sender codes HDE; test streams cannot");
+				}
 				s->flags |= NC_SESS_REQ_HDE;
 			}
 		}
@@ -638,6 +649,10 @@ void dp_amst_publish(struct dp *dp)
 			o->state = NC_SESS_FREE;
 			continue;
 		}
+		if (o->state == NC_SESS_FREE || o->opened_ns != s->opened_ns ||
+		    strncmp(o->name, s->name, sizeof(o->name)) != 0)
+			memset(o, 0, sizeof(*o)); /* a new session in the slot: none of the last
+			                             one's counters */
 		snprintf(o->name, sizeof(o->name), "%s", s->name);
 		snprintf(o->addr, sizeof(o->addr), "%s", s->addr_text);
 		snprintf(o->error, sizeof(o->error), "%s", s->error);

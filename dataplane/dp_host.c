@@ -27,13 +27,15 @@
 #include "dp_host.h"
 #include "nc_log.h"
 
-#define STREAM_BUDGET    (256u * 1024) /* bytes per direction, stream and call */
-#define ACCEPT_BURST     16            /* connections accepted per listener and call */
-#define EVENTS_MAX       64
-#define LISTEN_BACKLOG   128
-#define CONNECT_RETRY_NS 10000000ull  /* a UNIX listener's full backlog: try again */
-#define ACCEPT_RETRY_NS  100000000ull /* out of fds: listen again after this */
-#define HDE_FLUSH_NS     1000000ull   /* HDE frames what it holds after 1 ms without input */
+#define STREAM_BUDGET     (256u * 1024) /* bytes per direction, stream and call */
+#define ACCEPT_BURST      16            /* connections accepted per listener and call */
+#define EVENTS_MAX        64
+#define LISTEN_BACKLOG    128
+#define CONNECT_RETRY_NS  10000000ull  /* a UNIX listener's full backlog: try again */
+#define ACCEPT_RETRY_NS   100000000ull /* out of fds: listen again after this */
+#define HDE_FLUSH_NS      1000000ull   /* HDE frames what it holds after 1 ms without input */
+#define TEST_PERIOD       65521u /* test streams: the pattern repeats (a prime: no page lines up) */
+#define TEST_STREAM_SHIFT 4099u  /* stream k's pattern starts k * this into it */
 
 /* What an epoll event's data points at: the first member of both. */
 enum ep_kind {
@@ -72,6 +74,7 @@ struct hstream {
 	bool amst_readable; /* AMST may have bytes for us */
 	bool room_blocked;  /* the stream had no room: out of EPOLLIN until it has */
 	bool out_more;      /* stopped by the budget with bytes still in AMST */
+	bool sock_full;     /* the socket took less than AMST had: wait for EPOLLOUT */
 	bool reset;
 	uint64_t to_amst, from_amst;
 	/* HDE (dp_host_sess_set_codec): the codec and its input not yet taken. */
@@ -118,7 +121,8 @@ struct dp_host_sess {
 
 struct dp_host {
 	int epfd;
-	uint8_t *scratch; /* socket -> AMST: read here, written to the stream at once */
+	uint8_t *scratch; /* HDE: frames the encoder writes, before the stream takes them */
+	uint8_t *pattern; /* test streams: 2 * TEST_PERIOD bytes, any offset's next TEST_PERIOD */
 	struct dp_host_sess *sessions;
 };
 
@@ -140,6 +144,11 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+static bool is_test(const struct dp_host_sess *s)
+{
+	return s->addr.family == DP_HOST_TEST;
 }
 
 static bool is_unix(const struct dp_host_sess *s)
@@ -187,6 +196,85 @@ static int parse_port(const char *p, uint16_t *port)
 	return 0;
 }
 
+/* Digits of at most 19 places (no overflow of 64 bits); the rest after them in *end. */
+static int parse_u64(const char *p, uint64_t *v, const char **end)
+{
+	uint64_t x = 0;
+	size_t n = 0;
+	for (; p[n] >= '0' && p[n] <= '9'; n++) {
+		if (n == 19)
+			return -1;
+		x = x * 10 + (uint64_t)(p[n] - '0');
+	}
+	if (n == 0)
+		return -1;
+	*v = x;
+	*end = p + n;
+	return 0;
+}
+
+/* "test:", "test:STREAMS" or "test:STREAMS:BYTES" (BYTES with K, M, G or T: powers of 1024). */
+static int test_addr_parse(const char *text, struct dp_host_addr *out, char *err, size_t errlen)
+{
+	struct dp_host_addr a;
+	memset(&a, 0, sizeof(a));
+	a.family = DP_HOST_TEST;
+	const char *p = text + 5, *end;
+	if (*p == '\0') {
+		*out = a;
+		return 0;
+	}
+	uint64_t n;
+	if (parse_u64(p, &n, &end) != 0 || n < 1 || n > DP_HOST_TEST_STREAMS_MAX ||
+	    (*end != '\0' && *end != ':')) {
+		set_err(err, errlen,
+		        "host address '%s': test streams are test:[STREAMS[:BYTES]], STREAMS "
+		        "1-%d",
+		        text, DP_HOST_TEST_STREAMS_MAX);
+		return -EINVAL;
+	}
+	a.test_streams = (uint32_t)n;
+	if (*end == ':') {
+		uint64_t b;
+		const char *q = end + 1;
+		if (parse_u64(q, &b, &end) != 0) {
+			set_err(err, errlen, "host address '%s': BYTES is not a number", text);
+			return -EINVAL;
+		}
+		unsigned shift = 0;
+		switch (*end) {
+		case 'K':
+			shift = 10;
+			end++;
+			break;
+		case 'M':
+			shift = 20;
+			end++;
+			break;
+		case 'G':
+			shift = 30;
+			end++;
+			break;
+		case 'T':
+			shift = 40;
+			end++;
+			break;
+		default:
+			break;
+		}
+		if (*end != '\0' || b == 0 || b > (1ull << 50) >> shift) {
+			set_err(err, errlen,
+			        "host address '%s': BYTES must be from 1 to 2^50 (1024T), with "
+			        "K, M, G or T (powers of 1024) or nothing after it",
+			        text);
+			return -EINVAL;
+		}
+		a.test_bytes = b << shift;
+	}
+	*out = a;
+	return 0;
+}
+
 int dp_host_addr_parse(const char *text, struct dp_host_addr *out, char *err, size_t errlen)
 {
 	struct dp_host_addr a;
@@ -218,9 +306,12 @@ int dp_host_addr_parse(const char *text, struct dp_host_addr *out, char *err, si
 		*out = a;
 		return 0;
 	}
+	if (strncmp(text, "test:", 5) == 0)
+		return test_addr_parse(text, out, err, errlen);
 	if (strncmp(text, "tcp:", 4) != 0) {
 		set_err(err, errlen,
-		        "host address '%s': unknown kind, expected unix:/PATH or tcp:HOST:PORT",
+		        "host address '%s': unknown kind, expected unix:/PATH, tcp:HOST:PORT or "
+		        "test:[STREAMS[:BYTES]]",
 		        text);
 		return -EINVAL;
 	}
@@ -313,6 +404,14 @@ int dp_host_addr_format(const struct dp_host_addr *a, char *buf, size_t len)
 	char ip[INET6_ADDRSTRLEN];
 	if (a->family == DP_HOST_UNIX) {
 		n = snprintf(buf, len, "unix:%s", a->path);
+	} else if (a->family == DP_HOST_TEST) {
+		if (a->test_streams == 0)
+			n = snprintf(buf, len, "test:");
+		else if (a->test_bytes == 0)
+			n = snprintf(buf, len, "test:%u", a->test_streams);
+		else
+			n = snprintf(buf, len, "test:%u:%llu", a->test_streams,
+			             (unsigned long long)a->test_bytes);
 	} else if (a->family == DP_HOST_TCP && a->ip.sa.sa_family == AF_INET) {
 		if (inet_ntop(AF_INET, &a->ip.in4.sin_addr, ip, sizeof(ip)) == NULL)
 			return -EINVAL;
@@ -337,6 +436,8 @@ static bool addr_ok(const struct dp_host_addr *a)
 		return false;
 	if (a->family == DP_HOST_UNIX)
 		return a->path[0] == '/' && memchr(a->path, '\0', sizeof(a->path)) != NULL;
+	if (a->family == DP_HOST_TEST)
+		return a->test_streams <= DP_HOST_TEST_STREAMS_MAX;
 	if (a->family == DP_HOST_TCP)
 		return (a->ip.sa.sa_family == AF_INET && a->ip_len == sizeof(a->ip.in4)) ||
 		       (a->ip.sa.sa_family == AF_INET6 && a->ip_len == sizeof(a->ip.in6));
@@ -423,6 +524,21 @@ static void st_peer_reset(struct hstream *t, uint32_t code)
 }
 
 static void sess_end(struct dp_host_sess *s, uint32_t code);
+
+/* AMST refused our bytes (@p rc): the session is going away, or the stream
+ * was reset under us; they cannot be carried. */
+static void st_stream_gone(struct hstream *t, long rc)
+{
+	struct dp_host_sess *s = t->s;
+	enum amst_state as = amst_conn_state(s->c);
+	if (as == AMST_CLOSING || as == AMST_CLOSED) {
+		sess_end(s, amst_conn_error(s->c, NULL));
+	} else {
+		NC_LOG_RL(ERR, "%s stream %u: AMST refused bytes: %s", s->addr_text, t->id,
+		          strerror(rc < 0 ? (int)-rc : EIO));
+		st_abort(t, DP_HOST_RESET_HOST);
+	}
+}
 
 /* ---- HDE on a stream ---- */
 
@@ -696,11 +812,7 @@ static long st_pull_hde(struct hstream *t)
 		if (olen > 0) {
 			long w = amst_stream_write(s->c, t->id, out, olen);
 			if (w != (long)olen) {
-				enum amst_state as = amst_conn_state(s->c);
-				if (as == AMST_CLOSING || as == AMST_CLOSED)
-					sess_end(s, amst_conn_error(s->c, NULL));
-				else
-					st_abort(t, DP_HOST_RESET_HOST);
+				st_stream_gone(t, w < 0 ? w : -ENOBUFS);
 				return moved;
 			}
 			moved += (long)olen;
@@ -720,59 +832,178 @@ static long st_pull_hde(struct hstream *t)
 	return moved;
 }
 
-/* AMST -> socket: flush the bounce buffer, refill it from the stream. */
+/* Test streams (DP_HOST_TEST): what AMST delivers must be the pattern at its
+ * offset; it is checked where it lies and dropped. */
+static long st_sink(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	const uint8_t *pat = s->h->pattern;
+	long moved = 0;
+	while (t->amst_readable && !t->amst_fin) {
+		if (moved >= (long)STREAM_BUDGET) {
+			t->out_more = true;
+			break;
+		}
+		const uint8_t *p;
+		bool fin;
+		long n = amst_stream_peek(s->c, t->id, &p, &fin);
+		if (n < 0) {
+			if (n == -ECONNRESET)
+				st_peer_reset(t, 0);
+			else
+				st_abort(t, DP_HOST_RESET_HOST);
+			return moved;
+		}
+		for (long done = 0; done < n;) {
+			uint64_t at = t->from_amst + (uint64_t)done;
+			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
+			long len = n - done < TEST_PERIOD ? n - done : TEST_PERIOD;
+			if (memcmp(p + done, pat + k, (size_t)len) != 0) {
+				long i = 0;
+				while (p[done + i] == pat[k + i])
+					i++;
+				s->stats.host_errors++;
+				NC_LOG_RL(ERR,
+				          "%s stream %u: byte %llu is not the test pattern; "
+				          "resetting the stream",
+				          s->addr_text, t->id,
+				          (unsigned long long)(at + (uint64_t)i));
+				st_abort(t, DP_HOST_RESET_VERIFY);
+				return moved;
+			}
+			done += len;
+		}
+		if (t->md != NULL && !s->sending)
+			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
+		(void)amst_stream_consume(s->c, t->id, (size_t)n);
+		t->from_amst += (uint64_t)n;
+		s->stats.from_amst += (uint64_t)n;
+		moved += n;
+		if (fin)
+			t->amst_fin = true;
+		else if (n == 0)
+			t->amst_readable = false;
+	}
+	if (t->amst_fin && !t->wr_shut) {
+		if (!s->sending)
+			st_digest_final(t);
+		t->wr_shut = true;
+		if (!t->host_eof) {
+			/* Our direction carries nothing: finish it. */
+			(void)amst_stream_finish(s->c, t->id);
+			t->host_eof = true;
+		}
+	}
+	return moved;
+}
+
+/* AMST -> socket, straight from the stream's receive buffer. */
+static long st_push_plain(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	long moved = 0;
+	while (t->amst_readable && !t->amst_fin) {
+		if (moved >= (long)STREAM_BUDGET) {
+			t->out_more = true;
+			break;
+		}
+		const uint8_t *p;
+		bool fin;
+		long n = amst_stream_peek(s->c, t->id, &p, &fin);
+		if (n < 0) {
+			if (n == -ECONNRESET)
+				st_peer_reset(t, 0);
+			else
+				st_abort(t, DP_HOST_RESET_HOST);
+			return moved;
+		}
+		if (n == 0) {
+			if (fin)
+				t->amst_fin = true;
+			else
+				t->amst_readable = false;
+			break;
+		}
+		ssize_t w = send(t->fd, p, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				t->sock_full = true;
+				break;
+			}
+			st_host_error(t, errno, "write");
+			return moved;
+		}
+		if (t->md != NULL && !s->sending)
+			(void)EVP_DigestUpdate(t->md, p, (size_t)w);
+		(void)amst_stream_consume(s->c, t->id, (size_t)w);
+		t->from_amst += (uint64_t)w;
+		s->stats.from_amst += (uint64_t)w;
+		moved += (long)w;
+		if (w < n) {
+			t->sock_full = true; /* the socket took what it could */
+			break;
+		}
+		if (fin)
+			t->amst_fin = true;
+	}
+	return moved;
+}
+
+/* AMST -> socket: decoded bytes through the bounce buffer, or plain ones
+ * straight from the stream. */
 static long st_push(struct hstream *t)
 {
 	struct dp_host_sess *s = t->s;
 	long moved = 0;
 	t->out_more = false;
-	for (;;) {
-		if (t->b_len == 0) {
-			/* Refill the bounce buffer: decoded bytes with HDE, else AMST's. */
-			bool decode = s->codec.on && !s->sending;
-			if (t->amst_fin || (!decode && !t->amst_readable))
-				break;
-			if (moved >= (long)STREAM_BUDGET) {
-				t->out_more = true;
-				break;
-			}
-			long r;
-			if (decode) {
-				r = st_decode(t);
-			} else {
-				bool fin;
-				r = st_amst_read(t, t->bounce, DP_HOST_BOUNCE, &fin);
-				if (r >= 0 && fin)
-					t->amst_fin = true;
-			}
-			if (r < 0)
-				return moved;
-			if (r == 0)
-				break;
-			t->b_off = 0;
-			t->b_len = (uint32_t)r;
-			s->stats.buffered += (uint64_t)r;
-			if ((uint64_t)r > s->stats.buffered_max)
-				s->stats.buffered_max = (uint64_t)r;
-		}
-		ssize_t w =
-		        send(t->fd, t->bounce + t->b_off, t->b_len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			st_host_error(t, errno, "write");
+	t->sock_full = false;
+	if (is_test(s))
+		return st_sink(t);
+	if (!s->codec.on || s->sending) {
+		moved = st_push_plain(t);
+		if (t->state != HS_OPEN)
 			return moved;
+	} else {
+		for (;;) {
+			if (t->b_len == 0) {
+				if (t->amst_fin)
+					break;
+				if (moved >= (long)STREAM_BUDGET) {
+					t->out_more = true;
+					break;
+				}
+				long r = st_decode(t);
+				if (r < 0)
+					return moved;
+				if (r == 0)
+					break;
+				t->b_off = 0;
+				t->b_len = (uint32_t)r;
+				s->stats.buffered += (uint64_t)r;
+				if ((uint64_t)r > s->stats.buffered_max)
+					s->stats.buffered_max = (uint64_t)r;
+			}
+			ssize_t w = send(t->fd, t->bounce + t->b_off, t->b_len,
+			                 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				st_host_error(t, errno, "write");
+				return moved;
+			}
+			if (t->md != NULL)
+				(void)EVP_DigestUpdate(t->md, t->bounce + t->b_off, (size_t)w);
+			t->b_off += (uint32_t)w;
+			t->b_len -= (uint32_t)w;
+			s->stats.buffered -= (uint64_t)w;
+			t->from_amst += (uint64_t)w;
+			s->stats.from_amst += (uint64_t)w;
+			moved += (long)w;
 		}
-		if (t->md != NULL && !s->sending)
-			(void)EVP_DigestUpdate(t->md, t->bounce + t->b_off, (size_t)w);
-		t->b_off += (uint32_t)w;
-		t->b_len -= (uint32_t)w;
-		s->stats.buffered -= (uint64_t)w;
-		t->from_amst += (uint64_t)w;
-		s->stats.from_amst += (uint64_t)w;
-		moved += (long)w;
 	}
 	if (t->b_len == 0 && t->amst_fin && !s->sending)
 		st_digest_final(t);
@@ -786,25 +1017,75 @@ static long st_push(struct hstream *t)
 	return moved;
 }
 
-/* Socket -> AMST: read only what the stream has room for. */
-static long st_pull(struct hstream *t)
+/* Test streams, sending side: the pattern, straight into the stream. */
+static long st_generate(struct hstream *t)
 {
 	struct dp_host_sess *s = t->s;
-	uint8_t *buf = s->h->scratch;
 	long moved = 0;
-	if (t->enc != NULL)
-		return st_pull_hde(t);
 	t->room_blocked = false;
 	while (!t->host_eof && moved < (long)STREAM_BUDGET) {
-		size_t room = amst_stream_room(s->c, t->id);
+		uint64_t left = s->addr.test_bytes ? s->addr.test_bytes - t->to_amst : UINT64_MAX;
+		if (left == 0) {
+			(void)amst_stream_finish(s->c, t->id);
+			t->host_eof = true;
+			st_digest_final(t);
+			break;
+		}
+		uint8_t *p;
+		long room = amst_stream_reserve(s->c, t->id, &p);
+		if (room < 0) {
+			st_stream_gone(t, room);
+			return moved;
+		}
 		if (room == 0) {
-			/* A write that finds no room makes AMST say WRITABLE when it has some. */
-			(void)amst_stream_write(s->c, t->id, buf, 1);
 			t->room_blocked = true;
 			break;
 		}
-		size_t want = room < DP_HOST_BOUNCE ? room : DP_HOST_BOUNCE;
-		ssize_t n = recv(t->fd, buf, want, MSG_DONTWAIT);
+		uint64_t n = (uint64_t)room < left ? (uint64_t)room : left;
+		if (n > STREAM_BUDGET)
+			n = STREAM_BUDGET;
+		for (uint64_t done = 0; done < n;) {
+			uint64_t at = t->to_amst + done;
+			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
+			uint64_t len = n - done < TEST_PERIOD ? n - done : TEST_PERIOD;
+			memcpy(p + done, s->h->pattern + k, (size_t)len);
+			done += len;
+		}
+		if (t->md != NULL)
+			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
+		(void)amst_stream_commit(s->c, t->id, (size_t)n);
+		t->to_amst += n;
+		s->stats.to_amst += n;
+		moved += (long)n;
+	}
+	return moved;
+}
+
+/* Socket -> AMST: read straight into the stream's send buffer, only as far as
+ * it has room. */
+static long st_pull(struct hstream *t)
+{
+	struct dp_host_sess *s = t->s;
+	long moved = 0;
+	if (t->enc != NULL)
+		return st_pull_hde(t);
+	if (is_test(s))
+		return s->sending ? st_generate(t) : 0; /* a sink sends nothing back */
+	t->room_blocked = false;
+	while (!t->host_eof && moved < (long)STREAM_BUDGET) {
+		uint8_t *p;
+		long room = amst_stream_reserve(s->c, t->id, &p);
+		if (room < 0) {
+			st_stream_gone(t, room);
+			return moved;
+		}
+		if (room == 0) {
+			/* AMST says WRITABLE when it has room again. */
+			t->room_blocked = true;
+			break;
+		}
+		size_t want = (size_t)room < STREAM_BUDGET ? (size_t)room : STREAM_BUDGET;
+		ssize_t n = recv(t->fd, p, want, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -820,22 +1101,9 @@ static long st_pull(struct hstream *t)
 				st_digest_final(t);
 			break;
 		}
-		long w = amst_stream_write(s->c, t->id, buf, (size_t)n);
-		if (w != (long)n) {
-			/* The stream took less than its room: the session is going away (or the
-			 * stream was reset under us); these bytes cannot be carried. */
-			enum amst_state as = amst_conn_state(s->c);
-			if (as == AMST_CLOSING || as == AMST_CLOSED) {
-				sess_end(s, amst_conn_error(s->c, NULL));
-			} else {
-				NC_LOG_RL(ERR, "%s stream %u: AMST took %ld of %zd bytes",
-				          s->addr_text, t->id, w, n);
-				st_abort(t, DP_HOST_RESET_HOST);
-			}
-			return moved;
-		}
 		if (t->md != NULL && s->sending)
-			(void)EVP_DigestUpdate(t->md, buf, (size_t)n);
+			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
+		(void)amst_stream_commit(s->c, t->id, (size_t)n);
 		t->to_amst += (uint64_t)n;
 		s->stats.to_amst += (uint64_t)n;
 		moved += (long)n;
@@ -856,7 +1124,7 @@ static void st_update_interest(struct hstream *t)
 	} else if (t->state == HS_OPEN) {
 		if (!t->host_eof && !t->room_blocked)
 			want |= EPOLLIN;
-		if (t->b_len > 0 || t->out_more)
+		if (t->b_len > 0 || t->out_more || t->sock_full)
 			want |= EPOLLOUT;
 	}
 	/* With nothing to wait for, stay in the set for errors only, unless the socket
@@ -1073,6 +1341,14 @@ static void on_stream_opened(struct dp_host_sess *s, uint32_t id)
 		NC_LOG_RL(WARN, "%s: the peer opened stream %u, which this side does not take",
 		          s->addr_text, id);
 		(void)amst_stream_reset(s->c, id, DP_HOST_RESET_UNEXPECTED);
+		return;
+	}
+	if (is_test(s)) {
+		/* A test sink: nothing to connect; check what comes. */
+		if (st_init(s, id, HS_OPEN)) {
+			s->st[id].amst_readable = true;
+			st_work(&s->st[id], W_PUSH);
+		}
 		return;
 	}
 	st_init(s, id, HS_WAITING);
@@ -1308,11 +1584,36 @@ static void sess_unlink(struct dp_host_sess *s)
 		s->next->prev = s->prev;
 }
 
+/* A sending session of test streams: open them all now; the first
+ * dp_host_pump() starts the pattern on them (AMST holds it until the
+ * handshake is done). */
+static struct dp_host_sess *test_open(struct dp_host_sess *s, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < s->addr.test_streams; i++) {
+		int id = amst_stream_open(s->c);
+		if (id < 0 || id >= AMST_MAX_STREAMS || !st_init(s, (uint32_t)id, HS_OPEN)) {
+			set_err(err, errlen, "test stream %u of %u: %s", i + 1,
+			        s->addr.test_streams, id < 0 ? strerror(-id) : "no memory");
+			dp_host_sess_destroy(s);
+			errno = id < 0 ? -id : ENOMEM;
+			return NULL;
+		}
+	}
+	NC_LOG(INFO, "test source: %s", s->addr_text);
+	return s;
+}
+
 struct dp_host_sess *dp_host_listen(struct dp_host *h, struct amst_conn *c,
                                     const struct dp_host_addr *addr, char *err, size_t errlen)
 {
 	if (h == NULL || c == NULL || !addr_ok(addr)) {
 		set_err(err, errlen, "bad arguments to listen on");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (addr->family == DP_HOST_TEST && addr->test_streams == 0) {
+		set_err(err, errlen,
+		        "a sending session's test streams need a count: test:STREAMS[:BYTES]");
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1322,6 +1623,8 @@ struct dp_host_sess *dp_host_listen(struct dp_host *h, struct amst_conn *c,
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (addr->family == DP_HOST_TEST)
+		return test_open(s, err, errlen);
 	int rc = listen_open(s, err, errlen);
 	if (rc != 0) {
 		sess_unlink(s);
@@ -1401,9 +1704,12 @@ long dp_host_pump(struct dp_host_sess *s)
 		if (t->state != HS_OPEN)
 			continue;
 		unsigned what = 0;
-		/* Only what needs no waiting: a bounce buffer with bytes waits for EPOLLOUT. */
-		if (t->amst_readable && t->b_len == 0 && !t->amst_fin)
+		/* Only what needs no waiting: a bounce buffer with bytes, or a socket
+		 * that took less than it was given, waits for EPOLLOUT. */
+		if (t->amst_readable && t->b_len == 0 && !t->amst_fin && !t->sock_full)
 			what |= W_PUSH;
+		if (is_test(s) && s->sending && !t->host_eof && amst_stream_room(s->c, id) > 0)
+			what |= W_PULL;
 		if (t->room_blocked && amst_stream_room(s->c, id) > 0)
 			what |= W_PULL;
 		if (t->codec_more)
@@ -1548,7 +1854,7 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
 
 int dp_host_sess_set_codec(struct dp_host_sess *s, const struct dp_host_codec *codec)
 {
-	if (s == NULL || codec == NULL || s->st_hi != 0)
+	if (s == NULL || codec == NULL || s->st_hi != 0 || (codec->on && is_test(s)))
 		return -EINVAL;
 	s->codec = *codec;
 	s->cst.cache_limit = codec->on ? codec->cache_bytes : 0;
@@ -1580,6 +1886,17 @@ void dp_host_sess_codec_stats(const struct dp_host_sess *s, struct dp_host_codec
 void dp_host_sess_set_digest(struct dp_host_sess *s, bool on)
 {
 	s->digest = on;
+	/* Test streams open with their session: digest those that moved nothing yet. */
+	for (uint32_t id = 0; on && id < s->st_hi; id++) {
+		struct hstream *t = &s->st[id];
+		if (t->state != HS_OPEN || t->md != NULL || t->to_amst || t->from_amst)
+			continue;
+		t->md = EVP_MD_CTX_new();
+		if (t->md != NULL && EVP_DigestInit_ex(t->md, EVP_sha256(), NULL) != 1) {
+			EVP_MD_CTX_free(t->md);
+			t->md = NULL;
+		}
+	}
 }
 
 void dp_host_sess_get_stats(const struct dp_host_sess *s, struct dp_host_sess_stats *st)
@@ -1592,22 +1909,39 @@ void dp_host_sess_get_stats(const struct dp_host_sess *s, struct dp_host_sess_st
 
 /* ---- the host ---- */
 
+void dp_host_test_pattern(uint8_t *buf, size_t len)
+{
+	/* Byte i of the period: xorshift64* from a fixed seed, one byte per step. */
+	uint64_t x = 0x4E6F766143726F6Eull; /* "NovaCron" */
+	for (size_t i = 0; i < len; i++) {
+		if (i % TEST_PERIOD == 0)
+			x = 0x4E6F766143726F6Eull;
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		buf[i] = (uint8_t)((x * 0x2545F4914F6CDD1Dull) >> 56);
+	}
+}
+
 struct dp_host *dp_host_create(void)
 {
 	struct dp_host *h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return NULL;
 	h->scratch = malloc(DP_HOST_BOUNCE);
+	h->pattern = malloc(2 * TEST_PERIOD);
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (h->scratch == NULL || h->epfd < 0) {
-		int e = h->scratch == NULL ? ENOMEM : errno;
+	if (h->scratch == NULL || h->pattern == NULL || h->epfd < 0) {
+		int e = h->epfd < 0 ? errno : ENOMEM;
 		if (h->epfd >= 0)
 			close(h->epfd);
 		free(h->scratch);
+		free(h->pattern);
 		free(h);
 		errno = e;
 		return NULL;
 	}
+	dp_host_test_pattern(h->pattern, 2 * TEST_PERIOD);
 	return h;
 }
 
@@ -1619,6 +1953,7 @@ void dp_host_destroy(struct dp_host *h)
 		dp_host_sess_destroy(h->sessions);
 	close(h->epfd);
 	free(h->scratch);
+	free(h->pattern);
 	free(h);
 }
 

@@ -56,13 +56,30 @@
 #define DP_HOST_RESET_NOMEM      4 /* no memory for the stream's state */
 #define DP_HOST_RESET_GONE       5 /* the session's host side was destroyed mid-stream */
 #define DP_HOST_RESET_CODEC      6 /* an HDE frame did not decode, or HDE could not be set up */
+#define DP_HOST_RESET_VERIFY     7 /* a test stream carried bytes that are not the test pattern */
+
+/** Most test streams one sending session opens (test:STREAMS). */
+#define DP_HOST_TEST_STREAMS_MAX 64
 
 enum dp_host_family {
 	DP_HOST_UNIX = 1,
 	DP_HOST_TCP,
+	DP_HOST_TEST, /**< test streams: made and checked inside the dataplane */
 };
 
-/** A host address: "unix:/abs/path" or "tcp:IPv4:PORT" / "tcp:[IPv6]:PORT". */
+/**
+ * A host address: "unix:/abs/path" or "tcp:IPv4:PORT" / "tcp:[IPv6]:PORT",
+ * or test streams, "test:[STREAMS[:BYTES]]": no host connections, the
+ * dataplane makes and checks the bytes itself, to measure what the path and
+ * AMST carry with no host I/O in the way (an operator's link check, and
+ * bench amst). A sending session opens STREAMS streams at once and writes
+ * dp_host_test_pattern() on each (stream k starting k * 4099 bytes into it),
+ * BYTES per stream and then FIN, or until the session closes; a receiving
+ * session checks every byte against the pattern where it lies in AMST's
+ * buffer and drops it; a byte that differs resets its stream
+ * (DP_HOST_RESET_VERIFY) and counts as a host error. HDE is refused on test
+ * streams.
+ */
 struct dp_host_addr {
 	enum dp_host_family family;
 	char path[DP_HOST_PATH_MAX + 1]; /**< DP_HOST_UNIX: absolute path */
@@ -70,8 +87,10 @@ struct dp_host_addr {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
 		struct sockaddr_in6 in6;
-	} ip;             /**< DP_HOST_TCP: address and port (network order) */
-	socklen_t ip_len; /**< DP_HOST_TCP: sizeof the sockaddr in use */
+	} ip;                  /**< DP_HOST_TCP: address and port (network order) */
+	socklen_t ip_len;      /**< DP_HOST_TCP: sizeof the sockaddr in use */
+	uint32_t test_streams; /**< DP_HOST_TEST: streams a sending session opens (0: none) */
+	uint64_t test_bytes;   /**< DP_HOST_TEST: bytes per stream (0: until the session closes) */
 };
 
 /**
@@ -79,7 +98,9 @@ struct dp_host_addr {
  * DP_HOST_PATH_MAX bytes; "tcp:" and a numeric IPv4 address or a bracketed
  * IPv6 address, a colon, and a decimal port 0-65535 (0 only makes sense for
  * dp_host_listen: an ephemeral port). Host names are refused, not resolved:
- * resolving would block the worker.
+ * resolving would block the worker. "test:" alone (a receiving session), or
+ * with STREAMS 1-DP_HOST_TEST_STREAMS_MAX and BYTES 1-2^50 in decimal with an
+ * optional K, M, G or T (powers of 1024).
  *
  * @param text  the address (not kept)
  * @param out   filled on success, untouched on error
@@ -95,6 +116,9 @@ int dp_host_addr_parse(const char *text, struct dp_host_addr *out, char *err, si
  * @return the length written, or -EINVAL (bad address) / -ENOSPC (truncated).
  */
 int dp_host_addr_format(const struct dp_host_addr *a, char *buf, size_t len);
+
+/** Fill @p buf with the test pattern: one period of 65521 bytes, repeated. */
+void dp_host_test_pattern(uint8_t *buf, size_t len);
 
 /** All host-side sessions of one worker, behind one epoll fd. */
 struct dp_host;
@@ -221,7 +245,9 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
  * once the stream is finished that way (host EOF on the sending side; the
  * peer's FIN and every byte before it delivered on the receiving side) and
  * is reported by dp_host_sess_streams(); a reset stream has none. Call it
- * before the first stream opens (right after dp_host_listen/connect_to).
+ * before the first stream opens (right after dp_host_listen/connect_to; test
+ * streams, which open with their session, are covered until the first
+ * dp_host_pump() or dp_host_poll()).
  */
 void dp_host_sess_set_digest(struct dp_host_sess *s, bool on);
 

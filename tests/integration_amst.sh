@@ -3,7 +3,9 @@
 # integration_amst: AMST between two real dataplanes, each with its control
 # plane, driven with novactl. Host connections come from tests/amst_streams.py
 # (standing in for QEMU): it checks SHA-256 of every connection at both ends.
-#   1. memif: AMST_MEMIF_MB (default 512) MiB on each of 4 streams, sealed.
+#   1. memif: AMST_MEMIF_MB (default 512) MiB on each of 4 streams, sealed;
+#      then test streams (test:STREAMS:BYTES, made and checked inside the
+#      dataplanes), and a test sink fed other bytes resets its stream.
 #   2. memif: the receiving dataplane is killed mid-stream: the sending
 #      session ends with an error and its host connections are closed.
 #   3. WAN (tools/wan, af_packet ports in network namespaces): 256 MiB on
@@ -166,6 +168,35 @@ for m in m1 m2 lost; do ctl A session close $m >/dev/null 2>&1; done
 for m in m1 m2 other; do ctl B session close $m >/dev/null 2>&1; done
 sleep 0.3
 for m in m1 m2 other; do ctl B session close $m >/dev/null 2>&1; done
+
+echo "# test streams: made and checked inside the dataplanes (no host connection)"
+check "test-stream sessions opened" "ctl A session open t1 send 10.88.0.2 test:3:64M >/dev/null && ctl B session open t1 receive 10.88.0.1 test: >/dev/null"
+tdone() { ctl B --json session stats t1 2>/dev/null | python3 -c 'import json,sys
+s = json.load(sys.stdin); l = s["stream_list"]
+assert len(l) == 3 and all(x["from_peer"] == 64 << 20 and x["peer_fin"] and not x["reset"] for x in l)' 2>/dev/null; }
+for _ in $(seq 300); do tdone && break; sleep 0.1; done
+check "3 x 64 MiB of the pattern arrived, checked, each stream finished cleanly" "tdone"
+check "no test byte differed, on either side" "ctl A --json session stats t1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s[\"host_errors\"] == 0 and sum(x[\"to_peer\"] for x in s[\"stream_list\"]) == 3 * (64 << 20), s' && ctl B --json session stats t1 | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"host_errors\"] == 0'"
+out=$(ctl A call session.open '{"name": "tx", "role": "send", "peer": "10.88.0.2", "listen": "test:2", "codec": "hde"}' 2>&1)
+check "test streams are not HDE-coded: refused" "[ \$? -ne 0 ] && grep -q 'not HDE-coded' <<<\"\$out\""
+out=$(ctl A session open tx send 10.88.0.2 test: 2>&1)
+check "a sending session of test streams needs a count: refused" "[ \$? -ne 0 ] && grep -q 'need a count' <<<\"\$out\""
+out=$(ctl A session open tx send 10.88.0.2 test:2:5X 2>&1)
+check "a bad test address: refused, saying why" "[ \$? -ne 0 ] && grep -q 'K, M, G or T' <<<\"\$out\""
+ctl A session close t1 >/dev/null 2>&1
+echo "# a test sink given anything but the pattern resets the stream and counts it"
+ctl A session open t2 send 10.88.0.2 "unix:$work/t2s.sock" >/dev/null
+ctl B session open t2 receive 10.88.0.1 test: >/dev/null
+$PY send "unix:$work/t2s.sock" --conns 1 --bytes $((4 << 20)) --seed 5 --out "$work/t2s.json" --timeout 10 >/dev/null 2>&1
+sreset() { ctl "$1" --json session stats t2 2>/dev/null | python3 -c 'import json,sys
+s = json.load(sys.stdin); l = s["stream_list"]
+assert len(l) == 1 and l[0]["reset"] and s["host_errors"] == int(sys.argv[1])' "$2" 2>/dev/null; }
+for _ in $(seq 100); do sreset B 1 && sreset A 0 && break; sleep 0.1; done
+check "the sink counted a host error and reset the stream" "sreset B 1"
+check "the sending side's stream was reset by it (its connection closed abortively)" "sreset A 0"
+ctl A session close t2 >/dev/null 2>&1
+sleep 0.3
+for t in t1 t2; do ctl B session close $t >/dev/null 2>&1; ctl A session close $t >/dev/null 2>&1; done
 
 echo "# HDE: QEMU-like and adversarial streams through two dataplanes, byte-exact"
 HDE=$B/tools/hde/novacron-hde

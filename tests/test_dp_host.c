@@ -332,15 +332,20 @@ static void rig_init(struct rig *r, const char *src_kind, const char *dst_kind, 
 
 	if (strcmp(src_kind, "unix") == 0)
 		snprintf(text, sizeof(text), "unix:%s", r->src_path);
+	else if (strncmp(src_kind, "test:", 5) == 0)
+		snprintf(text, sizeof(text), "%s", src_kind); /* test streams */
 	else
 		snprintf(text, sizeof(text), "tcp:127.0.0.1:0");
 	assert_int_equal(dp_host_addr_parse(text, &r->src, err, sizeof(err)), 0);
 	r->ss = dp_host_listen(r->hs, r->cs, &r->src, err, sizeof(err));
 	if (r->ss == NULL)
 		fail_msg("listen %s: %s", text, err);
-	assert_int_equal(dp_host_sess_local_addr(r->ss, &r->src), 0); /* the real port */
+	if (r->src.family != DP_HOST_TEST)
+		assert_int_equal(dp_host_sess_local_addr(r->ss, &r->src), 0); /* the real port */
 
-	if (strcmp(dst_kind, "unix") == 0) {
+	if (strncmp(dst_kind, "test:", 5) == 0) {
+		snprintf(text, sizeof(text), "%s", dst_kind);
+	} else if (strcmp(dst_kind, "unix") == 0) {
 		snprintf(text, sizeof(text), "unix:%s", r->dst_path);
 		if (dst_listens)
 			r->dst_lfd = listen_unix(r->dst_path);
@@ -1048,6 +1053,12 @@ static void test_addr_parse(void **state)
 	        {"tcp:[::1]:4444", "tcp:[::1]:4444"},
 	        {"tcp:[::]:65535", "tcp:[::]:65535"},
 	        {"tcp:[fd00:0::0001]:1", "tcp:[fd00::1]:1"},
+	        {"test:", "test:"},
+	        {"test:4", "test:4"},
+	        {"test:1:1", "test:1:1"},
+	        {"test:64:2G", "test:64:2147483648"},
+	        {"test:2:3K", "test:2:3072"},
+	        {"test:2:1024T", "test:2:1125899906842624"},
 	};
 	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		memset(err, 0, sizeof(err));
@@ -1088,6 +1099,18 @@ static void test_addr_parse(void **state)
 	        {"tcp:[]:1", "IPv6"},
 	        {"tcp:[1.2.3.4]:1", "IPv6"},
 	        {"tcp:[fe80::1%eth0]:1", "IPv6"},
+	        {"test", "unknown kind"},
+	        {"test:0", "STREAMS 1-64"},
+	        {"test:65", "STREAMS 1-64"},
+	        {"test:-1", "STREAMS 1-64"},
+	        {"test:4:", "not a number"},
+	        {"test:4:0", "from 1"},
+	        {"test:4:1025T", "from 1"},
+	        {"test:4:99999999999999999999", "not a number"},
+	        {"test:4:1k", "K, M, G or T"},
+	        {"test:4:1KB", "K, M, G or T"},
+	        {"test:4:1:", "K, M, G or T"},
+	        {"test:4x", "STREAMS"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(err, 0, sizeof(err));
@@ -1124,6 +1147,118 @@ static void test_addr_parse(void **state)
 	errno = 0;
 	assert_null(dp_host_connect_to(h, c, &a));
 	assert_int_equal(errno, EINVAL);
+	amst_conn_destroy(c);
+	dp_host_destroy(h);
+}
+
+/* The pattern test streams carry: stream k's bytes from offset off. */
+static void pattern_of(uint32_t k, uint64_t off, uint8_t *buf, size_t n)
+{
+	static uint8_t pat[2 * 65521];
+	static bool made;
+	if (!made) {
+		dp_host_test_pattern(pat, sizeof(pat));
+		made = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		buf[i] = pat[(off + i + (uint64_t)k * 4099) % 65521];
+}
+
+/* Test streams (test:STREAMS:BYTES to test:): made and checked inside the
+ * appliances, no host connection; each stream ends cleanly both ways, and its
+ * digests at both ends are those of the pattern computed here byte by byte. */
+static void test_test_streams(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const uint64_t n = 3 * MIB + 5;
+	opt_stream_buf = 256u << 10; /* the spans wrap */
+	rig_init(&r, "test:3:3145733", "test:", false);
+	opt_stream_buf = 1u << 20;
+	r.digest = true;
+	dp_host_sess_set_digest(r.ss, true);
+	bool found;
+	for (uint32_t id = 0; id < 6; id += 2)
+		RUN_UNTIL(&r,
+		          strcmp(stream_of(r.sr, id, &found).state, "closed") == 0 &&
+		                  strcmp(stream_of(r.ss, id, &found).state, "closed") == 0,
+		          30);
+	uint8_t want[32];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	for (uint32_t k = 0; k < 3; k++) {
+		assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+		for (uint64_t off = 0; off < n; off += sizeof(sbuf)) {
+			size_t m = n - off < sizeof(sbuf) ? (size_t)(n - off) : sizeof(sbuf);
+			pattern_of(2 * k, off, sbuf, m);
+			EVP_DigestUpdate(md, sbuf, m);
+		}
+		unsigned len;
+		EVP_DigestFinal_ex(md, want, &len);
+		struct dp_host_stream_stats a = stream_of(r.ss, 2 * k, &found);
+		assert_true(found);
+		struct dp_host_stream_stats b = stream_of(r.sr, 2 * k, &found);
+		assert_true(found);
+		assert_int_equal(a.to_amst, n);
+		assert_int_equal(b.from_amst, n);
+		assert_true(a.host_eof && a.amst_fin && b.host_eof && b.amst_fin);
+		assert_false(a.reset || b.reset);
+		assert_true(a.digest_done && b.digest_done);
+		assert_memory_equal(a.digest, want, 32);
+		assert_memory_equal(b.digest, want, 32);
+	}
+	EVP_MD_CTX_free(md);
+	assert_int_equal(sess_stats(r.ss).host_errors, 0);
+	assert_int_equal(sess_stats(r.sr).host_errors, 0);
+	assert_false(sess_stats(r.ss).listening);
+	rig_fini(&r);
+}
+
+/* A test sink that gets anything but the pattern (here a real source
+ * connection's bytes) resets the stream at once and counts a host error;
+ * nothing hangs; a sending session of test streams takes no HDE, and
+ * "test:" with no count cannot send. */
+static void test_test_sink_refuses(void **state)
+{
+	(void)state;
+	static struct rig r;
+	rig_init(&r, "unix", "test:", false);
+	struct ep *e = rig_client(&r, 1, 4 * MIB);
+	RUN_UNTIL(&r, r.sr != NULL && sess_stats(r.sr).host_errors == 1, 10);
+	bool found;
+	struct dp_host_stream_stats b = stream_of(r.sr, 0, &found);
+	assert_true(found && b.reset);
+	assert_true(b.from_amst < 4 * MIB);
+	RUN_UNTIL(&r, ep_ended(e), 10); /* the source's connection is closed */
+	RUN_UNTIL(&r, stream_of(r.ss, 0, &found).reset, 10);
+	rig_fini(&r);
+
+	char err[256];
+	struct dp_host_addr a;
+	struct dp_host *h = dp_host_create();
+	assert_non_null(h);
+	struct amst_conn_cfg cc = cfg(true);
+	struct amst_conn *c = amst_conn_client(&cc, 1);
+	assert_non_null(c);
+	assert_int_equal(dp_host_addr_parse("test:", &a, err, sizeof(err)), 0);
+	errno = 0;
+	assert_null(dp_host_listen(h, c, &a, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "need a count"));
+	/* More streams than the session takes: refused, nothing left open. */
+	amst_conn_destroy(c);
+	cc.max_streams = 2;
+	c = amst_conn_client(&cc, 1);
+	assert_int_equal(dp_host_addr_parse("test:3", &a, err, sizeof(err)), 0);
+	assert_null(dp_host_listen(h, c, &a, err, sizeof(err)));
+	assert_non_null(strstr(err, "test stream 3 of 3"));
+	amst_conn_destroy(c); /* its stream ids are spent */
+	c = amst_conn_client(&cc, 1);
+	assert_int_equal(dp_host_addr_parse("test:2", &a, err, sizeof(err)), 0);
+	struct dp_host_sess *s = dp_host_listen(h, c, &a, err, sizeof(err));
+	assert_non_null(s);
+	const struct dp_host_codec codec = {.on = true, .cache_bytes = MIB, .streams = 2};
+	assert_int_equal(dp_host_sess_set_codec(s, &codec), -EINVAL);
+	dp_host_sess_destroy(s);
 	amst_conn_destroy(c);
 	dp_host_destroy(h);
 }
@@ -1214,21 +1349,12 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, reset_opts, remove_tmp_dir)
-	        T(test_addr_parse),
-	        T(test_stale_socket),
-	        T(test_unix_both_ways),
-	        T(test_multifd_order),
-	        T(test_backpressure),
-	        T(test_backpressure_hangup),
-	        T(test_destination_refuses),
-	        T(test_source_reset),
-	        T(test_destination_reset),
-	        T(test_session_error),
-	        T(test_tcp_both_ways),
-	        T(test_stream_limit),
-	        T(test_digests),
-	        T(test_hde_codec),
-	        T(test_hde_cache_refused),
+	        T(test_addr_parse),    T(test_test_streams),        T(test_test_sink_refuses),
+	        T(test_stale_socket),  T(test_unix_both_ways),      T(test_multifd_order),
+	        T(test_backpressure),  T(test_backpressure_hangup), T(test_destination_refuses),
+	        T(test_source_reset),  T(test_destination_reset),   T(test_session_error),
+	        T(test_tcp_both_ways), T(test_stream_limit),        T(test_digests),
+	        T(test_hde_codec),     T(test_hde_cache_refused),
 #undef T
 	};
 	if (getenv("DP_HOST_TEST")) /* run one test: DP_HOST_TEST=test_backpressure */

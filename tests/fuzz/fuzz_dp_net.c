@@ -9,7 +9,9 @@
  * the kinds and counters agree, an AMST payload lies inside the frame and
  * matches the headers, an ARP reply is a well-formed reply from us of a sane
  * length and does not itself draw a reply; text that parses as an address
- * prints back exactly.
+ * prints back exactly (IPv4, CIDR) or in a canonical form that parses to the
+ * same address and prints the same again (dp_host's host addresses, which
+ * come from session.open on the control socket).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -17,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dp_host.h"
 #include "dp_net.h"
 
-#define OUR_IP  0x0A4D000Bu /* 10.77.0.11/24, gateway 10.77.0.1 */
-#define PEER_IP 0x0A4D000Cu /* 10.77.0.12, in the cache from the start */
+#define OUR_IP           0x0A4D000Bu /* 10.77.0.11/24, gateway 10.77.0.1 */
+#define PEER_IP          0x0A4D000Cu /* 10.77.0.12, in the cache from the start */
+#define NC_HOST_TEXT_MAX 160         /* longer than any host address */
 
 static const struct dp_net_cfg cfg = {
         .mac = {0x02, 0x00, 0x00, 0x00, 0x00, 0x0b},
@@ -152,6 +156,26 @@ static void rx_one(struct dp_arp *arp, struct dp_net_stats *st, uint64_t *calls,
 	}
 }
 
+/* A host address: parsed, printed, parsed again to the same, printed the same. */
+static void host_addr_one(const uint8_t *data, size_t size)
+{
+	char s[NC_HOST_TEXT_MAX], err[256], back[DP_HOST_ADDR_TEXT], again[DP_HOST_ADDR_TEXT];
+	size_t n = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
+	memcpy(s, data, n);
+	s[n] = '\0';
+	struct dp_host_addr a, b;
+	err[0] = '\0';
+	if (dp_host_addr_parse(s, &a, err, sizeof(err)) != 0) {
+		CHECK(err[0] != '\0');
+		return;
+	}
+	CHECK(dp_host_addr_format(&a, back, sizeof(back)) > 0);
+	CHECK(dp_host_addr_parse(back, &b, err, sizeof(err)) == 0);
+	CHECK(b.family == a.family && b.test_streams == a.test_streams &&
+	      b.test_bytes == a.test_bytes && strcmp(b.path, a.path) == 0);
+	CHECK(dp_host_addr_format(&b, again, sizeof(again)) > 0 && strcmp(again, back) == 0);
+}
+
 static void text_one(const uint8_t *data, size_t size)
 {
 	char s[48], err[128], back[DP_NET_IP_STRLEN + 4];
@@ -219,5 +243,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dp_arp_destroy(arp);
 
 	text_one(data, size);
+	host_addr_one(data, size);
 	return 0;
 }
