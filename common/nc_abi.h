@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 4u
+#define NC_ABI_VERSION 5u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -64,7 +64,10 @@ struct nc_session_req {
 	uint8_t flags;                  /**< NC_SESS_REQ_* */
 	uint64_t rate_cap;              /**< bytes/s, 0 = none */
 	uint8_t streams;                /**< send with NC_SESS_REQ_HDE: streams expected (0: 1) */
-	uint8_t pad0[7];
+	uint8_t pad0;
+	uint16_t unsent_ms; /**< with NC_SESS_REQ_UNSENT: the sending side's unsent limit (0: none)
+	                     */
+	uint8_t pad1[4];
 };
 _Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 
@@ -72,6 +75,10 @@ _Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 #define NC_SESS_REQ_DIGEST 0x1
 /** nc_session_req.flags (send): code the streams with HDE (the receiver follows the sender). */
 #define NC_SESS_REQ_HDE 0x2
+/** nc_session_req.flags (send; open or set): unsent_ms replaces amst.unsent_ms for the session. */
+#define NC_SESS_REQ_UNSENT 0x4
+/** nc_session_req.flags (set): rate_cap is the new cap (a set without UNSENT always sets it). */
+#define NC_SESS_REQ_RATE 0x8
 
 #define NC_MSG_KEY_LEN  64
 #define NC_MSG_VAL_LEN  160
@@ -214,7 +221,7 @@ struct nc_session_shm {
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
 	uint32_t flags; /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes) */
-	uint32_t pad0;
+	uint32_t unsent_ms; /**< send: the unsent limit now (session.set may change it; 0: none) */
 	struct nc_hde_shm hde;
 	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];
 } NC_ABI_ALIGNED;

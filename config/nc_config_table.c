@@ -58,6 +58,9 @@ const struct nc_cfg_def nc_config_table[] = {
          "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "
          "downtime honest"},
+        {"amst.bulk_unsent_ms", NC_CFG_INT, 0, 10000, "0", NULL, false,
+         "a migration's sending session: the unsent limit while QEMU sends the first half of the "
+         "guest's RAM (0: none), then amst.unsent_ms"},
         {"amst.follow_reader", NC_CFG_BOOL, 0, 0, "true", NULL, false,
          "receive windows follow what the host connection reads (false: a stream's whole "
          "buffer): a slow reader, a destination QEMU, then holds the sender back instead of "

@@ -36,6 +36,8 @@ void cp_migrate_free(struct cp_migrations *m);
 /* Session methods for other modules (cp_session.c): the same checks and
  * answers as the control socket's session.open/stats/close. */
 int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *err, size_t errlen);
+/** session.set with unsent_ms only: the sending session's unsent limit. */
+int cp_session_set_unsent(struct cp *cp, const char *name, unsigned ms, char *err, size_t errlen);
 int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err, size_t errlen);
 int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen);
 /** Register session.open/stats/close on @p ctl (the peer link's registry). */

@@ -37,11 +37,15 @@
 #include "cp_peer.h"
 #include "nc_log.h"
 
-#define MAX_MIGRATIONS  16
-#define POLL_MS         200
-#define PEER_POLL_MS    1000
-#define DIGEST_WAIT_MS  15000
-#define OPEN_TIMEOUT_MS 3000
+#define MAX_MIGRATIONS 16
+#define POLL_MS        200
+#define PEER_POLL_MS   1000
+/* The sending session runs with amst.bulk_unsent_ms until QEMU has at most
+ * half the guest's RAM, or this much if more, left in its pass, or has begun
+ * a second pass; then it gets amst.unsent_ms (docs/amst.md, "Unsent data"). */
+#define TIGHTEN_REMAINING_MIN (128ull << 20)
+#define DIGEST_WAIT_MS        15000
+#define OPEN_TIMEOUT_MS       3000
 
 enum mig_state {
 	MIG_STARTING,
@@ -331,10 +335,19 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	peer_open = true;
-	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:i}", "name", m->id, "role", "send",
-	              "peer", other->amst_ip, "listen", m->listen, "rate_mbps", m->rate_mbps,
-	              "digest", 1, "codec", m->hde ? "hde" : "none", "streams",
-	              (int)m->channels + 1);
+	/* The first half of the pass runs with open buffers (amst.bulk_unsent_ms,
+	 * default none): the pipeline's stages (QEMU, HDE, AMST, the destination)
+	 * share the CPUs and need room to overlap. Then they are closed (below),
+	 * so the guest does not wait for a stream parked in the appliance once
+	 * QEMU has stopped it. Halfway, not near the end: an idle guest's pass
+	 * ends in zero pages that QEMU sends faster than this loop polls. */
+	unsigned unsent_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.unsent_ms");
+	unsigned bulk_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.bulk_unsent_ms");
+	bool tight = bulk_ms == unsent_ms;
+	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:i, s:i}", "name", m->id, "role",
+	              "send", "peer", other->amst_ip, "listen", m->listen, "rate_mbps",
+	              m->rate_mbps, "digest", 1, "codec", m->hde ? "hde" : "none", "streams",
+	              (int)m->channels + 1, "unsent_ms", (int)bulk_ms);
 	r = NULL;
 	rc = cp_session_open(cp, p, &r, err, sizeof(err));
 	json_decref(p);
@@ -384,6 +397,10 @@ static void *mig_thread(void *arg)
 			pr.passes = m->prog.passes;
 		}
 		m->prog = pr;
+		uint64_t at =
+		        pr.total / 2 > TIGHTEN_REMAINING_MIN ? pr.total / 2 : TIGHTEN_REMAINING_MIN;
+		bool tighten = !tight && pr.status == CP_MIG_ST_ACTIVE && pr.transferred > 0 &&
+		               (pr.remaining <= at || pr.passes >= 2);
 		if (ls != NULL) {
 			m->wire_bytes =
 			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
@@ -396,6 +413,18 @@ static void *mig_thread(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&m->ms->lock);
+		if (tighten) {
+			tight = true;
+			if (cp_session_set_unsent(cp, m->id, unsent_ms, err, sizeof(err)) == 0)
+				NC_LOG(NOTICE,
+				       "migration %s: %llu MiB left in pass %llu: unsent limit %u "
+				       "ms",
+				       m->id, (unsigned long long)(pr.remaining >> 20),
+				       (unsigned long long)pr.passes, unsent_ms);
+			else
+				NC_LOG(WARN, "migration %s: cannot set the unsent limit: %s", m->id,
+				       err);
+		}
 		if (pr.status == CP_MIG_ST_COMPLETED) {
 			json_decref(ls);
 			break;

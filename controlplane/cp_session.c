@@ -98,6 +98,22 @@ static int rate_param(const json_t *params, uint64_t *bytes_per_s, char *err, si
 	return 0;
 }
 
+/* "unsent_ms" if given: the sending side's unsent limit, 0 (none) to 10000 ms. */
+static int unsent_param(const json_t *params, struct nc_session_req *req, char *err, size_t errlen)
+{
+	json_t *u = json_object_get(params, "unsent_ms");
+	if (u == NULL)
+		return 0;
+	json_int_t ms = json_integer_value(u);
+	if (!json_is_integer(u) || ms < 0 || ms > 10000) {
+		snprintf(err, errlen, "unsent_ms must be 0 (no limit) to 10000");
+		return -EINVAL;
+	}
+	req->unsent_ms = (uint16_t)ms;
+	req->flags |= NC_SESS_REQ_UNSENT;
+	return 0;
+}
+
 static int m_open(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
 {
 	struct cp *cp = arg;
@@ -153,8 +169,14 @@ static int m_open(const json_t *params, json_t **result, void *arg, char *err, s
 		req.peer_port = (uint16_t)p;
 	}
 	rc = rate_param(params, &req.rate_cap, err, errlen);
+	if (rc == 0)
+		rc = unsent_param(params, &req, err, errlen);
 	if (rc)
 		return rc;
+	if ((req.flags & NC_SESS_REQ_UNSENT) && req.role != NC_ROLE_SEND) {
+		snprintf(err, errlen, "unsent_ms is the sending side's");
+		return -EINVAL;
+	}
 	if (json_is_true(json_object_get(params, "digest")))
 		req.flags |= NC_SESS_REQ_DIGEST;
 	const char *codec = json_string_value(json_object_get(params, "codec"));
@@ -273,6 +295,7 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "bottleneck_mbps", json_real((double)s->btl_bw * 8 / 1e6));
 	json_object_set_new(o, "window_bytes", json_integer((json_int_t)s->cwnd));
 	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
+	json_object_set_new(o, "unsent_ms", json_integer((json_int_t)s->unsent_ms));
 	json_object_set_new(o, "rate_cap_mbps", json_real((double)s->rate_cap * 8 / 1e6));
 	json_object_set_new(o, "digest", json_boolean((s->flags & NC_SESS_REQ_DIGEST) != 0));
 	json_object_set_new(o, "connect_failed", json_integer((json_int_t)s->connect_failed));
@@ -319,11 +342,25 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 	if (rc == 0)
 		rc = rate_param(params, &req.rate_cap, err, errlen);
 	if (rc == 0)
-		rc = command(cp, NC_MSG_SESSION_SET, &req, err, errlen);
+		rc = unsent_param(params, &req, err, errlen);
 	if (rc)
 		return rc;
-	*result = json_pack("{s:s, s:f}", "name", req.name, "rate_cap_mbps",
-	                    (double)req.rate_cap * 8 / 1e6);
+	bool rate = json_object_get(params, "rate_mbps") != NULL;
+	if (!rate && !(req.flags & NC_SESS_REQ_UNSENT)) {
+		snprintf(err, errlen, "session.set takes rate_mbps, unsent_ms or both");
+		return -EINVAL;
+	}
+	if (rate)
+		req.flags |= NC_SESS_REQ_RATE;
+	rc = command(cp, NC_MSG_SESSION_SET, &req, err, errlen);
+	if (rc)
+		return rc;
+	*result = json_pack("{s:s}", "name", req.name);
+	if (rate)
+		json_object_set_new(*result, "rate_cap_mbps",
+		                    json_real((double)req.rate_cap * 8 / 1e6));
+	if (req.flags & NC_SESS_REQ_UNSENT)
+		json_object_set_new(*result, "unsent_ms", json_integer(req.unsent_ms));
 	return 0;
 }
 
@@ -354,6 +391,15 @@ int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err
 	return rc;
 }
 
+int cp_session_set_unsent(struct cp *cp, const char *name, unsigned ms, char *err, size_t errlen)
+{
+	json_t *p = json_pack("{s:s, s:i}", "name", name, "unsent_ms", (int)ms), *r = NULL;
+	int rc = m_set(p, &r, cp, err, errlen);
+	json_decref(p);
+	json_decref(r);
+	return rc;
+}
+
 int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen)
 {
 	json_t *p = json_pack("{s:s}", "name", name), *r = NULL;
@@ -378,6 +424,9 @@ static const struct nc_ctl_param open_params[] = {
          "send: hde (HDE-code the streams, docs/hde.md) or none (default)"},
         {"streams", NC_CTL_INT, false,
          "send with codec hde: streams expected (HDE's cache is split among them)"},
+        {"unsent_ms", NC_CTL_INT, false,
+         "send: unsent bytes a stream holds, in ms at the path's rate (default amst.unsent_ms; "
+         "0: no limit)"},
         {NULL, 0, false, NULL},
 };
 static const struct nc_ctl_param name_params[] = {
@@ -386,7 +435,8 @@ static const struct nc_ctl_param name_params[] = {
 };
 static const struct nc_ctl_param set_params[] = {
         {"name", NC_CTL_STRING, true, "session name"},
-        {"rate_mbps", NC_CTL_NUMBER, true, "new cap, Mbit/s (0: none)"},
+        {"rate_mbps", NC_CTL_NUMBER, false, "new cap, Mbit/s (0: none)"},
+        {"unsent_ms", NC_CTL_INT, false, "send: new unsent limit, ms (0: none)"},
         {NULL, 0, false, NULL},
 };
 
@@ -395,7 +445,8 @@ static const struct nc_ctl_method session_methods[] = {
         {"session.list", "sessions with their state and totals", NULL, m_list},
         {"session.stats", "one session's counters, RTT, rate, window and streams", name_params,
          m_stats},
-        {"session.set", "change a session's rate cap while it runs", set_params, m_set},
+        {"session.set", "change a session's rate cap or unsent limit while it runs", set_params,
+         m_set},
         {"session.close", "close a session (and remove a closed one)", name_params, m_close},
         {NULL, NULL, NULL, NULL},
 };

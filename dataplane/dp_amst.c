@@ -50,6 +50,7 @@ struct dp_amst_sess {
 	bool resolved;
 	uint32_t local_cid;
 	uint64_t rate_cap;
+	uint64_t unsent_ns; /* send: the unsent limit (amst.unsent_ms, or session.open/set's) */
 	uint64_t opened_ns;
 	uint32_t flags; /* NC_SESS_REQ_* */
 	struct dp_host_addr addr;
@@ -311,6 +312,9 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 		cfg.client = true;
 		cfg.local_cid = s->local_cid;
 		cfg.rate_cap = r->rate_cap;
+		if (r->flags & NC_SESS_REQ_UNSENT)
+			cfg.unsent_ns = (uint64_t)r->unsent_ms * 1000000ull;
+		s->unsent_ns = cfg.unsent_ns;
 		snprintf(cfg.name, sizeof(cfg.name), "%s", s->name);
 		cfg.wall_ms = wall_ns() / 1000000u;
 		if (s->flags & NC_SESS_REQ_HDE)
@@ -365,9 +369,21 @@ int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
 			snprintf(err, errlen, "no session '%s'", name);
 			return -ENOENT;
 		}
-		s->rate_cap = m->u.sess.rate_cap;
-		if (s->conn)
-			amst_conn_set_rate_cap(s->conn, s->rate_cap);
+		uint8_t f = m->u.sess.flags;
+		if ((f & NC_SESS_REQ_RATE) || !(f & NC_SESS_REQ_UNSENT)) {
+			s->rate_cap = m->u.sess.rate_cap;
+			if (s->conn)
+				amst_conn_set_rate_cap(s->conn, s->rate_cap);
+		}
+		if (f & NC_SESS_REQ_UNSENT) {
+			if (s->role != NC_ROLE_SEND) {
+				snprintf(err, errlen, "the unsent limit is the sending side's");
+				return -EINVAL;
+			}
+			s->unsent_ns = (uint64_t)m->u.sess.unsent_ms * 1000000ull;
+			if (s->conn)
+				amst_conn_set_unsent(s->conn, s->unsent_ns);
+		}
 		return 0;
 	}
 	case NC_MSG_SESSION_CLOSE: {
@@ -661,6 +677,7 @@ void dp_amst_publish(struct dp *dp)
 		o->opened_ns = s->opened_ns;
 		o->rate_cap = s->rate_cap;
 		o->flags = s->flags;
+		o->unsent_ms = (uint32_t)(s->unsent_ns / 1000000u);
 		o->state = s->state;
 		if (s->conn == NULL) {
 			o->n_streams = 0;

@@ -137,6 +137,11 @@ ctl A --json session stats s1 >"$work/statsA.json"
 check "stats show the bytes and a pacing rate" "python3 -c 'import json; s=json.load(open(\"$work/statsA.json\")); assert s[\"stream_bytes_sent\"] >= 4*$MB*1048576 and s[\"pacing_mbps\"] > 0 and len(s[\"stream_list\"]) == 4'"
 check "no packet failed authentication" "python3 -c 'import json; s=json.load(open(\"$work/statsA.json\")); assert s[\"drops\"][\"auth_failed\"] == 0'"
 check "session.set changes the rate cap" "ctl A session set s1 200 >/dev/null && sleep 0.3 && ctl A --json session stats s1 | python3 -c 'import json,sys; assert abs(json.load(sys.stdin)[\"rate_cap_mbps\"] - 200) < 0.01'"
+check "session.set changes the unsent limit, and only that" "ctl A call session.set '{\"name\": \"s1\", \"unsent_ms\": 0}' >/dev/null && sleep 0.3 && ctl A --json session stats s1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s[\"unsent_ms\"] == 0 and abs(s[\"rate_cap_mbps\"] - 200) < 0.01, s'"
+out=$(ctl B call session.set '{"name": "s1", "unsent_ms": 5}' 2>&1)
+check "the unsent limit is the sending side's: refused on the receiver" "[ \$? -ne 0 ] && grep -q 'sending side' <<<\"\$out\""
+out=$(ctl A call session.set '{"name": "s1"}' 2>&1)
+check "session.set with nothing to set: refused" "[ \$? -ne 0 ] && grep -q 'rate_mbps, unsent_ms or both' <<<\"\$out\""
 check "session.list lists it" "ctl A session list | grep -q s1"
 check "session.close closes it" "ctl A session close s1 >/dev/null"
 check "the peer sees the close" "wait_state B s1 closed 5"

@@ -221,6 +221,10 @@ run_migration() {
 		"python3 -c 'import json; d=json.load(open(\"$work/m$n.json\")); assert d[\"total_ms\"] > 0 and d[\"downtime_ms\"] is not None and d[\"wire_bytes\"] > 0, d'"
 	check "$what: the destination is paused with the source's RAM" \
 		"[ \"\$(vm_status dst$n)\" = paused ] && ram_equal src$n dst$n"
+	# Rate-capped, the plain one lasts several of the control plane's polls;
+	# multifd here is over before the first (then nothing was held back).
+	[ "$ch" -eq 0 ] && check "$what: open buffers for the bulk, closed before switchover (the unsent limit was set)" \
+		"grep -q 'left in pass .*: unsent limit 20 ms' $work/A.cp.log"
 	check "$what: both sessions are gone" \
 		"! ctl A --json session list | grep -q mig- && ! ctl B --json session list | grep -q mig-"
 }

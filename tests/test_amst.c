@@ -1060,6 +1060,44 @@ static void test_api_errors(void **state)
 	amst_conn_destroy(c);
 }
 
+/* The unsent limit changes while a session runs (a migration opens its
+ * buffers for the bulk and closes them near switchover): a writer the limit
+ * stopped gets WRITABLE as soon as it is lifted, and the room follows. */
+static void test_unsent_limit_runtime(void **state)
+{
+	(void)state;
+	struct amst_conn_cfg cfg = base_cfg(true, true);
+	cfg.stream_buf = 8u << 20;
+	cfg.unsent_ns = 20000000; /* 20 ms at the initial pacing guess: far below 8 MiB */
+	struct amst_conn *c = amst_conn_client(&cfg, 0);
+	assert_non_null(c);
+	int id = amst_stream_open(c);
+	assert_true(id >= 0);
+	size_t limited = amst_stream_room(c, (uint32_t)id);
+	assert_true(limited >= 256u << 10 && limited < cfg.stream_buf);
+	static uint8_t buf[1 << 20];
+	size_t put = 0;
+	long w;
+	while ((w = amst_stream_write(c, (uint32_t)id, buf, sizeof(buf))) > 0)
+		put += (size_t)w;
+	assert_int_equal(put, limited);
+	struct amst_event ev;
+	while (amst_conn_event(c, &ev) == 1)
+		;
+	amst_conn_set_unsent(c, 0);
+	assert_int_equal(amst_stream_room(c, (uint32_t)id), cfg.stream_buf - put);
+	bool writable = false;
+	while (amst_conn_event(c, &ev) == 1)
+		writable |= ev.type == AMST_EV_WRITABLE && ev.stream == (uint32_t)id;
+	assert_true(writable);
+	while ((w = amst_stream_write(c, (uint32_t)id, buf, sizeof(buf))) > 0)
+		put += (size_t)w;
+	assert_int_equal(put, cfg.stream_buf);
+	amst_conn_set_unsent(c, 20000000);
+	assert_int_equal(amst_stream_room(c, (uint32_t)id), 0);
+	amst_conn_destroy(c);
+}
+
 /* The CRC32C of unsealed packets: the standard check value, and a bitwise
  * reference (reflected Castagnoli polynomial) on every length up to a jumbo
  * packet's, at odd alignments, so any faster implementation keeps the wire. */
@@ -1096,6 +1134,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_crc32c),
 	        cmocka_unit_test(test_api_errors),
+	        cmocka_unit_test(test_unsent_limit_runtime),
 	        cmocka_unit_test(test_clean_link),
 	        cmocka_unit_test(test_loss_0_to_5_percent),
 	        cmocka_unit_test(test_reorder_and_duplicates),

@@ -1611,6 +1611,14 @@ int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n)
 	return 0;
 }
 
+void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns)
+{
+	c->cfg.unsent_ns = ns;
+	for (uint32_t i = 0; i < c->stream_hi; i++)
+		if (c->streams[i])
+			maybe_writable(c, c->streams[i]);
+}
+
 size_t amst_stream_room(const struct amst_conn *c, uint32_t id)
 {
 	const struct amst_stream *s = stream_get(c, id);

@@ -241,6 +241,13 @@ long amst_stream_reserve(struct amst_conn *c, uint32_t id, uint8_t **data);
  * as reserve. */
 int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n);
 
+/**
+ * Change the unsent limit (amst_conn_cfg.unsent_ns; 0: none) while the
+ * session runs: a migration keeps its buffers open for the bulk and closes
+ * them before QEMU's switchover. A larger limit may wake writers at once.
+ */
+void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns);
+
 /** Room left in the stream's send buffer. */
 size_t amst_stream_room(const struct amst_conn *c, uint32_t id);
 
