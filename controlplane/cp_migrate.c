@@ -414,16 +414,18 @@ static void *mig_thread(void *arg)
 		}
 		pthread_mutex_unlock(&m->ms->lock);
 		if (tighten) {
-			tight = true;
-			if (cp_session_set_unsent(cp, m->id, unsent_ms, err, sizeof(err)) == 0)
+			/* Failing, it is tried again at the next poll. */
+			if (cp_session_set_unsent(cp, m->id, unsent_ms, err, sizeof(err)) == 0) {
+				tight = true;
 				NC_LOG(NOTICE,
 				       "migration %s: %llu MiB left in pass %llu: unsent limit %u "
 				       "ms",
 				       m->id, (unsigned long long)(pr.remaining >> 20),
 				       (unsigned long long)pr.passes, unsent_ms);
-			else
-				NC_LOG(WARN, "migration %s: cannot set the unsent limit: %s", m->id,
-				       err);
+			} else {
+				NC_LOG_RL(WARN, "migration %s: cannot set the unsent limit: %s",
+				          m->id, err);
+			}
 		}
 		if (pr.status == CP_MIG_ST_COMPLETED) {
 			json_decref(ls);

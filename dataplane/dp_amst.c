@@ -370,16 +370,16 @@ int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
 			return -ENOENT;
 		}
 		uint8_t f = m->u.sess.flags;
+		if ((f & NC_SESS_REQ_UNSENT) && s->role != NC_ROLE_SEND) {
+			snprintf(err, errlen, "the unsent limit is the sending side's");
+			return -EINVAL;
+		}
 		if ((f & NC_SESS_REQ_RATE) || !(f & NC_SESS_REQ_UNSENT)) {
 			s->rate_cap = m->u.sess.rate_cap;
 			if (s->conn)
 				amst_conn_set_rate_cap(s->conn, s->rate_cap);
 		}
 		if (f & NC_SESS_REQ_UNSENT) {
-			if (s->role != NC_ROLE_SEND) {
-				snprintf(err, errlen, "the unsent limit is the sending side's");
-				return -EINVAL;
-			}
 			s->unsent_ns = (uint64_t)m->u.sess.unsent_ms * 1000000ull;
 			if (s->conn)
 				amst_conn_set_unsent(s->conn, s->unsent_ns);

@@ -1042,8 +1042,8 @@ static long st_generate(struct hstream *t)
 			break;
 		}
 		uint64_t n = (uint64_t)room < left ? (uint64_t)room : left;
-		if (n > STREAM_BUDGET)
-			n = STREAM_BUDGET;
+		if (n > STREAM_BUDGET - (uint64_t)moved)
+			n = STREAM_BUDGET - (uint64_t)moved;
 		for (uint64_t done = 0; done < n;) {
 			uint64_t at = t->to_amst + done;
 			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
@@ -1057,6 +1057,12 @@ static long st_generate(struct hstream *t)
 		t->to_amst += n;
 		s->stats.to_amst += n;
 		moved += (long)n;
+		if (n == left) {
+			/* The last byte: FIN now, not once the buffer has room again. */
+			(void)amst_stream_finish(s->c, t->id);
+			t->host_eof = true;
+			st_digest_final(t);
+		}
 	}
 	return moved;
 }

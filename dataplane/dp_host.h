@@ -58,8 +58,8 @@
 #define DP_HOST_RESET_CODEC      6 /* an HDE frame did not decode, or HDE could not be set up */
 #define DP_HOST_RESET_VERIFY     7 /* a test stream carried bytes that are not the test pattern */
 
-/** Most test streams one sending session opens (test:STREAMS). */
-#define DP_HOST_TEST_STREAMS_MAX 64
+/** Most test streams one sending session opens (test:STREAMS): a session's most streams. */
+#define DP_HOST_TEST_STREAMS_MAX 16
 
 enum dp_host_family {
 	DP_HOST_UNIX = 1,

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "amst_cc.h"
 #include "amst_conn.h"
 #include "amst_wire.h"
 
@@ -1060,6 +1061,43 @@ static void test_api_errors(void **state)
 	amst_conn_destroy(c);
 }
 
+/* The bandwidth filter straight: after the path's rate drops, it forgets the
+ * old rate within AMST_CC_BW_ROUNDS counted rounds, even when every other
+ * round is application-limited (found in review: slots numbered by round
+ * kept the rounds that only the limited ones fell on, at the old rate,
+ * forever); and limited rounds alone neither lower nor age it. */
+static void test_bw_filter_forgets(void **state)
+{
+	(void)state;
+	struct amst_cc cc;
+	amst_cc_init(&cc, 1472, 10, 1000000, 0);
+	uint64_t now = 0;
+	struct amst_rate_sample rs = {.rtt_ns = 1000000, .newly_acked = 100000};
+	for (int r = 0; r < 30; r++) {
+		rs.prior_delivered = cc.delivered; /* each ACK starts a round */
+		rs.delivery_rate = 1000000000;
+		now += 1000000;
+		amst_cc_on_ack(&cc, &rs, 0, now);
+	}
+	assert_int_equal(cc.btl_bw, 1000000000);
+	for (int r = 0; r < 100; r++) { /* limited, and less: no change */
+		rs.prior_delivered = cc.delivered;
+		rs.delivery_rate = 1000000;
+		rs.app_limited = true;
+		now += 1000000;
+		amst_cc_on_ack(&cc, &rs, 0, now);
+	}
+	assert_int_equal(cc.btl_bw, 1000000000);
+	for (int r = 0; r < 200; r++) {
+		rs.prior_delivered = cc.delivered;
+		rs.delivery_rate = 100000000;
+		rs.app_limited = r % 2 == 1;
+		now += 1000000;
+		amst_cc_on_ack(&cc, &rs, 0, now);
+	}
+	assert_int_equal(cc.btl_bw, 100000000);
+}
+
 /* The unsent limit changes while a session runs (a migration opens its
  * buffers for the bulk and closes them near switchover): a writer the limit
  * stopped gets WRITABLE as soon as it is lifted, and the room follows. */
@@ -1135,6 +1173,7 @@ int main(void)
 	        cmocka_unit_test(test_crc32c),
 	        cmocka_unit_test(test_api_errors),
 	        cmocka_unit_test(test_unsent_limit_runtime),
+	        cmocka_unit_test(test_bw_filter_forgets),
 	        cmocka_unit_test(test_clean_link),
 	        cmocka_unit_test(test_loss_0_to_5_percent),
 	        cmocka_unit_test(test_reorder_and_duplicates),

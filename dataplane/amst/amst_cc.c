@@ -104,13 +104,16 @@ static void update_bw(struct amst_cc *cc, const struct amst_rate_sample *rs)
 		return;
 	if (rs->app_limited && (cc->btl_bw == 0 || rs->delivery_rate < cc->btl_bw))
 		return; /* not even the first estimate: that is the initial guess's */
-	uint32_t slot = (uint32_t)(cc->round_count % AMST_CC_BW_ROUNDS);
-	if (cc->bw_round_no[slot] != cc->round_count) {
-		cc->bw_round_no[slot] = cc->round_count;
-		cc->bw_round[slot] = 0;
+	/* The slots are the last rounds that had a counted sample, in the order
+	 * they came (numbering them by round_count instead would keep a slot
+	 * that counted rounds skip, say every other one, forever). */
+	if (cc->bw_slot_round != cc->round_count + 1) {
+		cc->bw_slot = (cc->bw_slot + 1) % AMST_CC_BW_ROUNDS;
+		cc->bw_round[cc->bw_slot] = 0;
+		cc->bw_slot_round = cc->round_count + 1;
 	}
-	if (rs->delivery_rate > cc->bw_round[slot])
-		cc->bw_round[slot] = rs->delivery_rate;
+	if (rs->delivery_rate > cc->bw_round[cc->bw_slot])
+		cc->bw_round[cc->bw_slot] = rs->delivery_rate;
 	uint64_t m = 0;
 	for (int i = 0; i < AMST_CC_BW_ROUNDS; i++)
 		if (cc->bw_round[i] > m)

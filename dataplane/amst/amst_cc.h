@@ -44,9 +44,10 @@ struct amst_cc {
 	uint32_t mss;
 	uint64_t rate_cap; /**< bytes/s, 0 = none */
 	/* model */
-	uint64_t bw_round[AMST_CC_BW_ROUNDS];    /**< max delivery rate per round */
-	uint64_t bw_round_no[AMST_CC_BW_ROUNDS]; /**< the round each bw_round[] entry is of */
-	uint64_t btl_bw;                         /**< bytes/s */
+	uint64_t bw_round[AMST_CC_BW_ROUNDS]; /**< max delivery rate per counted round */
+	uint32_t bw_slot;                     /**< the slot of the last counted round */
+	uint64_t bw_slot_round;               /**< round_count of that round (0: none yet) */
+	uint64_t btl_bw;                      /**< bytes/s */
 	uint64_t min_rtt_ns;
 	uint64_t min_rtt_stamp;
 	/* rounds */

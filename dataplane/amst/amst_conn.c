@@ -1461,9 +1461,12 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		sp->delivered = c->delivered;
 		sp->delivered_time = c->delivered_time;
 		sp->first_sent_time = c->first_sent_time;
-		/* A packet with no stream data (a ping, a window update) says
-		 * nothing of what the path carries. */
-		sp->app_limited = c->app_limited_until != 0 || sp->n == 0;
+		/* A packet with no stream data (a ping, a window update, a reset)
+		 * says nothing of what the path carries. */
+		bool data = false;
+		for (unsigned k = 0; k < sp->n && !data; k++)
+			data = sp->fr[k].kind == 0 && sp->fr[k].len > 0;
+		sp->app_limited = c->app_limited_until != 0 || !data;
 		c->bytes_in_flight += len;
 		c->last_ack_eliciting_ns = now;
 		c->pace_credit -= (double)len;
