@@ -309,6 +309,50 @@ PY
 	[ -n "$amst_mbps" ]
 }
 
+# memif_runs test|host SEAL: AMST over the memif pair (appliances A and B up)
+# with 1 and with 4 streams, test streams or host connections; records each
+# run and, as the figure, the better one.
+memif_runs() {
+	local kind=$1 seal=$2 n tag mbps best= best_n= key prefix run
+	if [ "$kind" = test ]; then
+		prefix=memtest run=amst_test_run key=memif_amst_gbps
+	else
+		prefix=memif run=amst_run key=memif_amst_host_gbps
+	fi
+	[ "$seal" = true ] && key=${key/memif_amst/memif_amst_sealed}
+	for n in 1 4; do
+		tag=$prefix-$seal-$n
+		"$run" A B "${kind:0:1}$n" 10.88.0.1 10.88.0.2 "$n" "$tag"
+		mbps=$amst_mbps
+		if [ -z "$mbps" ]; then
+			fail "memif AMST $kind, seal=$seal, $n stream(s): no goodput"
+			continue
+		fi
+		put "${tag}_gbps" "$(awk -v m="$mbps" 'BEGIN { printf "%.3f", m / 1000 }')"
+		put "${tag}_cpu" "$(tr ' ' ',' <"$work/$tag.cpu" | sed 's/,$//')"
+		put "${tag}_workers" "$(tr ' ' ',' <"$work/$tag.workers")"
+		local py=
+		if [ "$kind" = host ]; then
+			# The sender's congestion state at the end of the window.
+			put "${tag}_cc" "$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))
+print("%d,%.0f,%.0f,%.0f" % (s["window_bytes"], s["pacing_mbps"], s["bottleneck_mbps"], s["srtt_ms"] * 1000))' \
+				"$work/$tag.statsA.json" 2>/dev/null)"
+			py=", sender.py $(awk '{print $3}' "$work/$tag.cpu"), receiver.py $(awk '{print $4}' "$work/$tag.cpu")"
+		fi
+		say "  $kind x$n: $(awk -v m="$mbps" 'BEGIN { printf "%.2f", m / 1000 }') Gbit/s;" \
+			"CPU % of a core: dp A $(awk '{print $1}' "$work/$tag.cpu"), dp B $(awk '{print $2}' "$work/$tag.cpu")$py;" \
+			"worker loops with work: A $(awk '{print $1}' "$work/$tag.workers")%, B $(awk '{print $3}' "$work/$tag.workers")%"
+		if [ -z "$best" ] || awk -v a="$mbps" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+			best=$mbps best_n=$n
+		fi
+	done
+	if [ -n "$best" ]; then
+		put "$key" "$(awk -v m="$best" 'BEGIN { printf "%.3f", m / 1000 }')"
+		put "${key%_gbps}_streams" "$best_n"
+		series "$work/$prefix-$seal-$best_n.progress" "$work/plot-$prefix-$seal.dat"
+	fi
+}
+
 # aead N: OpenSSL's AES-256-GCM alone on one core, 2 s, 8972-byte payloads
 # (run twice, before and after the AMST runs: the machine is noisy, and the
 # higher figure is the core's capability)
@@ -383,64 +427,10 @@ PY
 			appliance_stop A B
 			continue
 		fi
-		# Test streams: the protocol alone, as the raw rate is the port alone.
-		tbest= tbest_n=
-		for n in 1 4; do
-			tag=memtest-$seal-$n
-			amst_test_run A B "t$n" 10.88.0.1 10.88.0.2 "$n" "$tag"
-			mbps=$amst_mbps
-			if [ -z "$mbps" ]; then
-				fail "memif AMST test streams, seal=$seal, $n stream(s): no goodput"
-				continue
-			fi
-			put "${tag}_gbps" "$(awk -v m="$mbps" 'BEGIN { printf "%.3f", m / 1000 }')"
-			put "${tag}_cpu" "$(tr ' ' ',' <"$work/$tag.cpu" | sed 's/,$//')"
-			put "${tag}_workers" "$(tr ' ' ',' <"$work/$tag.workers")"
-			say "  test streams x$n: $(awk -v m="$mbps" 'BEGIN { printf "%.2f", m / 1000 }') Gbit/s;" \
-				"CPU % of a core: dp A $(awk '{print $1}' "$work/$tag.cpu"), dp B $(awk '{print $2}' "$work/$tag.cpu");" \
-				"worker loops with work: A $(awk '{print $1}' "$work/$tag.workers")%, B $(awk '{print $3}' "$work/$tag.workers")%"
-			if [ -z "$tbest" ] || awk -v a="$mbps" -v b="$tbest" 'BEGIN { exit !(a > b) }'; then
-				tbest=$mbps tbest_n=$n
-			fi
-		done
-		if [ -n "$tbest" ]; then
-			key=memif_amst_gbps
-			[ $seal = true ] && key=memif_amst_sealed_gbps
-			put "$key" "$(awk -v m="$tbest" 'BEGIN { printf "%.3f", m / 1000 }')"
-			put "${key%_gbps}_streams" "$tbest_n"
-			series "$work/memtest-$seal-$tbest_n.progress" "$work/plot-memtest-$seal.dat"
-		fi
-		best= best_n=
-		for n in 1 4; do
-			tag=memif-$seal-$n
-			amst_run A B "s$n" 10.88.0.1 10.88.0.2 "$n" "$tag"
-			mbps=$amst_mbps
-			if [ -z "$mbps" ]; then
-				fail "memif AMST seal=$seal, $n stream(s): no goodput"
-				continue
-			fi
-			put "${tag}_gbps" "$(awk -v m="$mbps" 'BEGIN { printf "%.3f", m / 1000 }')"
-			put "${tag}_cpu" "$(tr ' ' ',' <"$work/$tag.cpu" | sed 's/,$//')"
-			put "${tag}_workers" "$(tr ' ' ',' <"$work/$tag.workers")"
-			# The sender's congestion state at the end of the window.
-			put "${tag}_cc" "$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))
-print("%d,%.0f,%.0f,%.0f" % (s["window_bytes"], s["pacing_mbps"], s["bottleneck_mbps"], s["srtt_ms"] * 1000))' \
-				"$work/$tag.statsA.json" 2>/dev/null)"
-			say "  $n stream(s): $(awk -v m="$mbps" 'BEGIN { printf "%.2f", m / 1000 }') Gbit/s;" \
-				"CPU % of a core: dp A $(awk '{print $1}' "$work/$tag.cpu"), dp B $(awk '{print $2}' "$work/$tag.cpu")," \
-				"sender.py $(awk '{print $3}' "$work/$tag.cpu"), receiver.py $(awk '{print $4}' "$work/$tag.cpu");" \
-				"worker loops with work: A $(awk '{print $1}' "$work/$tag.workers")%, B $(awk '{print $3}' "$work/$tag.workers")%"
-			if [ -z "$best" ] || awk -v a="$mbps" -v b="$best" 'BEGIN { exit !(a > b) }'; then
-				best=$mbps best_n=$n
-			fi
-		done
-		if [ -n "$best" ]; then
-			key=memif_amst_host_gbps
-			[ $seal = true ] && key=memif_amst_sealed_host_gbps
-			put "$key" "$(awk -v m="$best" 'BEGIN { printf "%.3f", m / 1000 }')"
-			put "${key%_gbps}_streams" "$best_n"
-			series "$work/memif-$seal-$best_n.progress" "$work/plot-memif-$seal.dat"
-		fi
+		# Test streams: the protocol alone, as the raw rate is the port alone;
+		# then the same through host connections.
+		memif_runs test "$seal"
+		memif_runs host "$seal"
 		appliance_stop A B
 		grep -h 'ERR\|CRIT' "$work"/A.dp.log "$work"/B.dp.log 2>/dev/null | head -3 | sed 's/^/#   /' >&2
 		sleep 0.5

@@ -646,15 +646,21 @@ static void st_codec_error(struct hstream *t, int rc, const char *what)
 /* Read up to cap bytes of the stream from AMST. Short of cap, the stream is
  * drained: AMST_EV_READABLE says when there is more. @return bytes read (*fin:
  * the peer's FIN came with them), or -1 if the stream failed and was closed. */
+/* Reading the stream from AMST failed with @p rc: close it. */
+static void st_amst_failed(struct hstream *t, long rc)
+{
+	if (rc == -ECONNRESET)
+		st_peer_reset(t, 0);
+	else
+		st_abort(t, DP_HOST_RESET_HOST);
+}
+
 static long st_amst_read(struct hstream *t, uint8_t *buf, size_t cap, bool *fin)
 {
 	*fin = false;
 	long r = amst_stream_read(t->s->c, t->id, buf, cap, fin);
 	if (r < 0) {
-		if (r == -ECONNRESET)
-			st_peer_reset(t, 0);
-		else
-			st_abort(t, DP_HOST_RESET_HOST);
+		st_amst_failed(t, r);
 		return -1;
 	}
 	if ((size_t)r < cap)
@@ -832,28 +838,41 @@ static long st_pull_hde(struct hstream *t)
 	return moved;
 }
 
+/* The next span of the stream's in-order bytes (after @p moved bytes this
+ * call): its length (*fin: it ends at the peer's FIN); 0 with none now
+ * (amst_readable cleared), at the FIN (amst_fin set) or at the budget
+ * (out_more set); -1 if the stream failed and was closed. */
+static long st_peek(struct hstream *t, long moved, const uint8_t **p, bool *fin)
+{
+	*fin = false;
+	if (!t->amst_readable || t->amst_fin)
+		return 0;
+	if (moved >= (long)STREAM_BUDGET) {
+		t->out_more = true;
+		return 0;
+	}
+	long n = amst_stream_peek(t->s->c, t->id, p, fin);
+	if (n < 0) {
+		st_amst_failed(t, n);
+		return -1;
+	}
+	if (n == 0 && *fin)
+		t->amst_fin = true;
+	else if (n == 0)
+		t->amst_readable = false;
+	return n;
+}
+
 /* Test streams (DP_HOST_TEST): what AMST delivers must be the pattern at its
  * offset; it is checked where it lies and dropped. */
 static long st_sink(struct hstream *t)
 {
 	struct dp_host_sess *s = t->s;
 	const uint8_t *pat = s->h->pattern;
-	long moved = 0;
-	while (t->amst_readable && !t->amst_fin) {
-		if (moved >= (long)STREAM_BUDGET) {
-			t->out_more = true;
-			break;
-		}
-		const uint8_t *p;
-		bool fin;
-		long n = amst_stream_peek(s->c, t->id, &p, &fin);
-		if (n < 0) {
-			if (n == -ECONNRESET)
-				st_peer_reset(t, 0);
-			else
-				st_abort(t, DP_HOST_RESET_HOST);
-			return moved;
-		}
+	long moved = 0, n;
+	const uint8_t *p;
+	bool fin;
+	while ((n = st_peek(t, moved, &p, &fin)) > 0) {
 		for (long done = 0; done < n;) {
 			uint64_t at = t->from_amst + (uint64_t)done;
 			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
@@ -881,9 +900,9 @@ static long st_sink(struct hstream *t)
 		moved += n;
 		if (fin)
 			t->amst_fin = true;
-		else if (n == 0)
-			t->amst_readable = false;
 	}
+	if (n < 0)
+		return moved;
 	if (t->amst_fin && !t->wr_shut) {
 		if (!s->sending)
 			st_digest_final(t);
@@ -901,29 +920,10 @@ static long st_sink(struct hstream *t)
 static long st_push_plain(struct hstream *t)
 {
 	struct dp_host_sess *s = t->s;
-	long moved = 0;
-	while (t->amst_readable && !t->amst_fin) {
-		if (moved >= (long)STREAM_BUDGET) {
-			t->out_more = true;
-			break;
-		}
-		const uint8_t *p;
-		bool fin;
-		long n = amst_stream_peek(s->c, t->id, &p, &fin);
-		if (n < 0) {
-			if (n == -ECONNRESET)
-				st_peer_reset(t, 0);
-			else
-				st_abort(t, DP_HOST_RESET_HOST);
-			return moved;
-		}
-		if (n == 0) {
-			if (fin)
-				t->amst_fin = true;
-			else
-				t->amst_readable = false;
-			break;
-		}
+	long moved = 0, n;
+	const uint8_t *p;
+	bool fin;
+	while ((n = st_peek(t, moved, &p, &fin)) > 0) {
 		ssize_t w = send(t->fd, p, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)

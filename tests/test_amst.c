@@ -770,20 +770,31 @@ static void test_flow_control_and_rate_cap(void **state)
 
 /* One sealed stream of @p bytes over wan1g's path (1 Gbit/s, 50 ms RTT, a
  * BDP of queue) losing @p loss each way, with buffers to fill it. */
-static void sim_wan1g(struct sim *m, uint64_t bytes, double loss)
+/* One stream of @p bytes over a 1 Gbit/s path of @p delay_ns each way, with
+ * @p buf bytes of stream buffer (twice that of session window), a bottleneck
+ * queue of @p queue bytes, and whole-buffer windows if @p full_window. */
+static void sim_1g(struct sim *m, uint64_t bytes, uint32_t buf, uint64_t delay_ns, uint32_t queue,
+                   bool full_window)
 {
 	sim_init(m, true, 1, bytes, 0);
-	m->s[0].cfg.stream_buf = m->s[1].cfg.stream_buf = 64u << 20;
-	m->s[0].cfg.session_window = m->s[1].cfg.session_window = 128u << 20;
+	for (int i = 0; i < 2; i++) {
+		m->s[i].cfg.full_window = full_window;
+		m->s[i].cfg.stream_buf = buf;
+		m->s[i].cfg.session_window = 2ull * buf;
+		m->l[i].rate_bps = 1e9;
+		m->l[i].delay_ns = delay_ns;
+		m->l[i].queue_bytes = queue;
+	}
 	amst_conn_destroy(m->s[0].c);
 	m->s[0].c = amst_conn_client(&m->s[0].cfg, 0);
 	m->s[0].ids[0] = (uint32_t)amst_stream_open(m->s[0].c);
-	for (int i = 0; i < 2; i++) {
-		m->l[i].rate_bps = 1e9;
-		m->l[i].delay_ns = 25000000;
+}
+
+static void sim_wan1g(struct sim *m, uint64_t bytes, double loss)
+{
+	sim_1g(m, bytes, 64u << 20, 25000000, 6250000, false);
+	for (int i = 0; i < 2; i++)
 		m->l[i].loss = loss;
-		m->l[i].queue_bytes = 6250000;
-	}
 }
 
 /* The controller fills a long fat lossy path, in virtual time. */
@@ -811,18 +822,7 @@ static void test_long_fat_lossy_path(void **state)
 static uint64_t slow_reader_run(bool full_window, double *secs)
 {
 	static struct sim m;
-	sim_init(&m, true, 1, 48u << 20, 0);
-	for (int i = 0; i < 2; i++) {
-		m.s[i].cfg.stream_buf = 64u << 20;
-		m.s[i].cfg.session_window = 128u << 20;
-		m.s[i].cfg.full_window = full_window;
-		m.l[i].rate_bps = 1e9;
-		m.l[i].delay_ns = 5000000;
-		m.l[i].queue_bytes = 1250000;
-	}
-	amst_conn_destroy(m.s[0].c);
-	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
-	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
+	sim_1g(&m, 48u << 20, 64u << 20, 5000000, 1250000, full_window);
 	m.app_tick_ns = 1000000;
 	m.s[1].read_Bps = 25e6;
 	uint64_t worst = 0;
@@ -873,17 +873,7 @@ static void test_reader_pause_keeps_model(void **state)
 {
 	(void)state;
 	static struct sim m;
-	sim_init(&m, true, 1, 160u << 20, 0);
-	for (int i = 0; i < 2; i++) {
-		m.s[i].cfg.stream_buf = 4u << 20;
-		m.s[i].cfg.session_window = 16u << 20;
-		m.l[i].rate_bps = 1e9;
-		m.l[i].delay_ns = 10000000;
-		m.l[i].queue_bytes = 1250000;
-	}
-	amst_conn_destroy(m.s[0].c);
-	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
-	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
+	sim_1g(&m, 160u << 20, 4u << 20, 10000000, 1250000, false);
 	m.app_tick_ns = 1000000;
 	sim_run(&m, 500000000);
 	double before = stats(&m, 0).btl_bw * 8 / 1e6;
