@@ -186,6 +186,38 @@ print(f"{sys.argv[3]}_queue_drop_pct {100.0 * (b['queue_drop_frames'] - a['queue
 PY
 }
 
+# measure NODE_SEND NODE_RECV SESSION TAG [PID...]: after warm s, for secs s,
+# the CPU of both dataplanes (and PIDs) into $work/TAG.cpu, their workers'
+# busy share and naps into $work/TAG.workers, then the sender's stats into
+# $work/TAG.statsA.json.
+measure() {
+	local a=$1 b=$2 sess=$3 tag=$4 dpa dpb wa0 wb0 t0 t1
+	shift 4
+	dpa=$(eval echo "\$${a}_dp")
+	dpb=$(eval echo "\$${b}_dp")
+	sleep "$warm"
+	cpu_snap "$work/$tag.cpu0" "$dpa" "$dpb" "$@"
+	wa0=$(worker_snap "$a") wb0=$(worker_snap "$b") t0=$(date +%s.%N)
+	sleep "$secs"
+	cpu_pct "$work/$tag.cpu0" >"$work/$tag.cpu"
+	t1=$(date +%s.%N)
+	# Workers: share of loops that found work, and naps per second.
+	echo "$(worker_rates "$wa0" "$(worker_snap "$a")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
+		"$(worker_rates "$wb0" "$(worker_snap "$b")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
+		>"$work/$tag.workers"
+	ctl "$a" --json session stats "$sess" >"$work/$tag.statsA.json" 2>/dev/null
+}
+
+# sess_close NODE_SEND NODE_RECV SESSION: close both ends, and remove them
+# once closed.
+sess_close() {
+	ctl "$1" session close "$3" >/dev/null 2>&1
+	ctl "$2" session close "$3" >/dev/null 2>&1
+	sleep 0.3
+	ctl "$1" session close "$3" >/dev/null 2>&1
+	ctl "$2" session close "$3" >/dev/null 2>&1
+}
+
 # amst_run NODE_SEND NODE_RECV SESSION PEER_OF_SEND PEER_OF_RECV STREAMS TAG [extra serve/send opts]
 # Opens a session, sends for warm + secs + 1 s on STREAMS connections, measures
 # the receiver's goodput over [warm, warm + secs]: sets amst_mbps (Mbit/s, or
@@ -210,31 +242,13 @@ amst_run() {
 		--seconds "$dur" --timeout 60 --out "$work/$tag.src.json" &
 	local snd=$!
 	pids+=($snd)
-	local dpa dpb
-	dpa=$(eval echo "\$${a}_dp")
-	dpb=$(eval echo "\$${b}_dp")
-	sleep "$warm"
-	cpu_snap "$work/$tag.cpu0" "$dpa" "$dpb" "$snd" "$srv" ${amst_extra_pid:-}
-	local wa0 wb0 t0 t1
-	wa0=$(worker_snap "$a") wb0=$(worker_snap "$b") t0=$(date +%s.%N)
-	sleep "$secs"
-	cpu_pct "$work/$tag.cpu0" >"$work/$tag.cpu"
-	t1=$(date +%s.%N)
-	# Workers: share of loops that found work, and naps per second.
-	echo "$(worker_rates "$wa0" "$(worker_snap "$a")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
-		"$(worker_rates "$wb0" "$(worker_snap "$b")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
-		>"$work/$tag.workers"
-	ctl "$a" --json session stats "$sess" >"$work/$tag.statsA.json" 2>/dev/null
+	measure "$a" "$b" "$sess" "$tag" "$snd" "$srv" ${amst_extra_pid:-}
 	wait "$snd"
 	local rs=$?
 	wait "$srv"
 	local rr=$?
 	ctl "$b" --json session stats "$sess" >"$work/$tag.statsB.json" 2>/dev/null
-	ctl "$a" session close "$sess" >/dev/null 2>&1
-	ctl "$b" session close "$sess" >/dev/null 2>&1
-	sleep 0.3
-	ctl "$a" session close "$sess" >/dev/null 2>&1
-	ctl "$b" session close "$sess" >/dev/null 2>&1
+	sess_close "$a" "$b" "$sess"
 	if [ $rs -ne 0 ] || [ $rr -ne 0 ]; then
 		say "$tag: the host connections did not end cleanly (send $rs, serve $rr):" \
 			"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["error"], json.load(open(sys.argv[2]))["error"])' \
@@ -258,7 +272,6 @@ amst_test_run() {
 		say "$tag: session.open failed"
 		return 1
 	fi
-	local t0 t1 wa0 wb0
 	python3 - "$CTL" "$work/$b" "$sess" "$work/$tag.progress" "$((warm + secs + 1))" <<'PY' &
 import json, subprocess, sys, time
 ctl, rundir, sess, out, dur = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
@@ -279,26 +292,10 @@ with open(out, "w") as f:
 PY
 	local poll=$!
 	pids+=($poll)
-	local dpa dpb
-	dpa=$(eval echo "\$${a}_dp")
-	dpb=$(eval echo "\$${b}_dp")
-	sleep "$warm"
-	cpu_snap "$work/$tag.cpu0" "$dpa" "$dpb"
-	wa0=$(worker_snap "$a") wb0=$(worker_snap "$b") t0=$(date +%s.%N)
-	sleep "$secs"
-	cpu_pct "$work/$tag.cpu0" >"$work/$tag.cpu"
-	t1=$(date +%s.%N)
-	echo "$(worker_rates "$wa0" "$(worker_snap "$a")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
-		"$(worker_rates "$wb0" "$(worker_snap "$b")" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
-		>"$work/$tag.workers"
-	ctl "$a" --json session stats "$sess" >"$work/$tag.statsA.json" 2>/dev/null
+	measure "$a" "$b" "$sess" "$tag"
 	wait "$poll"
 	ctl "$b" --json session stats "$sess" >"$work/$tag.statsB.json" 2>/dev/null
-	ctl "$a" session close "$sess" >/dev/null 2>&1
-	ctl "$b" session close "$sess" >/dev/null 2>&1
-	sleep 0.3
-	ctl "$a" session close "$sess" >/dev/null 2>&1
-	ctl "$b" session close "$sess" >/dev/null 2>&1
+	sess_close "$a" "$b" "$sess"
 	local bad
 	bad=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["host_errors"])' "$work/$tag.statsB.json" 2>/dev/null)
 	if [ "${bad:-x}" != 0 ]; then

@@ -863,23 +863,41 @@ static long st_peek(struct hstream *t, long moved, const uint8_t **p, bool *fin)
 	return n;
 }
 
+/* Where byte @p at of test stream t is in the pattern: the next TEST_PERIOD
+ * bytes from there are the stream's. */
+static const uint8_t *test_pattern_at(const struct hstream *t, uint64_t at)
+{
+	return t->s->h->pattern + (at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD;
+}
+
+/* The first @p n bytes of the span st_peek() gave were delivered: digest,
+ * consume and count them. */
+static void st_consumed(struct hstream *t, const uint8_t *p, size_t n)
+{
+	struct dp_host_sess *s = t->s;
+	if (t->md != NULL && !s->sending)
+		(void)EVP_DigestUpdate(t->md, p, n);
+	(void)amst_stream_consume(s->c, t->id, n);
+	t->from_amst += n;
+	s->stats.from_amst += n;
+}
+
 /* Test streams (DP_HOST_TEST): what AMST delivers must be the pattern at its
  * offset; it is checked where it lies and dropped. */
 static long st_sink(struct hstream *t)
 {
 	struct dp_host_sess *s = t->s;
-	const uint8_t *pat = s->h->pattern;
 	long moved = 0, n;
 	const uint8_t *p;
 	bool fin;
 	while ((n = st_peek(t, moved, &p, &fin)) > 0) {
 		for (long done = 0; done < n;) {
 			uint64_t at = t->from_amst + (uint64_t)done;
-			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
+			const uint8_t *want = test_pattern_at(t, at);
 			long len = n - done < TEST_PERIOD ? n - done : TEST_PERIOD;
-			if (memcmp(p + done, pat + k, (size_t)len) != 0) {
+			if (memcmp(p + done, want, (size_t)len) != 0) {
 				long i = 0;
-				while (p[done + i] == pat[k + i])
+				while (p[done + i] == want[i])
 					i++;
 				s->stats.host_errors++;
 				NC_LOG_RL(ERR,
@@ -892,11 +910,7 @@ static long st_sink(struct hstream *t)
 			}
 			done += len;
 		}
-		if (t->md != NULL && !s->sending)
-			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
-		(void)amst_stream_consume(s->c, t->id, (size_t)n);
-		t->from_amst += (uint64_t)n;
-		s->stats.from_amst += (uint64_t)n;
+		st_consumed(t, p, (size_t)n);
 		moved += n;
 		if (fin)
 			t->amst_fin = true;
@@ -919,7 +933,6 @@ static long st_sink(struct hstream *t)
 /* AMST -> socket, straight from the stream's receive buffer. */
 static long st_push_plain(struct hstream *t)
 {
-	struct dp_host_sess *s = t->s;
 	long moved = 0, n;
 	const uint8_t *p;
 	bool fin;
@@ -935,11 +948,7 @@ static long st_push_plain(struct hstream *t)
 			st_host_error(t, errno, "write");
 			return moved;
 		}
-		if (t->md != NULL && !s->sending)
-			(void)EVP_DigestUpdate(t->md, p, (size_t)w);
-		(void)amst_stream_consume(s->c, t->id, (size_t)w);
-		t->from_amst += (uint64_t)w;
-		s->stats.from_amst += (uint64_t)w;
+		st_consumed(t, p, (size_t)w);
 		moved += (long)w;
 		if (w < n) {
 			t->sock_full = true; /* the socket took what it could */
@@ -1024,13 +1033,8 @@ static long st_generate(struct hstream *t)
 	long moved = 0;
 	t->room_blocked = false;
 	while (!t->host_eof && moved < (long)STREAM_BUDGET) {
+		/* Never 0 here: the commit of the last byte finishes the stream. */
 		uint64_t left = s->addr.test_bytes ? s->addr.test_bytes - t->to_amst : UINT64_MAX;
-		if (left == 0) {
-			(void)amst_stream_finish(s->c, t->id);
-			t->host_eof = true;
-			st_digest_final(t);
-			break;
-		}
 		uint8_t *p;
 		long room = amst_stream_reserve(s->c, t->id, &p);
 		if (room < 0) {
@@ -1045,10 +1049,8 @@ static long st_generate(struct hstream *t)
 		if (n > STREAM_BUDGET - (uint64_t)moved)
 			n = STREAM_BUDGET - (uint64_t)moved;
 		for (uint64_t done = 0; done < n;) {
-			uint64_t at = t->to_amst + done;
-			uint32_t k = (uint32_t)((at + t->id * TEST_STREAM_SHIFT) % TEST_PERIOD);
 			uint64_t len = n - done < TEST_PERIOD ? n - done : TEST_PERIOD;
-			memcpy(p + done, s->h->pattern + k, (size_t)len);
+			memcpy(p + done, test_pattern_at(t, t->to_amst + done), (size_t)len);
 			done += len;
 		}
 		if (t->md != NULL)

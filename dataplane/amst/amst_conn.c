@@ -1582,6 +1582,13 @@ long amst_stream_write(struct amst_conn *c, uint32_t id, const void *data, size_
 	return (long)n;
 }
 
+/* The send buffer's free span that starts at s_end (it stops at the wrap). */
+static uint64_t send_span(const struct amst_conn *c, const struct amst_stream *s)
+{
+	uint32_t pos = (uint32_t)(s->s_end & (c->cfg.stream_buf - 1));
+	return min64(stream_room(c, s), (uint64_t)c->cfg.stream_buf - pos);
+}
+
 long amst_stream_reserve(struct amst_conn *c, uint32_t id, uint8_t **data)
 {
 	struct amst_stream *s = stream_get(c, id);
@@ -1591,9 +1598,8 @@ long amst_stream_reserve(struct amst_conn *c, uint32_t id, uint8_t **data)
 	int rc = stream_writable(c, s);
 	if (rc != 0)
 		return rc;
-	uint32_t pos = (uint32_t)(s->s_end & (c->cfg.stream_buf - 1));
-	uint64_t n = min64(stream_room(c, s), (uint64_t)c->cfg.stream_buf - pos);
-	*data = s->sbuf + pos;
+	uint64_t n = send_span(c, s);
+	*data = s->sbuf + (s->s_end & (c->cfg.stream_buf - 1));
 	if (n == 0)
 		s->want_writable = true;
 	return (long)n;
@@ -1607,8 +1613,7 @@ int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n)
 	int rc = stream_writable(c, s);
 	if (rc != 0)
 		return rc;
-	uint32_t pos = (uint32_t)(s->s_end & (c->cfg.stream_buf - 1));
-	if (n > min64(stream_room(c, s), (uint64_t)c->cfg.stream_buf - pos))
+	if (n > send_span(c, s))
 		return -EINVAL;
 	s->s_end += n;
 	return 0;
