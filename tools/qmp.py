@@ -65,7 +65,12 @@ class QMP:
                     raise OSError(f"cannot connect to {path}: {e}") from e
                 time.sleep(0.05)
         self.buf = b""
+        # QEMU 7.2 has been seen to write an event (MIGRATION_PASS) on a new connection
+        # before its greeting, right after another client of the same socket left. The
+        # C client (cp_qmp.c) and qmp_cmd.py skip events there too.
         greeting = self._read()
+        while "event" in greeting:
+            greeting = self._read()
         if "QMP" not in greeting:
             raise OSError(f"{path} is not a QMP socket: {greeting}")
         self.execute("qmp_capabilities")
