@@ -518,8 +518,15 @@ static void st_peer_reset(struct hstream *t, uint32_t code)
 	if (t->state == HS_CLOSED || t->state == HS_RESET || t->state == HS_FREE)
 		return;
 	t->s->stats.peer_resets++;
-	NC_LOG_RL(NOTICE, "%s stream %u: reset by the peer (code %u); closing its connection",
-	          t->s->addr_text, t->id, code);
+	if (code == AMST_RESET_STREAM_LIMIT)
+		NC_LOG_RL(ERR,
+		          "%s stream %u: the peer allows fewer streams than this session opened; "
+		          "closing its connection",
+		          t->s->addr_text, t->id);
+	else
+		NC_LOG_RL(NOTICE,
+		          "%s stream %u: reset by the peer (code %u); closing its connection",
+		          t->s->addr_text, t->id, code);
 	st_abort(t, code ? code : DP_HOST_RESET_HOST);
 }
 

@@ -173,6 +173,7 @@ struct side {
 	bool have_id[NSTREAMS_MAX];
 	bool established, closed;
 	unsigned resets_seen;
+	uint32_t last_reset_code;
 	uint32_t close_code;
 	uint64_t mismatches;
 	bool read_paused;
@@ -271,6 +272,7 @@ static void side_app(struct sim *m, struct side *sd)
 		}
 		case AMST_EV_STREAM_RESET:
 			sd->resets_seen++;
+			sd->last_reset_code = ev.code;
 			break;
 		case AMST_EV_CLOSED:
 			sd->closed = true;
@@ -944,6 +946,45 @@ static void test_reset_survives_loss(void **state)
 	sim_fini(&m);
 }
 
+/* The client opens 6 streams during the handshake; the server's ACCEPT allows
+ * 4. The two beyond it end at the client with AMST_RESET_STREAM_LIMIT and
+ * never reach the wire; the other four carry their bytes exactly. Before,
+ * the server dropped every packet with a frame of them (stream_limit) and the
+ * session collapsed. */
+static void test_peer_stream_limit(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 6, 1u << 20, 0);
+	m.s[1].cfg.max_streams = 4;
+	sim_run(&m, 5ull * 1000000000);
+	assert_true(m.s[0].established);
+	assert_int_equal(m.s[0].resets_seen, 2);
+	assert_int_equal(m.s[0].last_reset_code, AMST_RESET_STREAM_LIMIT);
+	assert_int_equal(m.s[1].resets_seen, 0);
+	for (unsigned k = 0; k < 6; k++) {
+		struct amst_stream_info in;
+		assert_int_equal(amst_stream_info(m.s[0].c, m.s[0].ids[k], &in), 0);
+		assert_int_equal(in.reset_received, m.s[0].ids[k] / 2 >= 4);
+	}
+	unsigned got = 0;
+	for (unsigned k = 0; k < NSTREAMS_MAX; k++) {
+		if (!m.s[1].have_id[k])
+			continue;
+		got++;
+		assert_true(m.s[1].ids[k] / 2 < 4);
+		assert_int_equal(m.s[1].received[k], 1u << 20);
+		assert_true(m.s[1].fin_rx[k]);
+	}
+	assert_int_equal(got, 4);
+	assert_int_equal(m.s[1].mismatches, 0);
+	struct amst_conn_stats st = stats(&m, 1);
+	assert_int_equal(st.drops[AMST_DROP_STREAM_LIMIT], 0);
+	assert_int_equal(amst_conn_state(m.s[0].c), AMST_ESTABLISHED);
+	assert_true(amst_conn_all_acked(m.s[0].c));
+	sim_fini(&m);
+}
+
 /* An INIT names its session and carries its time: a receiver takes it only
  * for the session of that name, only while fresh, and only once. */
 static void test_init_names_and_replays(void **state)
@@ -1173,6 +1214,7 @@ int main(void)
 	        cmocka_unit_test(test_replay_and_forgery),
 	        cmocka_unit_test(test_peer_vanishes),
 	        cmocka_unit_test(test_reset_survives_loss),
+	        cmocka_unit_test(test_peer_stream_limit),
 	        cmocka_unit_test(test_wrong_psk),
 	        cmocka_unit_test(test_init_names_and_replays),
 	        cmocka_unit_test(test_sealing_mismatch),

@@ -821,6 +821,19 @@ static void signal_readable(struct amst_conn *c, struct amst_stream *s)
 	}
 }
 
+/* A stream we opened during the handshake that the peer's limit has no room
+ * for: the peer would drop every packet with a frame of it, so it never goes
+ * on the wire. Both directions end here, as after a reset by the peer. */
+static void refuse_stream(struct amst_conn *c, struct amst_stream *s)
+{
+	amst_rangeset_clear(&s->s_lost);
+	s->s_next = s->s_end;
+	s->reset_sent = s->reset_acked = true;
+	s->reset_recv = true;
+	s->reset_recv_code = AMST_RESET_STREAM_LIMIT;
+	push_event(c, AMST_EV_STREAM_RESET, s->id, AMST_RESET_STREAM_LIMIT);
+}
+
 static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_drop *why)
 {
 	uint32_t id = f->u.stream.id;
@@ -1020,9 +1033,14 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 		if (derive_session_keys(c) != 0)
 			return drop(c, AMST_DROP_HANDSHAKE);
 		c->peer_max_data = hello.max_data;
-		for (unsigned i = 0; i < AMST_MAX_STREAMS; i++)
-			if (c->streams[i])
-				c->streams[i]->s_peer_max = hello.max_stream_data;
+		for (unsigned i = 0; i < AMST_MAX_STREAMS; i++) {
+			struct amst_stream *s = c->streams[i];
+			if (s == NULL)
+				continue;
+			s->s_peer_max = hello.max_stream_data;
+			if (s->id / 2 >= hello.max_streams)
+				refuse_stream(c, s);
+		}
 		c->state = AMST_ESTABLISHED;
 		/* The handshake's round trip is our first RTT sample. */
 		update_rtt(c, now - c->hs_sent_ns, 0);

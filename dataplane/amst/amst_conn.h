@@ -132,9 +132,15 @@ enum amst_event_type {
 	AMST_EV_STREAM_OPENED, /**< the peer opened stream id */
 	AMST_EV_READABLE,      /**< stream id has bytes (or its end) to read */
 	AMST_EV_WRITABLE,      /**< stream id has room again */
-	AMST_EV_STREAM_RESET,  /**< the peer reset stream id with code */
+	AMST_EV_STREAM_RESET,  /**< the peer reset stream id with code (or AMST did:
+	                        *   AMST_RESET_STREAM_LIMIT) */
 	AMST_EV_CLOSED,        /**< the session ended; code 0 = clean */
 };
+
+/** The code of AMST_EV_STREAM_RESET for a stream the application opened
+ * during the handshake beyond the number the peer's ACCEPT allows: nothing of
+ * it was sent. Application codes stay below it. */
+#define AMST_RESET_STREAM_LIMIT 0x10000u
 
 struct amst_event {
 	enum amst_event_type type;
