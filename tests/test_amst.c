@@ -20,6 +20,7 @@
 
 #include "amst_cc.h"
 #include "amst_conn.h"
+#include "amst_crypto.h"
 #include "amst_wire.h"
 
 #define MAX_PKT      9100
@@ -694,6 +695,61 @@ static void test_replay_and_forgery(void **state)
 	sim_fini(&m);
 }
 
+/* A receiver decrypts stream data straight into the holes of its receive
+ * ring before the packet's tag is checked. A packet whose tag then fails
+ * (here: the true packet with one flipped bit in its stream data) leaves
+ * garbage only where nothing reads it: the true packet after it delivers
+ * exactly what was written. */
+static void test_forged_data_never_delivered(void **state)
+{
+	(void)state;
+	struct amst_conn_cfg ccfg = base_cfg(true, true), scfg = base_cfg(false, true);
+	uint8_t pkt[MAX_PKT], bad[MAX_PKT];
+	uint64_t now = 1000000;
+	struct amst_conn *cl = amst_conn_client(&ccfg, now);
+	assert_non_null(cl);
+	int id = amst_stream_open(cl);
+	assert_true(id >= 0);
+	size_t len = amst_conn_output(cl, pkt, sizeof(pkt), now);
+	enum amst_drop why;
+	struct amst_conn *sv = amst_conn_accept(&scfg, pkt, len, now, &why);
+	assert_non_null(sv);
+	len = amst_conn_output(sv, pkt, sizeof(pkt), now);
+	assert_true(len > 0);
+	amst_conn_input(cl, pkt, len, now);
+	assert_int_equal(amst_conn_state(cl), AMST_ESTABLISHED);
+	uint8_t data[2000], got[2000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 5);
+	/* The first packet opens the stream at the receiver (a stream that does
+	 * not exist yet has no ring to decrypt into). */
+	assert_int_equal(amst_stream_write(cl, (uint32_t)id, data, 1000), 1000);
+	now += 1000000;
+	len = amst_conn_output(cl, pkt, sizeof(pkt), now);
+	amst_conn_input(sv, pkt, len, now);
+	assert_int_equal(amst_stream_write(cl, (uint32_t)id, data + 1000, 1000), 1000);
+	now += 1000000;
+	len = amst_conn_output(cl, pkt, sizeof(pkt), now);
+	assert_true(len > 1000);
+	/* The stream data ends just before the tag: flip a bit in its last byte. */
+	memcpy(bad, pkt, len);
+	bad[len - AMST_TAG_LEN - 1] ^= 0x10;
+	amst_conn_input(sv, bad, len, now);
+	struct amst_conn_stats st;
+	amst_conn_get_stats(sv, &st);
+	assert_int_equal(st.drops[AMST_DROP_AUTH], 1);
+	bool fin;
+	assert_int_equal(amst_stream_read(sv, (uint32_t)id, got, sizeof(got), &fin), 1000);
+	assert_int_equal(amst_stream_read(sv, (uint32_t)id, got + 1000, 1000, &fin), 0);
+	amst_conn_input(sv, pkt, len, now);
+	assert_int_equal(amst_stream_read(sv, (uint32_t)id, got + 1000, 1000, &fin), 1000);
+	assert_memory_equal(got, data, sizeof(data));
+	amst_conn_get_stats(sv, &st);
+	assert_int_equal(st.drops[AMST_DROP_AUTH], 1);
+	amst_conn_destroy(cl);
+	amst_conn_destroy(sv);
+}
+
 static void test_peer_vanishes(void **state)
 {
 	(void)state;
@@ -1198,10 +1254,80 @@ static void test_crc32c(void **state)
 			                 crc32c_bitwise(buf + off, len));
 }
 
+/* Sealing with spans read from elsewhere gives exactly the packet that
+ * sealing the assembled plaintext in place gives (and it opens), wherever
+ * the spans lie: at the start, touching, cut at odd lengths, at the end. */
+static void test_seal_spans(void **state)
+{
+	(void)state;
+	uint8_t key[AMST_KEY_LEN], iv[AMST_IV_LEN], aad[16];
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	memset(iv, 0x5a, sizeof(iv));
+	memset(aad, 0xa1, sizeof(aad));
+	struct amst_aead *a = amst_aead_create(key, iv);
+	assert_non_null(a);
+	enum { LEN = 9000 };
+	static uint8_t plain[LEN], src[LEN], with_spans[LEN], in_place[LEN];
+	uint64_t x = 0x1234567ull;
+	for (size_t i = 0; i < LEN; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		plain[i] = (uint8_t)x;
+		src[LEN - 1 - i] = (uint8_t)(x >> 8);
+	}
+	const struct {
+		size_t at, len;
+	} layouts[][4] = {
+	        {{0, 100}, {100, 8900}},
+	        {{16, 8984}},
+	        {{3, 1}, {20, 4077}, {4097, 4096}, {8999, 1}},
+	        {{40, 0}, {41, 17}, {58, 4000}},
+	        {{0, LEN}},
+	};
+	for (unsigned l = 0; l < sizeof(layouts) / sizeof(layouts[0]); l++) {
+		struct amst_span sp[4];
+		unsigned n = 0;
+		memcpy(with_spans, plain, LEN);
+		memcpy(in_place, plain, LEN);
+		for (unsigned k = 0; k < 4 && (k == 0 || layouts[l][k].at); k++, n++) {
+			/* The bytes the span stands for: garbage in the buffer, the
+			 * plaintext at src. */
+			size_t at = layouts[l][k].at, len = layouts[l][k].len;
+			memset(with_spans + at, 0xee, len);
+			memcpy(in_place + at, src + at, len);
+			sp[n] = (struct amst_span){
+			        .dst = with_spans + at, .src = src + at, .len = len};
+		}
+		uint8_t tag1[16], tag2[16];
+		assert_int_equal(amst_aead_seal_spans(a, 77 + l, aad, sizeof(aad), with_spans, LEN,
+		                                      sp, n, tag1),
+		                 0);
+		assert_int_equal(amst_aead_seal(a, 77 + l, aad, sizeof(aad), in_place, LEN, tag2),
+		                 0);
+		assert_memory_equal(with_spans, in_place, LEN);
+		assert_memory_equal(tag1, tag2, sizeof(tag1));
+		assert_int_equal(amst_aead_open(a, 77 + l, aad, sizeof(aad), with_spans, LEN, tag1),
+		                 0);
+		for (unsigned k = 0; k < n; k++)
+			assert_memory_equal(sp[k].dst, sp[k].src, sp[k].len);
+	}
+	/* Out of order, or outside the buffer: refused. */
+	struct amst_span bad[2] = {{.dst = with_spans + 100, .src = src, .len = 10},
+	                           {.dst = with_spans + 50, .src = src, .len = 10}};
+	uint8_t tag[16];
+	assert_int_equal(amst_aead_seal_spans(a, 1, aad, sizeof(aad), with_spans, LEN, bad, 2, tag),
+	                 -EINVAL);
+	bad[0].dst = with_spans + LEN - 5;
+	assert_int_equal(amst_aead_seal_spans(a, 1, aad, sizeof(aad), with_spans, LEN, bad, 1, tag),
+	                 -EINVAL);
+	amst_aead_destroy(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_crc32c),
+	        cmocka_unit_test(test_seal_spans),
 	        cmocka_unit_test(test_api_errors),
 	        cmocka_unit_test(test_unsent_limit_runtime),
 	        cmocka_unit_test(test_bw_filter_forgets),
@@ -1212,6 +1338,7 @@ int main(void)
 	        cmocka_unit_test(test_bit_flips_sealed),
 	        cmocka_unit_test(test_bit_flips_unsealed_crc),
 	        cmocka_unit_test(test_replay_and_forgery),
+	        cmocka_unit_test(test_forged_data_never_delivered),
 	        cmocka_unit_test(test_peer_vanishes),
 	        cmocka_unit_test(test_reset_survives_loss),
 	        cmocka_unit_test(test_peer_stream_limit),

@@ -17,6 +17,7 @@
 
 #define SENT_RING        32768u /* packets tracked in flight, power of two */
 #define MAX_FR_PER_PKT   4
+#define RX_PLACED_MAX    8
 #define RX_PN_RANGES     256
 #define STREAM_RANGES    2048
 #define EVENT_RING       1024u
@@ -123,6 +124,14 @@ struct amst_conn {
 
 	/* sending */
 	uint64_t next_pn;
+	/* The packet being built: stream bytes a sealed packet encrypts straight
+	 * from the stream buffers (not copied into the packet first). */
+	struct amst_span tx_span[MAX_FR_PER_PKT * 2];
+	unsigned n_tx_span;
+	/* The packet being opened: data of STREAM frames decrypted straight into
+	 * their stream's receive ring (open_body), not to be copied again. */
+	const uint8_t *rx_placed[RX_PLACED_MAX];
+	unsigned n_rx_placed;
 	uint64_t sent_lo; /* oldest pn not yet acked or lost */
 	struct sent_pkt *sent;
 	uint64_t bytes_in_flight;
@@ -834,6 +843,66 @@ static void refuse_stream(struct amst_conn *c, struct amst_stream *s)
 	push_event(c, AMST_EV_STREAM_RESET, s->id, AMST_RESET_STREAM_LIMIT);
 }
 
+static bool placed(const struct amst_conn *c, const uint8_t *data)
+{
+	for (unsigned i = 0; i < c->n_rx_placed; i++)
+		if (c->rx_placed[i] == data)
+			return true;
+	return false;
+}
+
+/* Where stream id's bytes [off, off + len) go in its receive ring, if all of
+ * them fall into one stretch of it that holds nothing yet (a hole inside the
+ * window, not across the ring's end); else NULL. Bytes written there before
+ * their packet authenticates are never read: nothing reads a hole, and the
+ * true bytes overwrite them when they come. */
+static uint8_t *ring_hole(const struct amst_conn *c, uint32_t id, uint64_t off, size_t len)
+{
+	const struct amst_stream *s = stream_get(c, id);
+	if (s == NULL || s->reset_recv || len == 0 || off < s->r_base ||
+	    off - s->r_base > c->cfg.stream_buf - len)
+		return NULL;
+	uint32_t pos = (uint32_t)(off & (c->cfg.stream_buf - 1));
+	if (len > c->cfg.stream_buf - pos || amst_rangeset_contains(&s->r_have, off) ||
+	    amst_rangeset_next_lo(&s->r_have, off) < off + len)
+		return NULL;
+	return s->rbuf + pos;
+}
+
+/* Decrypt and authenticate a DATA packet's body. The data of its leading
+ * STREAM frames goes straight into the receive rings where it fits a hole
+ * (ring_hole), saving a copy there after decryption; everything else is
+ * decrypted in place. -EBADMSG if it does not authenticate. */
+static int open_body(struct amst_conn *c, uint64_t pn, uint8_t *pkt, size_t body)
+{
+	uint8_t *p = pkt + AMST_HDR_LEN, *end = p + body;
+	c->n_rx_placed = 0;
+	if (amst_aead_open_begin(c->rx, pn, pkt, AMST_HDR_LEN) != 0)
+		return -EIO;
+	while (c->n_rx_placed < RX_PLACED_MAX && (size_t)(end - p) >= AMST_FR_STREAM_HDR) {
+		if (amst_aead_open_update(c->rx, p, p, AMST_FR_STREAM_HDR) != 0)
+			return -EIO;
+		uint8_t *data = p + AMST_FR_STREAM_HDR;
+		size_t len = amst_get16(p + 14);
+		if (p[0] != AMST_FR_STREAM || len > (size_t)(end - data)) {
+			p = data; /* another frame: the rest in place */
+			break;
+		}
+		uint8_t *dst = ring_hole(c, amst_get32(p + 2), amst_get64(p + 6), len);
+		if (amst_aead_open_update(c->rx, dst ? dst : data, data, len) != 0)
+			return -EIO;
+		if (dst)
+			c->rx_placed[c->n_rx_placed++] = data;
+		p = data + len;
+	}
+	if (amst_aead_open_update(c->rx, p, p, (size_t)(end - p)) != 0)
+		return -EIO;
+	int rc = amst_aead_open_end(c->rx, end);
+	if (rc != 0)
+		c->n_rx_placed = 0;
+	return rc;
+}
+
 static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_drop *why)
 {
 	uint32_t id = f->u.stream.id;
@@ -882,12 +951,13 @@ static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_
 		c->rx_data += grow;
 		s->r_max = end;
 	}
-	/* Copy the part we do not have yet into the ring. */
+	/* Copy the part we do not have yet into the ring (open_body may have
+	 * decrypted all of it there already). */
 	uint64_t lo = max64(off, s->r_base);
 	if (lo < end && !amst_rangeset_covers(&s->r_have, lo, end)) {
 		uint32_t mask = c->cfg.stream_buf - 1;
 		/* Copy only the gaps: bytes we hold may already be read and replaced. */
-		for (uint64_t a = lo; a < end;) {
+		for (uint64_t a = placed(c, f->u.stream.data) ? end : lo; a < end;) {
 			if (amst_rangeset_contains(&s->r_have, a)) {
 				a = min64(amst_rangeset_contiguous_end(&s->r_have, a), end);
 				continue;
@@ -1074,8 +1144,7 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 	if (h.pn < c->rx_floor || amst_rangeset_contains(&c->rx_pns, h.pn))
 		return drop(c, AMST_DROP_REPLAY);
 	if (sealed) {
-		if (amst_aead_open(c->rx, h.pn, pkt, AMST_HDR_LEN, pkt + AMST_HDR_LEN, body,
-		                   pkt + AMST_HDR_LEN + body) != 0)
+		if (open_body(c, h.pn, pkt, body) != 0)
 			return drop(c, AMST_DROP_AUTH);
 	} else if (amst_get32(pkt + AMST_HDR_LEN + body) != amst_crc32c(pkt, AMST_HDR_LEN + body)) {
 		return drop(c, AMST_DROP_CRC);
@@ -1191,7 +1260,12 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 		for (uint64_t a = off; a < off + len;) {
 			uint32_t pos = (uint32_t)(a & mask);
 			uint64_t n = min64(off + len - a, (uint64_t)c->cfg.stream_buf - pos);
-			memcpy(f + AMST_FR_STREAM_HDR + (a - off), s->sbuf + pos, n);
+			uint8_t *dst = f + AMST_FR_STREAM_HDR + (a - off);
+			if (c->cfg.seal)
+				c->tx_span[c->n_tx_span++] = (struct amst_span){
+				        .dst = dst, .src = s->sbuf + pos, .len = n};
+			else
+				memcpy(dst, s->sbuf + pos, n);
 			a += n;
 		}
 		used += AMST_FR_STREAM_HDR + len;
@@ -1270,8 +1344,8 @@ static void pace_refill(struct amst_conn *c, uint64_t now)
 static size_t finish_packet(struct amst_conn *c, uint8_t *buf, size_t body, uint64_t pn)
 {
 	if (c->cfg.seal) {
-		if (amst_aead_seal(c->tx, pn, buf, AMST_HDR_LEN, buf + AMST_HDR_LEN, body,
-		                   buf + AMST_HDR_LEN + body) != 0)
+		if (amst_aead_seal_spans(c->tx, pn, buf, AMST_HDR_LEN, buf + AMST_HDR_LEN, body,
+		                         c->tx_span, c->n_tx_span, buf + AMST_HDR_LEN + body) != 0)
 			return 0;
 		return AMST_HDR_LEN + body + AMST_TAG_LEN;
 	}
@@ -1368,6 +1442,7 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 	uint64_t pn = c->next_pn;
 	struct sent_pkt *sp = sent_at(c, pn);
 	memset(sp, 0, offsetof(struct sent_pkt, fr));
+	c->n_tx_span = 0;
 
 	bool want_ack = c->ack_now || (c->ack_deadline_ns && now >= c->ack_deadline_ns);
 	if (c->close_pending) {

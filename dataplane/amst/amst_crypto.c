@@ -51,33 +51,76 @@ static void nonce(const struct amst_aead *a, uint64_t pn, uint8_t out[AMST_IV_LE
 		out[AMST_IV_LEN - 1 - i] ^= (uint8_t)(pn >> (8 * i));
 }
 
-int amst_aead_seal(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
-                   uint8_t *buf, size_t len, uint8_t *tag)
+static int enc(struct amst_aead *a, uint8_t *dst, const uint8_t *src, size_t len)
 {
-	uint8_t n[AMST_IV_LEN];
 	int out;
-	nonce(a, pn, n);
-	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, n) != 1 ||
-	    EVP_EncryptUpdate(a->enc, NULL, &out, aad, (int)aad_len) != 1 ||
-	    (len && EVP_EncryptUpdate(a->enc, buf, &out, buf, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(a->enc, buf + len, &out) != 1 ||
+	return len == 0 || EVP_EncryptUpdate(a->enc, dst, &out, src, (int)len) == 1 ? 0 : -EIO;
+}
+
+int amst_aead_seal_spans(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
+                         uint8_t *buf, size_t len, const struct amst_span *span, unsigned n,
+                         uint8_t *tag)
+{
+	uint8_t iv[AMST_IV_LEN];
+	int out;
+	nonce(a, pn, iv);
+	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_EncryptUpdate(a->enc, NULL, &out, aad, (int)aad_len) != 1)
+		return -EIO;
+	uint8_t *p = buf, *end = buf + len;
+	for (unsigned i = 0; i < n; i++) {
+		if (span[i].dst < p || span[i].dst + span[i].len > end)
+			return -EINVAL;
+		if (enc(a, p, p, (size_t)(span[i].dst - p)) != 0 ||
+		    enc(a, span[i].dst, span[i].src, span[i].len) != 0)
+			return -EIO;
+		p = span[i].dst + span[i].len;
+	}
+	if (enc(a, p, p, (size_t)(end - p)) != 0 || EVP_EncryptFinal_ex(a->enc, end, &out) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
 		return -EIO;
 	return 0;
 }
 
+int amst_aead_seal(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
+                   uint8_t *buf, size_t len, uint8_t *tag)
+{
+	return amst_aead_seal_spans(a, pn, aad, aad_len, buf, len, NULL, 0, tag);
+}
+
+int amst_aead_open_begin(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len)
+{
+	uint8_t iv[AMST_IV_LEN];
+	int out;
+	nonce(a, pn, iv);
+	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_DecryptUpdate(a->dec, NULL, &out, aad, (int)aad_len) != 1)
+		return -EIO;
+	return 0;
+}
+
+int amst_aead_open_update(struct amst_aead *a, uint8_t *dst, const uint8_t *src, size_t len)
+{
+	int out;
+	return len == 0 || EVP_DecryptUpdate(a->dec, dst, &out, src, (int)len) == 1 ? 0 : -EIO;
+}
+
+int amst_aead_open_end(struct amst_aead *a, const uint8_t *tag)
+{
+	uint8_t none[16];
+	int out;
+	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1)
+		return -EIO;
+	return EVP_DecryptFinal_ex(a->dec, none, &out) == 1 ? 0 : -EBADMSG;
+}
+
 int amst_aead_open(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, const uint8_t *tag)
 {
-	uint8_t n[AMST_IV_LEN];
-	int out;
-	nonce(a, pn, n);
-	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, n) != 1 ||
-	    EVP_DecryptUpdate(a->dec, NULL, &out, aad, (int)aad_len) != 1 ||
-	    (len && EVP_DecryptUpdate(a->dec, buf, &out, buf, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1)
-		return -EIO;
-	return EVP_DecryptFinal_ex(a->dec, buf + len, &out) == 1 ? 0 : -EBADMSG;
+	int rc = amst_aead_open_begin(a, pn, aad, aad_len);
+	if (rc == 0)
+		rc = amst_aead_open_update(a, buf, buf, len);
+	return rc == 0 ? amst_aead_open_end(a, tag) : rc;
 }
 
 int amst_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
