@@ -68,6 +68,8 @@ mig_init "$name"
 trap mig_cleanup EXIT
 trap "exit 1" INT TERM
 MIG_MEM_K=$mem_k MIG_FILL_MB=$fill MIG_NC_CHANNELS=$channels
+# Every system gets a guest that has migrated before (tests/lib_mig.sh mig_settle).
+MIG_SETTLE=1
 MIG_NC_ARGS=()
 [ -n "$codec" ] && MIG_NC_ARGS=(--codec "$codec")
 qemu_guest >/dev/null || exit 1
