@@ -859,7 +859,7 @@ static bool placed(const struct amst_conn *c, const uint8_t *data)
 static uint8_t *ring_hole(const struct amst_conn *c, uint32_t id, uint64_t off, size_t len)
 {
 	const struct amst_stream *s = stream_get(c, id);
-	if (s == NULL || s->reset_recv || len == 0 || off < s->r_base ||
+	if (s == NULL || s->reset_recv || len == 0 || len > c->cfg.stream_buf || off < s->r_base ||
 	    off - s->r_base > c->cfg.stream_buf - len)
 		return NULL;
 	uint32_t pos = (uint32_t)(off & (c->cfg.stream_buf - 1));
