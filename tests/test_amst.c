@@ -750,6 +750,60 @@ static void test_forged_data_never_delivered(void **state)
 	amst_conn_destroy(sv);
 }
 
+/* amst_conn_pack_frames (for tests and the fuzzer): frames a test writes,
+ * sealed as the server's next packet, authenticate at the client and reach
+ * its streams; the server's own packets after it still go through, sealed
+ * and unsealed alike. */
+static void test_pack_frames(void **state)
+{
+	(void)state;
+	for (int seal = 0; seal < 2; seal++) {
+		struct amst_conn_cfg ccfg = base_cfg(true, seal), scfg = base_cfg(false, seal);
+		uint8_t pkt[MAX_PKT], fr[256], got[64];
+		uint64_t now = 1000000;
+		struct amst_conn *cl = amst_conn_client(&ccfg, now);
+		assert_non_null(cl);
+		size_t len = amst_conn_output(cl, pkt, sizeof(pkt), now);
+		enum amst_drop why;
+		struct amst_conn *sv = amst_conn_accept(&scfg, pkt, len, now, &why);
+		assert_non_null(sv);
+		/* A client before the ACCEPT has no keys yet. */
+		assert_int_equal(amst_conn_pack_frames(cl, fr, 4, pkt, sizeof(pkt)), 0);
+		len = amst_conn_output(sv, pkt, sizeof(pkt), now);
+		amst_conn_input(cl, pkt, len, now);
+		assert_int_equal(amst_conn_state(cl), AMST_ESTABLISHED);
+		const uint8_t hello[] = "packed by the test";
+		size_t n = amst_fr_stream(fr, sizeof(fr), 1, 0, false, hello, sizeof(hello));
+		len = amst_conn_pack_frames(sv, fr, n, pkt, sizeof(pkt));
+		assert_int_equal(len, AMST_HDR_LEN + n + (seal ? AMST_TAG_LEN : AMST_CRC_LEN));
+		assert_int_equal(amst_conn_pack_frames(sv, fr, n, pkt, AMST_HDR_LEN + n), 0);
+		amst_conn_input(cl, pkt, len, now);
+		bool fin;
+		assert_int_equal(amst_stream_read(cl, 1, got, sizeof(got), &fin),
+		                 (long)sizeof(hello));
+		assert_memory_equal(got, hello, sizeof(hello));
+		/* The server's own stream (id 1 as well: its first) goes on after it. */
+		int id = amst_stream_open(sv);
+		assert_int_equal(id, 1);
+		const uint8_t more[] = "and then its own";
+		assert_int_equal(amst_stream_write(sv, 1, hello, sizeof(hello)),
+		                 (long)sizeof(hello));
+		assert_int_equal(amst_stream_write(sv, 1, more, sizeof(more)), (long)sizeof(more));
+		now += 1000000;
+		while ((len = amst_conn_output(sv, pkt, sizeof(pkt), now)) > 0)
+			amst_conn_input(cl, pkt, len, now);
+		assert_int_equal(amst_stream_read(cl, 1, got, sizeof(got), &fin),
+		                 (long)sizeof(more));
+		assert_memory_equal(got, more, sizeof(more));
+		struct amst_conn_stats st;
+		amst_conn_get_stats(cl, &st);
+		for (int d = 0; d < AMST_DROP_COUNT; d++)
+			assert_int_equal(st.drops[d], 0);
+		amst_conn_destroy(cl);
+		amst_conn_destroy(sv);
+	}
+}
+
 static void test_peer_vanishes(void **state)
 {
 	(void)state;
@@ -1339,6 +1393,7 @@ int main(void)
 	        cmocka_unit_test(test_bit_flips_unsealed_crc),
 	        cmocka_unit_test(test_replay_and_forgery),
 	        cmocka_unit_test(test_forged_data_never_delivered),
+	        cmocka_unit_test(test_pack_frames),
 	        cmocka_unit_test(test_peer_vanishes),
 	        cmocka_unit_test(test_reset_survives_loss),
 	        cmocka_unit_test(test_peer_stream_limit),

@@ -1353,6 +1353,33 @@ static size_t finish_packet(struct amst_conn *c, uint8_t *buf, size_t body, uint
 	return AMST_HDR_LEN + body + AMST_CRC_LEN;
 }
 
+size_t amst_conn_pack_frames(struct amst_conn *c, const uint8_t *frames, size_t len, uint8_t *out,
+                             size_t cap)
+{
+	size_t tail = c->cfg.seal ? AMST_TAG_LEN : AMST_CRC_LEN;
+	if (c->tx == NULL || cap < AMST_HDR_LEN + tail || len > cap - AMST_HDR_LEN - tail ||
+	    c->next_pn - c->sent_lo >= SENT_RING - 1)
+		return 0;
+	struct amst_hdr h = {.type = AMST_PKT_DATA,
+	                     .flags = c->cfg.seal ? AMST_F_SEALED : 0,
+	                     .dst_cid = c->peer_cid,
+	                     .pn = c->next_pn};
+	amst_hdr_encode(&h, out, cap);
+	memcpy(out + AMST_HDR_LEN, frames, len);
+	c->n_tx_span = 0;
+	size_t n = finish_packet(c, out, len, h.pn);
+	if (n == 0)
+		return 0;
+	/* Its number is used; its slot in the sent ring reads as acknowledged. */
+	struct sent_pkt *sp = sent_at(c, h.pn);
+	memset(sp, 0, sizeof(*sp));
+	sp->pn = h.pn;
+	sp->flags = SP_ACKED;
+	c->next_pn++;
+	advance_sent_lo(c);
+	return n;
+}
+
 static size_t build_ack(struct amst_conn *c, uint8_t *p, size_t room, uint64_t now)
 {
 	if (amst_rangeset_empty(&c->rx_pns))

@@ -301,6 +301,16 @@ struct amst_stream_info {
 /** Counters of one stream. 0 or -ENOENT. */
 int amst_stream_info(const struct amst_conn *c, uint32_t id, struct amst_stream_info *info);
 
+/**
+ * For tests and fuzzing: a DATA packet carrying @p frames (raw frame bytes,
+ * not checked) as this session's next packet, sealed or checksummed as its
+ * own are, in @p out. The session does not track it (no resend, no loss
+ * detection): it lets a test hand the peer frames that authenticate. The
+ * packet's length, or 0 if it does not fit @p cap or the session has no keys.
+ */
+size_t amst_conn_pack_frames(struct amst_conn *c, const uint8_t *frames, size_t len, uint8_t *out,
+                             size_t cap);
+
 /** Have all our streams' bytes and FINs been acknowledged? */
 bool amst_conn_all_acked(const struct amst_conn *c);
 

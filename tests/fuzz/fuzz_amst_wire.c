@@ -5,7 +5,11 @@
  * frame parsers must accept or refuse any bytes without reading outside them;
  * a session fed the bytes as a packet (sealed, so they fail authentication,
  * and unsealed with a valid CRC, so the frames are parsed) must drop or take
- * them without crashing.
+ * them without crashing. The bytes after the first are also sealed as frames
+ * by the session's peer (amst_conn_pack_frames), so they authenticate and
+ * take the sealed receive path, which decrypts stream data straight into the
+ * receive rings; the first byte's low bit flips a bit of that packet first,
+ * so it fails its tag after decrypting.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,8 +20,8 @@
 
 static const uint8_t psk[32] = "fuzz-psk-fuzz-psk-fuzz-psk-fuzz";
 
-/* A client session established with a throwaway server. */
-static struct amst_conn *make(bool seal)
+/* A client session established with a server (kept in *peer if asked). */
+static struct amst_conn *make(bool seal, struct amst_conn **peer)
 {
 	struct amst_conn_cfg cfg = {
 	        .client = true,
@@ -45,7 +49,10 @@ static struct amst_conn *make(bool seal)
 	n = amst_conn_output(srv, buf, sizeof(buf), 0);
 	if (n == 0 || amst_conn_input(c, buf, n, 0) != 0 || amst_conn_state(c) != AMST_ESTABLISHED)
 		abort();
-	amst_conn_destroy(srv);
+	if (peer)
+		*peer = srv;
+	else
+		amst_conn_destroy(srv);
 	return c;
 }
 
@@ -70,25 +77,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* Sessions live across inputs (making one costs a key schedule and
 	 * megabytes of tracking), so inputs build on what earlier ones left. */
-	static struct amst_conn *sealed, *plain;
+	static struct amst_conn *sealed, *sealer, *plain;
 	static uint64_t pn, now = 1;
 	if (sealed == NULL || amst_conn_state(sealed) == AMST_CLOSED) {
 		amst_conn_destroy(sealed);
-		sealed = make(true);
+		amst_conn_destroy(sealer);
+		sealer = NULL;
+		sealed = make(true, &sealer);
 	}
 	if (plain == NULL || amst_conn_state(plain) == AMST_CLOSED) {
 		amst_conn_destroy(plain);
-		plain = make(false);
+		plain = make(false, NULL);
 		pn = 0;
 	}
-	if (sealed == NULL || plain == NULL)
+	if (sealed == NULL || sealer == NULL || plain == NULL)
 		abort();
 	now += 1000;
+
+	uint8_t rd[4096];
+	bool fin;
+	struct amst_event ev;
 
 	/* As received from the network: sealed, so it must fail authentication. */
 	uint8_t pkt[9100];
 	memcpy(pkt, data, size);
 	(void)amst_conn_input(sealed, pkt, size, now);
+
+	/* Sealed by the peer: it authenticates, unless the first byte says to
+	 * flip a bit of it. */
+	if (size > 1) {
+		size_t k = amst_conn_pack_frames(sealer, data + 1, size - 1, pkt, sizeof(pkt));
+		if (k == 0)
+			abort(); /* a packet the peer could send: it must pack */
+		if (data[0] & 1)
+			pkt[AMST_HDR_LEN + (data[0] >> 1) % (k - AMST_HDR_LEN)] ^= 0x01;
+		(void)amst_conn_input(sealed, pkt, k, now);
+		for (uint32_t id = 1; id < 8; id += 2)
+			while (amst_stream_read(sealed, id, rd, sizeof(rd), &fin) > 0)
+				;
+		while (amst_conn_event(sealed, &ev) == 1)
+			;
+	}
 
 	/* Unsealed with a valid CRC and a fresh packet number: the frames reach
 	 * the state machine. */
@@ -101,11 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t out[1472];
 	for (int i = 0; i < 4; i++)
 		(void)amst_conn_output(plain, out, sizeof(out), now + (uint64_t)i);
-	uint8_t rd[4096];
-	bool fin;
 	for (uint32_t id = 1; id < 8; id += 2)
 		(void)amst_stream_read(plain, id, rd, sizeof(rd), &fin);
-	struct amst_event ev;
 	while (amst_conn_event(plain, &ev) == 1)
 		;
 	return 0;
