@@ -795,6 +795,19 @@ static void test_pack_frames(void **state)
 		assert_int_equal(amst_stream_read(cl, 1, got, sizeof(got), &fin),
 		                 (long)sizeof(more));
 		assert_memory_equal(got, more, sizeof(more));
+		/* Reset codes from AMST_RESET_STREAM_LIMIT up are AMST's own: the
+		 * API refuses them, and a peer's arrives as the highest
+		 * application code. */
+		assert_int_equal(amst_stream_reset(sv, 1, AMST_RESET_STREAM_LIMIT), -EINVAL);
+		n = amst_fr_reset(fr, sizeof(fr), 3, AMST_RESET_STREAM_LIMIT, 0);
+		len = amst_conn_pack_frames(sv, fr, n, pkt, sizeof(pkt));
+		amst_conn_input(cl, pkt, len, now);
+		struct amst_event ev;
+		uint32_t code = 0;
+		while (amst_conn_event(cl, &ev) == 1)
+			if (ev.type == AMST_EV_STREAM_RESET && ev.stream == 3)
+				code = ev.code;
+		assert_int_equal(code, AMST_RESET_STREAM_LIMIT - 1);
 		struct amst_conn_stats st;
 		amst_conn_get_stats(cl, &st);
 		for (int d = 0; d < AMST_DROP_COUNT; d++)

@@ -837,6 +837,7 @@ static void refuse_stream(struct amst_conn *c, struct amst_stream *s)
 {
 	amst_rangeset_clear(&s->s_lost);
 	s->s_next = s->s_end;
+	s->reset_pending = false; /* one the application asked for goes nowhere either */
 	s->reset_sent = s->reset_acked = true;
 	s->reset_recv = true;
 	s->reset_recv_code = AMST_RESET_STREAM_LIMIT;
@@ -1030,8 +1031,11 @@ static int process_frames(struct amst_conn *c, const uint8_t *p, size_t len, uin
 			}
 			if (s && !s->reset_recv) {
 				s->reset_recv = true;
-				s->reset_recv_code = f.u.reset.code;
-				push_event(c, AMST_EV_STREAM_RESET, s->id, f.u.reset.code);
+				/* Codes from AMST_RESET_STREAM_LIMIT up are ours alone:
+				 * a peer's reads as the highest application code. */
+				s->reset_recv_code = (uint32_t)min64(f.u.reset.code,
+				                                     AMST_RESET_STREAM_LIMIT - 1);
+				push_event(c, AMST_EV_STREAM_RESET, s->id, s->reset_recv_code);
 			}
 			break;
 		}
@@ -1261,7 +1265,9 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 			uint32_t pos = (uint32_t)(a & mask);
 			uint64_t n = min64(off + len - a, (uint64_t)c->cfg.stream_buf - pos);
 			uint8_t *dst = f + AMST_FR_STREAM_HDR + (a - off);
-			if (c->cfg.seal)
+			/* Sealed: encrypted from where it lies (a full span list, which
+			 * the frame limit rules out, falls back to the copy). */
+			if (c->cfg.seal && c->n_tx_span < MAX_FR_PER_PKT * 2)
 				c->tx_span[c->n_tx_span++] = (struct amst_span){
 				        .dst = dst, .src = s->sbuf + pos, .len = n};
 			else
@@ -1880,6 +1886,8 @@ int amst_stream_reset(struct amst_conn *c, uint32_t id, uint32_t code)
 		return -ENOENT;
 	if (s->reset_sent || s->reset_pending)
 		return 0;
+	if (code >= AMST_RESET_STREAM_LIMIT)
+		return -EINVAL; /* AMST's own */
 	s->reset_pending = true;
 	s->reset_code = code;
 	amst_rangeset_clear(&s->s_lost);

@@ -281,7 +281,8 @@ long amst_stream_peek(const struct amst_conn *c, uint32_t id, const uint8_t **da
 int amst_stream_consume(struct amst_conn *c, uint32_t id, size_t n);
 
 /**
- * Abort our direction of a stream with @p code: queued bytes are dropped and
+ * Abort our direction of a stream with @p code (below AMST_RESET_STREAM_LIMIT,
+ * else -EINVAL): queued bytes are dropped and
  * the peer sees AMST_EV_STREAM_RESET. The peer's direction ends when it
  * resets too (dp_host answers a reset with one).
  */

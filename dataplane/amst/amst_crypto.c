@@ -69,7 +69,8 @@ int amst_aead_seal_spans(struct amst_aead *a, uint64_t pn, const uint8_t *aad, s
 		return -EIO;
 	uint8_t *p = buf, *end = buf + len;
 	for (unsigned i = 0; i < n; i++) {
-		if (span[i].dst < p || span[i].dst + span[i].len > end)
+		if (span[i].dst < p || span[i].dst > end ||
+		    span[i].len > (size_t)(end - span[i].dst))
 			return -EINVAL;
 		if (enc(a, p, p, (size_t)(span[i].dst - p)) != 0 ||
 		    enc(a, span[i].dst, span[i].src, span[i].len) != 0)

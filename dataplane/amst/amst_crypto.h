@@ -26,7 +26,6 @@ void amst_aead_destroy(struct amst_aead *a);
 int amst_aead_seal(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, uint8_t *tag);
 
-/** Check @p tag and decrypt in place. -EBADMSG if the packet is not authentic. */
 /** A range of a buffer being sealed whose plaintext lies elsewhere. */
 struct amst_span {
 	uint8_t *dst;       /**< inside the buffer */
@@ -43,10 +42,10 @@ int amst_aead_seal_spans(struct amst_aead *a, uint64_t pn, const uint8_t *aad, s
                          uint8_t *buf, size_t len, const struct amst_span *span, unsigned n,
                          uint8_t *tag);
 
+/** Check @p tag and decrypt in place. -EBADMSG if the packet is not authentic. */
 int amst_aead_open(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
                    uint8_t *buf, size_t len, const uint8_t *tag);
 
-/** HKDF-SHA256 (RFC 5869): extract with @p salt, expand with @p info into @p out. */
 /**
  * amst_aead_open() in steps, for a receiver that decrypts parts of a packet
  * to different places: begin (nonce and AAD), update over the cipher text in
@@ -58,6 +57,7 @@ int amst_aead_open_begin(struct amst_aead *a, uint64_t pn, const uint8_t *aad, s
 int amst_aead_open_update(struct amst_aead *a, uint8_t *dst, const uint8_t *src, size_t len);
 int amst_aead_open_end(struct amst_aead *a, const uint8_t *tag);
 
+/** HKDF-SHA256 (RFC 5869): extract with @p salt, expand with @p info into @p out. */
 int amst_hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
               const char *info, uint8_t *out, size_t out_len);
 

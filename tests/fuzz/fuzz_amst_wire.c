@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	now += 1000;
 
-	uint8_t rd[4096];
+	uint8_t rd[4096], out[1472];
 	bool fin;
 	struct amst_event ev;
 
@@ -112,6 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (data[0] & 1)
 			pkt[AMST_HDR_LEN + (data[0] >> 1) % (k - AMST_HDR_LEN)] ^= 0x01;
 		(void)amst_conn_input(sealed, pkt, k, now);
+		/* Its window updates, so frames further on still fit. */
+		(void)amst_conn_output(sealed, out, sizeof(out), now);
 		for (uint32_t id = 1; id < 8; id += 2)
 			while (amst_stream_read(sealed, id, rd, sizeof(rd), &fin) > 0)
 				;
@@ -127,7 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(pkt + AMST_HDR_LEN, data, size);
 	amst_put32(pkt + AMST_HDR_LEN + size, amst_crc32c(pkt, AMST_HDR_LEN + size));
 	(void)amst_conn_input(plain, pkt, n, now);
-	uint8_t out[1472];
 	for (int i = 0; i < 4; i++)
 		(void)amst_conn_output(plain, out, sizeof(out), now + (uint64_t)i);
 	for (uint32_t id = 1; id < 8; id += 2)
