@@ -1346,9 +1346,15 @@ static void pace_refill(struct amst_conn *c, uint64_t now)
 		c->pace_credit = quantum;
 }
 
-/* Seal or checksum the packet in buf (header already there, body of len). */
+/* Put the DATA header of packet pn in front of the body of len in buf, then
+ * seal or checksum the packet. */
 static size_t finish_packet(struct amst_conn *c, uint8_t *buf, size_t body, uint64_t pn)
 {
+	struct amst_hdr h = {.type = AMST_PKT_DATA,
+	                     .flags = c->cfg.seal ? AMST_F_SEALED : 0,
+	                     .dst_cid = c->peer_cid,
+	                     .pn = pn};
+	amst_hdr_encode(&h, buf, AMST_HDR_LEN);
 	if (c->cfg.seal) {
 		if (amst_aead_seal_spans(c->tx, pn, buf, AMST_HDR_LEN, buf + AMST_HDR_LEN, body,
 		                         c->tx_span, c->n_tx_span, buf + AMST_HDR_LEN + body) != 0)
@@ -1366,20 +1372,16 @@ size_t amst_conn_pack_frames(struct amst_conn *c, const uint8_t *frames, size_t 
 	if (c->tx == NULL || cap < AMST_HDR_LEN + tail || len > cap - AMST_HDR_LEN - tail ||
 	    c->next_pn - c->sent_lo >= SENT_RING - 1)
 		return 0;
-	struct amst_hdr h = {.type = AMST_PKT_DATA,
-	                     .flags = c->cfg.seal ? AMST_F_SEALED : 0,
-	                     .dst_cid = c->peer_cid,
-	                     .pn = c->next_pn};
-	amst_hdr_encode(&h, out, cap);
+	uint64_t pn = c->next_pn;
 	memcpy(out + AMST_HDR_LEN, frames, len);
 	c->n_tx_span = 0;
-	size_t n = finish_packet(c, out, len, h.pn);
+	size_t n = finish_packet(c, out, len, pn);
 	if (n == 0)
 		return 0;
 	/* Its number is used; its slot in the sent ring reads as acknowledged. */
-	struct sent_pkt *sp = sent_at(c, h.pn);
+	struct sent_pkt *sp = sent_at(c, pn);
 	memset(sp, 0, sizeof(*sp));
-	sp->pn = h.pn;
+	sp->pn = pn;
 	sp->flags = SP_ACKED;
 	c->next_pn++;
 	advance_sent_lo(c);
@@ -1566,11 +1568,6 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		eliciting = true;
 	if (sp->flags & (SP_MAX_DATA | SP_CLOSE) || pto)
 		eliciting = true;
-	struct amst_hdr h = {.type = AMST_PKT_DATA,
-	                     .flags = c->cfg.seal ? AMST_F_SEALED : 0,
-	                     .dst_cid = c->peer_cid,
-	                     .pn = pn};
-	amst_hdr_encode(&h, buf, cap);
 	size_t len = finish_packet(c, buf, used, pn);
 	if (len == 0)
 		return 0;

@@ -51,33 +51,44 @@ static void nonce(const struct amst_aead *a, uint64_t pn, uint8_t out[AMST_IV_LE
 		out[AMST_IV_LEN - 1 - i] ^= (uint8_t)(pn >> (8 * i));
 }
 
-static int enc(struct amst_aead *a, uint8_t *dst, const uint8_t *src, size_t len)
+/* Either direction: EVP_Cipher* follow the context's own. */
+static int begin(EVP_CIPHER_CTX *ctx, const struct amst_aead *a, uint64_t pn, const uint8_t *aad,
+                 size_t aad_len)
+{
+	uint8_t iv[AMST_IV_LEN];
+	int out;
+	nonce(a, pn, iv);
+	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) != 1 ||
+	    EVP_CipherUpdate(ctx, NULL, &out, aad, (int)aad_len) != 1)
+		return -EIO;
+	return 0;
+}
+
+static int update(EVP_CIPHER_CTX *ctx, uint8_t *dst, const uint8_t *src, size_t len)
 {
 	int out;
-	return len == 0 || EVP_EncryptUpdate(a->enc, dst, &out, src, (int)len) == 1 ? 0 : -EIO;
+	return len == 0 || EVP_CipherUpdate(ctx, dst, &out, src, (int)len) == 1 ? 0 : -EIO;
 }
 
 int amst_aead_seal_spans(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len,
                          uint8_t *buf, size_t len, const struct amst_span *span, unsigned n,
                          uint8_t *tag)
 {
-	uint8_t iv[AMST_IV_LEN];
 	int out;
-	nonce(a, pn, iv);
-	if (EVP_EncryptInit_ex(a->enc, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_EncryptUpdate(a->enc, NULL, &out, aad, (int)aad_len) != 1)
+	if (begin(a->enc, a, pn, aad, aad_len) != 0)
 		return -EIO;
 	uint8_t *p = buf, *end = buf + len;
 	for (unsigned i = 0; i < n; i++) {
 		if (span[i].dst < p || span[i].dst > end ||
 		    span[i].len > (size_t)(end - span[i].dst))
 			return -EINVAL;
-		if (enc(a, p, p, (size_t)(span[i].dst - p)) != 0 ||
-		    enc(a, span[i].dst, span[i].src, span[i].len) != 0)
+		if (update(a->enc, p, p, (size_t)(span[i].dst - p)) != 0 ||
+		    update(a->enc, span[i].dst, span[i].src, span[i].len) != 0)
 			return -EIO;
 		p = span[i].dst + span[i].len;
 	}
-	if (enc(a, p, p, (size_t)(end - p)) != 0 || EVP_EncryptFinal_ex(a->enc, end, &out) != 1 ||
+	if (update(a->enc, p, p, (size_t)(end - p)) != 0 ||
+	    EVP_EncryptFinal_ex(a->enc, end, &out) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1)
 		return -EIO;
 	return 0;
@@ -91,19 +102,12 @@ int amst_aead_seal(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t 
 
 int amst_aead_open_begin(struct amst_aead *a, uint64_t pn, const uint8_t *aad, size_t aad_len)
 {
-	uint8_t iv[AMST_IV_LEN];
-	int out;
-	nonce(a, pn, iv);
-	if (EVP_DecryptInit_ex(a->dec, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_DecryptUpdate(a->dec, NULL, &out, aad, (int)aad_len) != 1)
-		return -EIO;
-	return 0;
+	return begin(a->dec, a, pn, aad, aad_len);
 }
 
 int amst_aead_open_update(struct amst_aead *a, uint8_t *dst, const uint8_t *src, size_t len)
 {
-	int out;
-	return len == 0 || EVP_DecryptUpdate(a->dec, dst, &out, src, (int)len) == 1 ? 0 : -EIO;
+	return update(a->dec, dst, src, len);
 }
 
 int amst_aead_open_end(struct amst_aead *a, const uint8_t *tag)
