@@ -659,25 +659,20 @@ print(f"  {'AMST, AES-256-GCM, test streams (' + str(g('memif_amst_sealed_stream
 h2 = ratio(hsealed, aes)
 print(f"  {'  through UNIX sockets (' + str(g('memif_amst_sealed_host_streams', '?')) + ')':46} {f(hsealed, 'Gbit/s'):>14} "
       f"{(f'{h2:.0f}%' if h2 is not None else 'n/a'):>8}  {'(host I/O: info)':18}")
-for seal in ("false", "true"):
-    for n in (1, 4):
-        v = g(f"memtest-{seal}-{n}_gbps")
-        if v is not None:
-            cpu = str(g(f"memtest-{seal}-{n}_cpu", "")).split(",") + ["?"] * 2
-            wk = str(g(f"memtest-{seal}-{n}_workers", "")).split(",") + ["?"] * 4
-            print(f"    seal {seal:5} x{n}, test streams: {v:6.2f} Gbit/s   CPU % of a core: dp A {cpu[0]}, "
-                  f"dp B {cpu[1]}; worker loops with work: A {wk[0]}%, B {wk[2]}%")
-for seal in ("false", "true"):
-    for n in (1, 4):
-        v = g(f"memif-{seal}-{n}_gbps")
-        if v is not None:
-            cpu = str(g(f"memif-{seal}-{n}_cpu", "")).split(",")
-            cpu = cpu + ["?"] * (4 - len(cpu))
-            wk = str(g(f"memif-{seal}-{n}_workers", "")).split(",")
-            wk = wk + ["?"] * (4 - len(wk))
-            print(f"    seal {seal:5} x{n}, UNIX sockets: {v:6.2f} Gbit/s   CPU % of a core: dp A {cpu[0]}, dp B {cpu[1]}, "
-                  f"sender.py {cpu[2]}, receiver.py {cpu[3]}; worker loops with work: A {wk[0]}%, B {wk[2]}%")
-            cc = str(g(f"memif-{seal}-{n}_cc", "")).split(",")
+# Per run: test streams (two dataplanes), then UNIX sockets (and the two Python ends).
+for key, what, procs in (("memtest", "test streams", ("dp A", "dp B")),
+                         ("memif", "UNIX sockets", ("dp A", "dp B", "sender.py", "receiver.py"))):
+    for seal in ("false", "true"):
+        for n in (1, 4):
+            v = g(f"{key}-{seal}-{n}_gbps")
+            if v is None:
+                continue
+            cpu = str(g(f"{key}-{seal}-{n}_cpu", "")).split(",") + ["?"] * len(procs)
+            wk = str(g(f"{key}-{seal}-{n}_workers", "")).split(",") + ["?"] * 4
+            use = ", ".join(f"{p} {c}" for p, c in zip(procs, cpu))
+            print(f"    seal {seal:5} x{n}, {what}: {v:6.2f} Gbit/s   CPU % of a core: {use}; "
+                  f"worker loops with work: A {wk[0]}%, B {wk[2]}%")
+            cc = str(g(f"{key}-{seal}-{n}_cc", "")).split(",")
             if len(cc) == 4:
                 print(f"    {'':19} sender's window {cc[0]} B, pacing {cc[1]} Mbit/s, "
                       f"bottleneck estimate {cc[2]} Mbit/s, srtt {cc[3]} us")
