@@ -295,6 +295,7 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "bottleneck_mbps", json_real((double)s->btl_bw * 8 / 1e6));
 	json_object_set_new(o, "window_bytes", json_integer((json_int_t)s->cwnd));
 	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
+	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)s->buffer_bytes));
 	json_object_set_new(o, "unsent_ms", json_integer((json_int_t)s->unsent_ms));
 	json_object_set_new(o, "rate_cap_mbps", json_real((double)s->rate_cap * 8 / 1e6));
 	json_object_set_new(o, "digest", json_boolean((s->flags & NC_SESS_REQ_DIGEST) != 0));

@@ -699,6 +699,7 @@ void dp_amst_publish(struct dp *dp)
 		o->btl_bw = st.btl_bw;
 		o->cwnd = st.cwnd;
 		o->bytes_in_flight = st.bytes_in_flight;
+		o->buffer_bytes = st.buffer_bytes;
 		for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
 			o->drops[d] = st.drops[d];
 		if (s->host) {

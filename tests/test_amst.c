@@ -941,6 +941,36 @@ static void test_long_fat_lossy_path(void **state)
 	sim_fini(&m);
 }
 
+/* Stream buffers are used only as far as the path needs: a send ring grows
+ * with what is in flight plus the unsent limit, a receive ring with the
+ * window it advertises, each moving the bytes it holds (1% loss leaves holes
+ * and resends across every growth). Byte-exact, and well below the 64 MiB
+ * each direction could take. */
+static void test_buffers_follow_need(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_wan1g(&m, 96u << 20, 0.01);
+	m.s[0].cfg.unsent_ns = 20000000;
+	amst_conn_destroy(m.s[0].c);
+	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
+	m.s[0].ids[0] = (uint32_t)amst_stream_open(m.s[0].c);
+	struct amst_conn_stats st = stats(&m, 0);
+	uint64_t first = st.buffer_bytes;
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	st = stats(&m, 0);
+	struct amst_conn_stats sv = stats(&m, 1);
+	print_message("    sender's buffers %.1f MiB (at first %.1f), receiver's %.1f MiB, of 128 "
+	              "each\n",
+	              (double)st.buffer_bytes / 1048576, (double)first / 1048576,
+	              (double)sv.buffer_bytes / 1048576);
+	assert_true(st.buffer_bytes >= first + (4u << 20));
+	assert_true(st.buffer_bytes <= 64u << 20);
+	assert_true(sv.buffer_bytes > 8u << 20 && sv.buffer_bytes <= 72u << 20);
+	sim_fini(&m);
+}
+
 /* A reader slower than the path (200 Mbit/s on 1 Gbit/s, 10 ms RTT, 64 MiB
  * stream buffers): the most bytes the receiver held unread after the first
  * second; sets *secs to the transfer's time. */
@@ -1418,6 +1448,7 @@ int main(void)
 	        cmocka_unit_test(test_stalling_sender),
 	        cmocka_unit_test(test_reader_pause_keeps_model),
 	        cmocka_unit_test(test_window_follows_slow_reader),
+	        cmocka_unit_test(test_buffers_follow_need),
 	};
 	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */
 		cmocka_set_test_filter(getenv("AMST_TEST"));

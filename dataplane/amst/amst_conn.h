@@ -156,6 +156,7 @@ struct amst_conn_stats {
 	uint64_t drops[AMST_DROP_COUNT];
 	uint64_t srtt_ns, rttvar_ns, min_rtt_ns, latest_rtt_ns;
 	uint64_t pacing_rate, btl_bw, cwnd, bytes_in_flight;
+	uint64_t buffer_bytes; /**< of the streams' buffers in use, both directions */
 	enum amst_cc_state cc_state;
 };
 
@@ -255,7 +256,7 @@ int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n);
 void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns);
 
 /** Room left in the stream's send buffer. */
-size_t amst_stream_room(const struct amst_conn *c, uint32_t id);
+size_t amst_stream_room(struct amst_conn *c, uint32_t id);
 
 /** No more bytes on this stream from us (FIN after what is queued). */
 int amst_stream_finish(struct amst_conn *c, uint32_t id);
