@@ -1282,6 +1282,53 @@ static void test_bw_filter_forgets(void **state)
 	assert_int_equal(cc.btl_bw, 100000000);
 }
 
+/* The window's allowance for ACK aggregation is measured: ACKs that keep
+ * pace with the bandwidth leave the window near 2 x bandwidth x min RTT;
+ * ACKs that come in bursts after 200 us pauses add about what arrived over
+ * a pause; and the allowance never passes the fixed 1 ms one it replaced. */
+static uint64_t cc_window_with_pauses(uint64_t pause_ns, double *gain)
+{
+	struct amst_cc cc;
+	amst_cc_init(&cc, 9000, 32, 100000, 0);
+	const uint64_t rate = 2500000000ull; /* 20 Gbit/s, bytes/s */
+	const uint64_t step = 10000;         /* an ACK of 25 KB every 10 us at that rate */
+	uint64_t now = 0;
+	struct amst_rate_sample rs = {.rtt_ns = 100000, .delivery_rate = rate};
+	for (int i = 0; i < 20000; i++) {
+		/* Every pause_ns (if any), the ACKs of the pause arrive at once. */
+		uint64_t every = pause_ns ? pause_ns / step : 1;
+		now += step;
+		if (pause_ns && (uint64_t)i % every != every - 1)
+			continue;
+		rs.newly_acked = rate * step * every / 1000000000ull;
+		rs.prior_delivered = cc.delivered;
+		amst_cc_on_ack(&cc, &rs, 0, now);
+	}
+	assert_int_equal(cc.btl_bw, rate);
+	*gain = cc.cwnd_gain;
+	return cc.cwnd;
+}
+
+static void test_window_follows_ack_aggregation(void **state)
+{
+	(void)state;
+	const double bw = 2500000000.0, bdp = bw * 100e-6; /* 250 KB */
+	double g0, g1, g2;
+	uint64_t smooth = cc_window_with_pauses(0, &g0),
+	         bursty = cc_window_with_pauses(200000, &g1),
+	         long_pauses = cc_window_with_pauses(5000000, &g2);
+	print_message("    window at 20 Gbit/s, 100 us: %.2f MB with steady ACKs, %.2f MB with "
+	              "200 us pauses, %.2f MB with 5 ms pauses\n",
+	              (double)smooth / 1e6, (double)bursty / 1e6, (double)long_pauses / 1e6);
+	assert_true(g0 == g1 && g1 == g2);
+	assert_true((double)smooth < g0 * bdp + 3 * 9000 + bw * 20e-6);
+	assert_true((double)bursty >= (double)smooth + bw * 150e-6);
+	assert_true((double)bursty <= (double)smooth + bw * 250e-6);
+	/* 5 ms of aggregation: capped at gain x bandwidth x 1 ms. */
+	assert_true((double)long_pauses <= g0 * bdp + bw * g0 * 1e-3 + 3 * 9000 + 1);
+	assert_true((double)long_pauses >= (g0 * bdp + bw * g0 * 1e-3) * 0.99);
+}
+
 /* The unsent limit changes while a session runs (a migration opens its
  * buffers for the bulk and closes them near switchover): a writer the limit
  * stopped gets WRITABLE as soon as it is lifted, and the room follows. */
@@ -1449,6 +1496,7 @@ int main(void)
 	        cmocka_unit_test(test_reader_pause_keeps_model),
 	        cmocka_unit_test(test_window_follows_slow_reader),
 	        cmocka_unit_test(test_buffers_follow_need),
+	        cmocka_unit_test(test_window_follows_ack_aggregation),
 	};
 	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */
 		cmocka_set_test_filter(getenv("AMST_TEST"));

@@ -9,6 +9,7 @@
 #define PROBE_RTT_NS        200000000ull
 #define MIN_CWND_PKTS       4
 #define LOSS_THRESH         0.2
+#define EXTRA_ACKED_ROUNDS  5          /* rounds one ACK-aggregation slot covers (two slots) */
 #define ACK_DELAY_NS        1000000ull /* the receiver's longest ACK delay */
 #define STARTUP_LOSS_THRESH 0.03
 
@@ -37,15 +38,51 @@ static uint64_t bdp(const struct amst_cc *cc, double gain)
 	return (uint64_t)(b * gain);
 }
 
-/* The window also covers what the receiver may hold back before it ACKs
- * (ACK_DELAY_NS): on a path of a few microseconds the bandwidth-delay
- * product is a few packets, and a window of that size waits for every ACK. */
+/* The window also covers ACK aggregation (update_extra_acked): ACKs that a
+ * receiver holds back, or sends in a burst after a pause of its worker, ACK
+ * more at once than the bandwidth explains; a window of only the
+ * bandwidth-delay product (a few packets on a path of a few microseconds)
+ * would wait at every such pause. At most what the receiver's longest ACK
+ * delay explains at gain x bandwidth (ACK_DELAY_NS), the fixed allowance
+ * this measurement replaced: an estimate still growing in STARTUP, or
+ * losses, make the ACKs run ahead of it by more than any pause. */
 static uint64_t window(const struct amst_cc *cc, double gain)
 {
-	uint64_t w = bdp(cc, gain);
-	if (cc->btl_bw)
-		w += (uint64_t)((double)cc->btl_bw * gain * (double)ACK_DELAY_NS / 1e9);
-	return w;
+	uint64_t extra =
+	        cc->extra_acked[0] > cc->extra_acked[1] ? cc->extra_acked[0] : cc->extra_acked[1];
+	uint64_t most = (uint64_t)((double)cc->btl_bw * gain * (double)ACK_DELAY_NS / 1e9);
+	return bdp(cc, gain) + (extra < most ? extra : most);
+}
+
+/*
+ * ACK aggregation, measured: how much more an epoch of ACKs acknowledged than
+ * the bandwidth estimate explains over its time. An epoch starts whenever the
+ * ACKs fall behind the estimate; the most excess over the last 5 to 10 rounds
+ * is kept (two slots of EXTRA_ACKED_ROUNDS). Not a fixed allowance: on memif a
+ * 1 ms one let 10 MB queue in the port's ring, where workers that never pause
+ * long need a fraction of it.
+ */
+static void update_extra_acked(struct amst_cc *cc, uint64_t acked, uint64_t now)
+{
+	if (cc->btl_bw == 0 || acked == 0)
+		return;
+	if (cc->round_start && cc->round_count - cc->extra_acked_round >= EXTRA_ACKED_ROUNDS) {
+		cc->extra_acked_slot ^= 1;
+		cc->extra_acked[cc->extra_acked_slot] = 0;
+		cc->extra_acked_round = cc->round_count;
+	}
+	double expected = (double)cc->btl_bw * (double)(now - cc->ack_epoch_ns) / 1e9;
+	if (cc->ack_epoch_ns == 0 || (double)cc->ack_epoch_acked <= expected) {
+		cc->ack_epoch_ns = now;
+		cc->ack_epoch_acked = 0;
+		expected = 0;
+	}
+	cc->ack_epoch_acked += acked;
+	double extra = (double)cc->ack_epoch_acked - expected;
+	if (extra <= 0)
+		return;
+	if ((uint64_t)extra > cc->extra_acked[cc->extra_acked_slot])
+		cc->extra_acked[cc->extra_acked_slot] = (uint64_t)extra;
 }
 
 static void set_outputs(struct amst_cc *cc)
@@ -161,6 +198,7 @@ void amst_cc_on_ack(struct amst_cc *cc, const struct amst_rate_sample *rs, uint6
 		cc->round_start = true;
 	}
 	update_bw(cc, rs);
+	update_extra_acked(cc, rs->newly_acked, now);
 
 	/* Heavy loss in a round: the path has less than we thought. */
 	if (cc->round_start) {

@@ -56,6 +56,11 @@ struct amst_cc {
 	uint64_t next_round_delivered;
 	bool round_start;
 	uint64_t round_lost, round_acked;
+	/* ACK aggregation (window's allowance) */
+	uint64_t ack_epoch_ns, ack_epoch_acked;
+	uint64_t extra_acked[2]; /**< most excess per slot of EXTRA_ACKED_ROUNDS rounds */
+	uint32_t extra_acked_slot;
+	uint64_t extra_acked_round;
 	/* startup */
 	uint64_t full_bw;
 	uint32_t full_bw_count;
