@@ -58,6 +58,10 @@ const struct nc_cfg_def nc_config_table[] = {
          "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "
          "downtime honest"},
+        {"amst.unsent_max_kb", NC_CFG_INT, 256, 1048576, "4096", NULL, false,
+         "the most the unsent limit (amst.unsent_ms) comes to on a fast path, KiB: a writer "
+         "refills a stream in microseconds, and what waits unsent past the caches costs "
+         "the copies into and out of the stream a cache miss per line"},
         {"amst.bulk_unsent_ms", NC_CFG_INT, 0, 10000, "0", NULL, false,
          "a migration's sending session: the unsent limit while QEMU sends the first half of the "
          "guest's RAM (0: none), then amst.unsent_ms"},

@@ -832,6 +832,7 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 	        .max_streams = (uint16_t)streams,
 	        .idle_timeout_ms = (uint32_t)nc_config_get_int(dp->cfg, "amst.idle_timeout_ms"),
 	        .unsent_ns = (uint64_t)nc_config_get_int(dp->cfg, "amst.unsent_ms") * 1000000ull,
+	        .unsent_max = (uint64_t)nc_config_get_int(dp->cfg, "amst.unsent_max_kb") << 10,
 	        .full_window = !nc_config_get_bool(dp->cfg, "amst.follow_reader"),
 	        .handshake_timeout_ms = 10000,
 	        .seed = dp_now_ns(),

@@ -1367,6 +1367,35 @@ static void test_unsent_limit_runtime(void **state)
 	amst_conn_destroy(c);
 }
 
+/* The unsent limit's cap (amst.unsent_max_kb): 20 ms at the initial
+ * pacing guess is about 2.7 MB; a 512 KiB cap holds the writer there, and
+ * the floor of AMST_UNSENT_MIN still holds under a smaller one. */
+static void test_unsent_cap(void **state)
+{
+	(void)state;
+	static uint8_t buf[1 << 20];
+	const uint64_t caps[] = {0, 512u << 10, 64u << 10};
+	size_t put[3];
+	for (int i = 0; i < 3; i++) {
+		struct amst_conn_cfg cfg = base_cfg(true, true);
+		cfg.stream_buf = 8u << 20;
+		cfg.unsent_ns = 20000000;
+		cfg.unsent_max = caps[i];
+		struct amst_conn *c = amst_conn_client(&cfg, 0);
+		assert_non_null(c);
+		int id = amst_stream_open(c);
+		assert_true(id >= 0);
+		long w;
+		put[i] = 0;
+		while ((w = amst_stream_write(c, (uint32_t)id, buf, sizeof(buf))) > 0)
+			put[i] += (size_t)w;
+		amst_conn_destroy(c);
+	}
+	assert_true(put[0] > 1u << 20);
+	assert_int_equal(put[1], 512u << 10);
+	assert_int_equal(put[2], AMST_UNSENT_MIN);
+}
+
 /* The CRC32C of unsealed packets: the standard check value, and a bitwise
  * reference (reflected Castagnoli polynomial) on every length up to a jumbo
  * packet's, at odd alignments, so any faster implementation keeps the wire. */
@@ -1496,6 +1525,7 @@ int main(void)
 	        cmocka_unit_test(test_reader_pause_keeps_model),
 	        cmocka_unit_test(test_window_follows_slow_reader),
 	        cmocka_unit_test(test_buffers_follow_need),
+	        cmocka_unit_test(test_unsent_cap),
 	        cmocka_unit_test(test_window_follows_ack_aggregation),
 	};
 	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */

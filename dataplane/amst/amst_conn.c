@@ -242,6 +242,10 @@ static uint64_t unsent_limit(const struct amst_conn *c)
 	 * application-limited sender (a CPU-bound pipeline) never leaves it. */
 	uint64_t rate = c->cc.btl_bw ? c->cc.btl_bw : c->cc.pacing_rate;
 	uint64_t lim = (uint64_t)((double)rate * (double)c->cfg.unsent_ns / 1e9);
+	/* On a fast path, time makes many megabytes: bytes that wait that long
+	 * leave the caches, and the copies into and out of the stream miss. */
+	if (c->cfg.unsent_max && lim > c->cfg.unsent_max)
+		lim = c->cfg.unsent_max;
 	return lim > AMST_UNSENT_MIN ? lim : AMST_UNSENT_MIN;
 }
 

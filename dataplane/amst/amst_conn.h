@@ -77,6 +77,8 @@ struct amst_conn_cfg {
 	/** Unsent bytes a stream takes from the application, as time at the path's
 	 *  estimated rate (at least AMST_UNSENT_MIN bytes); 0: only stream_buf bounds them. */
 	uint64_t unsent_ns;
+	/** The most the unsent limit comes to, bytes (0: no cap). */
+	uint64_t unsent_max;
 	/** Advertise each stream's whole buffer instead of windows that follow
 	 *  the reader (see docs/amst.md, "Receive windows"). */
 	bool full_window;
