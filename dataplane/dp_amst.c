@@ -73,6 +73,12 @@ struct dp_amst {
 	struct dp_amst_sess sess[NC_MAX_SESSIONS];
 	struct rte_mbuf *backlog[TX_BACKLOG];
 	unsigned n_backlog;
+	/* Unsealed stream bytes go out from the stream buffers, attached to the
+	 * packet as external segments (amst_conn_output_spans), on a port that
+	 * takes chains and copies them before its transmit call returns. */
+	bool tx_gather;
+	struct rte_mbuf_ext_shared_info ext_info;
+	uint64_t tx_linearized;  /* chained packets the port left: copied whole */
 	uint64_t tx_progress_ns; /* last time the port took a packet */
 	unsigned rr;             /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
@@ -168,6 +174,63 @@ static void send_arp_request(struct dp *dp, struct dp_amst *a, uint32_t ip)
 	tx_queue(a, m);
 }
 
+static void ext_free(void *addr, void *opaque)
+{
+	(void)addr;
+	(void)opaque; /* the stream buffers are the session's, not ours */
+}
+
+/* Make @p m (the frame, built with its spans left out) the whole packet: its
+ * stream bytes as external segments where they lie, the bytes between and
+ * after them in small segments of their own. -ENOMEM when the pool is dry
+ * (the caller copies instead). */
+static int chain_spans(struct dp *dp, struct dp_amst *a, struct rte_mbuf *m, uint8_t *frame,
+                       uint32_t flen, const struct amst_span *sp, unsigned n)
+{
+	struct rte_mbuf *seg[2 * AMST_MAX_SPANS];
+	unsigned k = 2 * n;
+	if (n > AMST_MAX_SPANS || rte_pktmbuf_alloc_bulk(dp->pool, seg, k) != 0)
+		return -ENOMEM;
+	struct rte_mbuf *last = m;
+	unsigned used = 0;
+	m->data_len = (uint16_t)(sp[0].dst - frame);
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *e = seg[used++];
+		rte_pktmbuf_attach_extbuf(e, (void *)(uintptr_t)sp[i].src, RTE_BAD_IOVA,
+		                          (uint16_t)sp[i].len, &a->ext_info);
+		rte_mbuf_ext_refcnt_update(&a->ext_info, 1);
+		e->data_len = (uint16_t)sp[i].len;
+		last->next = e;
+		last = e;
+		const uint8_t *from = sp[i].dst + sp[i].len;
+		const uint8_t *to = i + 1 < n ? sp[i + 1].dst : frame + flen;
+		if (to > from) {
+			struct rte_mbuf *t = seg[used++];
+			memcpy(rte_pktmbuf_mtod(t, uint8_t *), from, (size_t)(to - from));
+			t->data_len = (uint16_t)(to - from);
+			last->next = t;
+			last = t;
+		}
+	}
+	for (unsigned i = used; i < k; i++)
+		rte_pktmbuf_free(seg[i]);
+	m->nb_segs = (uint16_t)(used + 1);
+	m->pkt_len = flen;
+	return 0;
+}
+
+/* The port left some of a session's packets in the backlog: those that are
+ * chains point into stream buffers the application may write again, so they
+ * become whole copies now. */
+static void unchain_backlog(struct dp_amst *a)
+{
+	for (unsigned i = 0; i < a->n_backlog; i++)
+		if (a->backlog[i]->nb_segs > 1) {
+			(void)rte_pktmbuf_linearize(a->backlog[i]); /* room: a full frame */
+			a->tx_linearized++;
+		}
+}
+
 /* Emit what a session has to send now; returns packets sent. */
 static unsigned sess_output(struct dp *dp, struct dp_amst *a, struct dp_amst_sess *s, uint64_t now)
 {
@@ -196,7 +259,12 @@ static unsigned sess_output(struct dp *dp, struct dp_amst *a, struct dp_amst_ses
 			a->no_mbuf++;
 			break;
 		}
-		size_t len = amst_conn_output(s->conn, frame + DP_NET_HDR_LEN, cap, now);
+		const struct amst_span *sp = NULL;
+		unsigned nsp = 0;
+		size_t len = a->tx_gather
+		                     ? amst_conn_output_spans(s->conn, frame + DP_NET_HDR_LEN, cap,
+		                                              now, &sp, &nsp)
+		                     : amst_conn_output(s->conn, frame + DP_NET_HDR_LEN, cap, now);
 		if (len == 0) {
 			rte_pktmbuf_free(m);
 			break;
@@ -205,8 +273,18 @@ static unsigned sess_output(struct dp *dp, struct dp_amst *a, struct dp_amst_ses
 		                                 frame, (uint32_t)len, a->ip_id++);
 		m->data_len = (uint16_t)flen;
 		m->pkt_len = flen;
+		if (nsp && chain_spans(dp, a, m, frame, flen, sp, nsp) != 0) {
+			for (unsigned i = 0; i < nsp; i++)
+				memcpy(sp[i].dst, sp[i].src, sp[i].len);
+			a->no_mbuf++;
+		}
 		tx_queue(a, m);
 		n++;
+	}
+	if (a->tx_gather) {
+		/* Before the application writes to the streams again. */
+		tx_flush(a);
+		unchain_backlog(a);
 	}
 	return n;
 }
@@ -763,6 +841,8 @@ json_t *dp_amst_json(const struct dp *dp)
 	json_object_set_new(drops, "no_mbuf", json_integer((json_int_t)a->no_mbuf));
 	json_object_set_new(drops, "tx_dropped", json_integer((json_int_t)a->tx_dropped));
 	json_object_set_new(o, "drops", drops);
+	json_object_set_new(o, "tx_from_buffers", json_boolean(a->tx_gather));
+	json_object_set_new(o, "tx_linearized", json_integer((json_int_t)a->tx_linearized));
 	json_object_set_new(o, "rx_amst", json_integer((json_int_t)a->net_st.rx_amst));
 	json_object_set_new(o, "arp_requests_sent",
 	                    json_integer((json_int_t)a->net_st.tx_arp_request));
@@ -770,6 +850,23 @@ json_t *dp_amst_json(const struct dp *dp)
 }
 
 /* ---- component ---- */
+
+/* Can unsealed packets go out as chains into the stream buffers? Only where
+ * the port takes chains and copies every segment before rte_eth_tx_burst()
+ * returns (memif in copy mode, af_packet): a port that keeps the mbufs (a
+ * NIC's DMA, net_ring, memif zero-copy) could send bytes the application
+ * has since replaced. */
+static bool tx_gather_ok(const struct dp *dp, uint16_t port_id)
+{
+	struct rte_eth_dev_info info;
+	if (rte_eth_dev_info_get(port_id, &info) != 0 ||
+	    !(info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS))
+		return false;
+	const char *devargs = dp->ports[0].spec.devargs;
+	if (strcmp(info.driver_name, "net_memif") == 0)
+		return strstr(devargs, "zero-copy=yes") == NULL;
+	return strcmp(info.driver_name, "net_af_packet") == 0;
+}
 
 static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
 {
@@ -866,9 +963,13 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 		return -ENOMEM;
 	}
 	a->enabled = true;
-	NC_LOG(NOTICE, "AMST on port %u, %s udp %u, mtu %u, %s, stream buffers %u KiB x %u",
+	a->tx_gather = !a->base.seal && tx_gather_ok(dp, a->port_id);
+	a->ext_info = (struct rte_mbuf_ext_shared_info){.free_cb = ext_free};
+	rte_mbuf_ext_refcnt_set(&a->ext_info, 1); /* ours: never reaches 0 */
+	NC_LOG(NOTICE, "AMST on port %u, %s udp %u, mtu %u, %s, stream buffers %u KiB x %u%s",
 	       a->port_id, ipstr, a->net.udp_port, a->net.mtu,
-	       a->base.seal ? "sealed" : "NOT sealed", buf >> 10, streams);
+	       a->base.seal ? "sealed" : "NOT sealed", buf >> 10, streams,
+	       a->tx_gather ? ", stream bytes sent from the buffers (no copy)" : "");
 	return 0;
 }
 

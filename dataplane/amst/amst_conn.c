@@ -31,7 +31,7 @@
  * least it shrinks to; see rwin_update(). */
 #define RWIN_INIT (4u << 20)
 #define RWIN_MIN  (256u * 1024)
-/* The part of a stream's send buffer it uses at first; see sbuf_fit(). */
+/* The part of a stream's send buffer it uses at first; see stream_room(). */
 #define SBUF_INIT (1u << 20)
 
 const char *const amst_drop_names[AMST_DROP_COUNT] = {
@@ -130,8 +130,9 @@ struct amst_conn {
 	uint64_t next_pn;
 	/* The packet being built: stream bytes a sealed packet encrypts straight
 	 * from the stream buffers (not copied into the packet first). */
-	struct amst_span tx_span[MAX_FR_PER_PKT * 2];
+	struct amst_span tx_span[AMST_MAX_SPANS];
 	unsigned n_tx_span;
+	bool tx_gather; /* amst_conn_output_spans(): unsealed bytes stay where they are too */
 	/* The packet being opened: data of STREAM frames decrypted straight into
 	 * their stream's receive ring (open_body), not to be copied again. */
 	const uint8_t *rx_placed[RX_PLACED_MAX];
@@ -1270,7 +1271,6 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
                           struct sent_pkt *sp)
 {
 	size_t used = 0;
-	uint32_t mask = s->s_size - 1;
 	if (s->reset_pending && sp->n < MAX_FR_PER_PKT) {
 		size_t n = amst_fr_reset(p, room, s->id, s->reset_code, s->s_end);
 		if (n) {
@@ -1321,13 +1321,17 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 		amst_put32(f + 2, s->id);
 		amst_put64(f + 6, off);
 		amst_put16(f + 14, (uint16_t)len);
+		/* s_size as it is now: maybe_writable() below may grow the ring
+		 * between frames. Spans taken before that still read the right
+		 * bytes: growing copies them, and nothing writes where they were
+		 * before the packet is sealed. */
 		for (uint64_t a = off; a < off + len;) {
-			uint32_t pos = (uint32_t)(a & mask);
+			uint32_t pos = (uint32_t)(a & (s->s_size - 1));
 			uint64_t n = min64(off + len - a, (uint64_t)s->s_size - pos);
 			uint8_t *dst = f + AMST_FR_STREAM_HDR + (a - off);
 			/* Sealed: encrypted from where it lies (a full span list, which
 			 * the frame limit rules out, falls back to the copy). */
-			if (c->cfg.seal && c->n_tx_span < MAX_FR_PER_PKT * 2)
+			if ((c->cfg.seal || c->tx_gather) && c->n_tx_span < AMST_MAX_SPANS)
 				c->tx_span[c->n_tx_span++] = (struct amst_span){
 				        .dst = dst, .src = s->sbuf + pos, .len = n};
 			else
@@ -1421,7 +1425,17 @@ static size_t finish_packet(struct amst_conn *c, uint8_t *buf, size_t body, uint
 			return 0;
 		return AMST_HDR_LEN + body + AMST_TAG_LEN;
 	}
-	amst_put32(buf + AMST_HDR_LEN + body, amst_crc32c(buf, AMST_HDR_LEN + body));
+	/* The checksum of the packet as it will be: each span's bytes in place
+	 * of its dst (spans come in packet order). */
+	uint32_t crc = AMST_CRC32C_INIT;
+	const uint8_t *at = buf;
+	for (unsigned i = 0; i < c->n_tx_span; i++) {
+		crc = amst_crc32c_add(crc, at, (size_t)(c->tx_span[i].dst - at));
+		crc = amst_crc32c_add(crc, c->tx_span[i].src, c->tx_span[i].len);
+		at = c->tx_span[i].dst + c->tx_span[i].len;
+	}
+	crc = amst_crc32c_add(crc, at, (size_t)(buf + AMST_HDR_LEN + body - at));
+	amst_put32(buf + AMST_HDR_LEN + body, crc ^ AMST_CRC32C_INIT);
 	return AMST_HDR_LEN + body + AMST_CRC_LEN;
 }
 
@@ -1486,6 +1500,18 @@ void amst_conn_tick(struct amst_conn *c, uint64_t now)
 	           now - c->created_ns > (uint64_t)c->cfg.handshake_timeout_ms * 1000000ull) {
 		enter_closed(c, AMST_CLOSE_HANDSHAKE, "no answer to INIT from the peer");
 	}
+}
+
+size_t amst_conn_output_spans(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now,
+                              const struct amst_span **spans, unsigned *n_spans)
+{
+	c->tx_gather = !c->cfg.seal;
+	c->n_tx_span = 0; /* a handshake packet has none */
+	size_t n = amst_conn_output(c, buf, cap, now);
+	c->tx_gather = false;
+	*spans = c->tx_span;
+	*n_spans = n && !c->cfg.seal ? c->n_tx_span : 0;
+	return n;
 }
 
 size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now)

@@ -31,6 +31,11 @@
 #include "amst_cc.h"
 #include "amst_wire.h"
 
+struct amst_span; /* amst_crypto.h */
+
+/** The most spans amst_conn_output_spans() gives for one packet. */
+#define AMST_MAX_SPANS 8
+
 #define AMST_MAX_STREAMS 256
 #define AMST_PSK_MAX     64
 
@@ -211,6 +216,19 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now_
  * window full or pacing); then amst_conn_next_time() says when to try again.
  */
 size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now_ns);
+
+/**
+ * amst_conn_output(), but an unsealed session does not copy the stream bytes
+ * into @p buf: *spans (*n_spans of them, in packet order) say where each run
+ * of them lies in a stream buffer (src) and where in the packet it belongs
+ * (dst, inside buf, not written). The packet is buf with every span's bytes
+ * in place of its dst; its checksum already covers them. The spans' bytes
+ * stay as they are until the application next writes to a stream of @p c
+ * (amst_stream_write, amst_stream_commit), so the caller sends or copies
+ * them before that. A sealed session encrypts them into buf: no spans.
+ */
+size_t amst_conn_output_spans(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t now_ns,
+                              const struct amst_span **spans, unsigned *n_spans);
 
 /**
  * Run the session's timers (idle, handshake, close) without sending: for a

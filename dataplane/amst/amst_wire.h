@@ -152,6 +152,11 @@ int amst_frame_next(struct amst_frame_iter *it, struct amst_frame *f);
 /** CRC32C (Castagnoli) of @p len bytes, for unsealed packets. */
 uint32_t amst_crc32c(const uint8_t *p, size_t len);
 
+/** The CRC32C of pieces: start from AMST_CRC32C_INIT, add each piece in
+ *  order, and the CRC is the result XOR AMST_CRC32C_INIT. */
+#define AMST_CRC32C_INIT 0xffffffffu
+uint32_t amst_crc32c_add(uint32_t crc, const uint8_t *p, size_t len);
+
 /* Big-endian helpers. */
 static inline void amst_put16(uint8_t *p, uint16_t v)
 {
