@@ -12,7 +12,8 @@
 #   2. memif: the receiving dataplane is killed mid-stream: the sending
 #      session ends with an error and its host connections are closed.
 #   3. WAN (tools/wan, af_packet ports in network namespaces): 256 MiB on
-#      wan1g and on wan1g-lossy; forged packets are dropped and counted; the
+#      wan1g and on wan1g-lossy; 64 MiB on wan1g-lossy with sealing off (sent
+#      from the stream buffers); forged packets are dropped and counted; the
 #      link is cut mid-stream: both sessions end with an error.
 # Set AMST_SKIP_WAN=1 to run only the memif part.
 set -uo pipefail
@@ -40,10 +41,10 @@ cleanup() {
 	[ -z "${AMST_SKIP_WAN:-}" ] && "$S/tools/wan" down --name "$wan" >/dev/null 2>&1
 	[ -n "${AMST_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
 	rm -rf /var/run/dpdk/ncA$$ /var/run/dpdk/ncB$$ /var/run/dpdk/ncWA$$ /var/run/dpdk/ncWB$$ \
-		/var/run/dpdk/ncU$$ /var/run/dpdk/ncV$$
+		/var/run/dpdk/ncU$$ /var/run/dpdk/ncV$$ /var/run/dpdk/ncWC$$ /var/run/dpdk/ncWD$$
 	# A dataplane killed with SIGKILL leaves its hugepage files behind.
 	rm -f /dev/hugepages/ncA$$map_* /dev/hugepages/ncB$$map_* /dev/hugepages/ncWA$$map_* /dev/hugepages/ncWB$$map_* \
-		/dev/hugepages/ncU$$map_* /dev/hugepages/ncV$$map_*
+		/dev/hugepages/ncU$$map_* /dev/hugepages/ncV$$map_* /dev/hugepages/ncWC$$map_* /dev/hugepages/ncWD$$map_*
 }
 trap cleanup EXIT
 
@@ -368,6 +369,24 @@ PY
 	ctl WA session close "$n" >/dev/null
 	ctl WB session close "$n" >/dev/null
 done
+
+echo "# wan1g-lossy with sealing off: af_packet sends stream bytes from the buffers"
+appliance_stop WA WB
+config WC ncWC$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500 false
+config WD ncWD$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500 false
+appliance_start WC "$wan-a" && appliance_start WD "$wan-b" || exit 1
+check "the af_packet sender sends from the stream buffers" "[ \"\$(gather WC | cut -d' ' -f1)\" = True ]"
+ctl WC session open un send 10.77.0.12 "unix:$work/src-un.sock" >/dev/null &&
+	ctl WD session open un receive 10.77.0.11 "unix:$work/dst-un.sock" >/dev/null
+$PY serve "unix:$work/dst-un.sock" --conns 2 --out "$work/dst-un.json" --timeout 60 &
+srv=$!
+sleep 0.3
+$PY send "unix:$work/src-un.sock" --conns 2 --bytes $((32 << 20)) --seed 6 --out "$work/src-un.json" --timeout 60
+wait $srv
+check "unsealed, 64 MiB over 2 streams byte-exact through 1% loss" "compare $work/src-un.json $work/dst-un.json 2"
+check "no packet had a bad checksum, on either side" "nocrc WC un && nocrc WD un"
+appliance_stop WC WD
+appliance_start WA "$wan-a" && appliance_start WB "$wan-b" || exit 1
 
 echo "# forged packets from the network are dropped and counted"
 ip netns exec "$wan-a" python3 - <<'PY'
