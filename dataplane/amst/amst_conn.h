@@ -275,7 +275,9 @@ int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n);
  */
 void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns);
 
-/** Room left in the stream's send buffer. */
+/** What the application may queue on the stream now: the send buffer's room,
+ *  within the unsent limit. Not const: the part of the buffer in use grows to
+ *  that first (see docs/amst.md, "In the dataplane"). */
 size_t amst_stream_room(struct amst_conn *c, uint32_t id);
 
 /** No more bytes on this stream from us (FIN after what is queued). */
