@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 6u
+#define NC_ABI_VERSION 7u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -71,7 +71,7 @@ struct nc_session_req {
 };
 _Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 
-/** nc_session_req.flags: SHA-256 of every stream's host bytes (see nc_stream_shm.digest). */
+/** nc_session_req.flags: XXH3-128 of every stream's host bytes (see nc_stream_shm.digest). */
 #define NC_SESS_REQ_DIGEST 0x1
 /** nc_session_req.flags (send): code the streams with HDE (the receiver follows the sender). */
 #define NC_SESS_REQ_HDE 0x2
@@ -162,16 +162,21 @@ enum nc_session_state {
 	NC_SESS_CLOSED = 6, /**< ended; error says why (empty: clean) */
 };
 
+/** Bytes of a stream digest (XXH3-128). */
+#define NC_DIGEST_LEN 16
+
 struct nc_stream_shm {
 	uint32_t id;
 	uint32_t flags;     /**< NC_STREAM_F_* */
 	uint64_t to_peer;   /**< bytes read from the host connection into AMST */
 	uint64_t from_peer; /**< bytes written from AMST to the host connection */
 	uint64_t retrans;   /**< bytes sent again */
-	/** With NC_STREAM_F_DIGEST: SHA-256 of the stream's bytes on the host side (read from
+	/** With NC_STREAM_F_DIGEST: XXH3-128 of the stream's bytes on the host side (read from
 	 * the host connection on the sending side, written to it on the receiving side),
-	 * complete once the stream finished that way (host EOF / peer FIN delivered). */
-	uint8_t digest[32];
+	 * complete once the stream finished that way (host EOF / peer FIN delivered), in
+	 * canonical (big-endian) form: what xxh128sum prints for the same bytes. */
+	uint8_t digest[NC_DIGEST_LEN];
+	uint8_t pad[32 - NC_DIGEST_LEN];
 };
 _Static_assert(sizeof(struct nc_stream_shm) == 64, "stream stats layout");
 
@@ -179,7 +184,7 @@ _Static_assert(sizeof(struct nc_stream_shm) == 64, "stream stats layout");
 #define NC_STREAM_F_HOST_EOF 0x2
 #define NC_STREAM_F_PEER_FIN 0x4
 #define NC_STREAM_F_RESET    0x8
-#define NC_STREAM_F_DIGEST   0x10 /**< digest holds the finished stream's SHA-256 */
+#define NC_STREAM_F_DIGEST   0x10 /**< digest holds the finished stream's XXH3-128 */
 
 #define NC_HDE_TIERS    5 /**< zero, dup, delta, new, literal (enum hde_tier) */
 #define NC_HDE_SETTINGS 8 /**< enum hde_setting */

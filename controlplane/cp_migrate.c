@@ -16,7 +16,7 @@
  *   3. watch it: the back end's progress, the local session, the peer and
  *      its dataplane; a failure anywhere cancels the migration (the source
  *      keeps running) and says why;
- *   4. at completion, compare the streams' SHA-256 at both appliances
+ *   4. at completion, compare the streams' XXH3-128 digests at both appliances
  *      (digest_ok) and close both sessions.
  *
  * migrate.status, migrate.list and migrate.cancel read and steer the
@@ -62,7 +62,7 @@ static const char *const state_names[] = {"starting",  "active", "verifying",
 struct stream_cmp {
 	uint32_t id;
 	uint64_t src_bytes, dst_bytes;
-	char src_sha[65], dst_sha[65];
+	char src_digest[2 * NC_DIGEST_LEN + 1], dst_digest[2 * NC_DIGEST_LEN + 1];
 };
 
 struct mig {
@@ -181,16 +181,16 @@ static bool compare_digests(struct mig *m, const json_t *src, const json_t *dst,
 			if (json_integer_value(json_object_get(json_array_get(dl, k), "id")) ==
 			    json_integer_value(json_object_get(s, "id")))
 				d = json_array_get(dl, k);
-		const char *ss = json_string_value(json_object_get(s, "sha256"));
-		const char *ds = d ? json_string_value(json_object_get(d, "sha256")) : NULL;
+		const char *ss = json_string_value(json_object_get(s, "xxh128"));
+		const char *ds = d ? json_string_value(json_object_get(d, "xxh128")) : NULL;
 		struct stream_cmp *c = &cmp[n++];
 		memset(c, 0, sizeof(*c));
 		c->id = (uint32_t)json_integer_value(json_object_get(s, "id"));
 		c->src_bytes = (uint64_t)json_integer_value(json_object_get(s, "to_peer"));
 		c->dst_bytes =
 		        d ? (uint64_t)json_integer_value(json_object_get(d, "from_peer")) : 0;
-		snprintf(c->src_sha, sizeof(c->src_sha), "%s", ss ? ss : "");
-		snprintf(c->dst_sha, sizeof(c->dst_sha), "%s", ds ? ds : "");
+		snprintf(c->src_digest, sizeof(c->src_digest), "%s", ss ? ss : "");
+		snprintf(c->dst_digest, sizeof(c->dst_digest), "%s", ds ? ds : "");
 		if (ss == NULL || ds == NULL)
 			all = false;
 		else if (strcmp(ss, ds) != 0 || c->src_bytes != c->dst_bytes)
@@ -524,8 +524,8 @@ static void *mig_thread(void *arg)
 			bool any_missing = false;
 			pthread_mutex_lock(&m->ms->lock);
 			for (unsigned i = 0; i < m->n_streams; i++)
-				any_missing |=
-				        !m->streams[i].src_sha[0] || !m->streams[i].dst_sha[0];
+				any_missing |= !m->streams[i].src_digest[0] ||
+				               !m->streams[i].dst_digest[0];
 			pthread_mutex_unlock(&m->ms->lock);
 			snprintf(reason, sizeof(reason), "%s",
 			         any_missing ? "stream digests incomplete (a stream did not finish)"
@@ -636,13 +636,14 @@ static json_t *mig_json(const struct mig *m, bool full)
 	json_t *sl = json_array();
 	for (unsigned i = 0; i < m->n_streams; i++) {
 		const struct stream_cmp *c = &m->streams[i];
-		json_array_append_new(
-		        sl, json_pack("{s:i, s:I, s:I, s:s, s:s, s:b}", "stream", (int)c->id,
-		                      "src_bytes", (json_int_t)c->src_bytes, "dst_bytes",
-		                      (json_int_t)c->dst_bytes, "src_sha256", c->src_sha,
-		                      "dst_sha256", c->dst_sha, "equal",
-		                      c->src_sha[0] && strcmp(c->src_sha, c->dst_sha) == 0 &&
-		                              c->src_bytes == c->dst_bytes));
+		json_array_append_new(sl,
+		                      json_pack("{s:i, s:I, s:I, s:s, s:s, s:b}", "stream",
+		                                (int)c->id, "src_bytes", (json_int_t)c->src_bytes,
+		                                "dst_bytes", (json_int_t)c->dst_bytes, "src_xxh128",
+		                                c->src_digest, "dst_xxh128", c->dst_digest, "equal",
+		                                c->src_digest[0] &&
+		                                        strcmp(c->src_digest, c->dst_digest) == 0 &&
+		                                        c->src_bytes == c->dst_bytes));
 	}
 	json_object_set_new(o, "streams", sl);
 	return o;

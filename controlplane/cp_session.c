@@ -326,7 +326,7 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 			char hex[2 * sizeof(t->digest) + 1];
 			for (unsigned b = 0; b < sizeof(t->digest); b++)
 				snprintf(hex + 2 * b, 3, "%02x", t->digest[b]);
-			json_object_set_new(js, "sha256", json_string(hex));
+			json_object_set_new(js, "xxh128", json_string(hex));
 		}
 	}
 	json_object_set_new(o, "stream_list", streams);
@@ -420,7 +420,7 @@ static const struct nc_ctl_param open_params[] = {
          "receive: unix:PATH or tcp:IP:PORT of the destination, or test:"},
         {"rate_mbps", NC_CTL_NUMBER, false, "cap of the session's rate, Mbit/s (0: none)"},
         {"port", NC_CTL_INT, false, "the peer's UDP port (default: amst.udp_port)"},
-        {"digest", NC_CTL_BOOL, false, "SHA-256 of every stream's host bytes, in session.stats"},
+        {"digest", NC_CTL_BOOL, false, "XXH3-128 of every stream's host bytes, in session.stats"},
         {"codec", NC_CTL_STRING, false,
          "send: hde (HDE-code the streams, docs/hde.md) or none (default)"},
         {"streams", NC_CTL_INT, false,

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <xxhash.h>
 
 #define NC_LOG_MODULE "host"
 #include "dp_host.h"
@@ -87,9 +87,9 @@ struct hstream {
 	bool codec_more;  /* the codec holds bytes that need no event to move on */
 	bool amst_eof;    /* dec: AMST's FIN was read; the decoder may still hold bytes */
 	bool enc_done;    /* enc: host EOF, everything framed and written, FIN sent */
-	EVP_MD_CTX *md;   /* digest of the host bytes, while the stream runs */
-	bool digest_done; /* digest holds the finished stream's SHA-256 */
-	uint8_t digest[32];
+	XXH3_state_t *md; /* digest of the host bytes, while the stream runs */
+	bool digest_done; /* digest holds the finished stream's XXH3-128 */
+	uint8_t digest[NC_DIGEST_LEN];
 };
 
 struct dp_host_sess {
@@ -98,7 +98,7 @@ struct dp_host_sess {
 	struct dp_host_sess *prev, *next;
 	struct amst_conn *c;
 	bool sending; /* listens; otherwise connects */
-	bool digest;  /* SHA-256 of every stream's host bytes */
+	bool digest;  /* XXH3-128 of every stream's host bytes */
 	struct dp_host_codec codec;
 	size_t cache_used;              /* HDE cache held by live streams */
 	struct dp_host_codec_stats cst; /* finished streams' HDE counters, and cache peak */
@@ -457,19 +457,33 @@ static void st_free_bounce(struct hstream *t)
 	t->b_len = t->b_off = 0;
 	free(t->bounce);
 	t->bounce = NULL;
-	EVP_MD_CTX_free(t->md);
+	XXH3_freeState(t->md);
 	t->md = NULL;
 }
 
-/* The stream is finished in the direction the digest covers: seal it. */
+/* A digest of the host bytes from their start, or NULL (no memory). */
+static XXH3_state_t *digest_new(void)
+{
+	XXH3_state_t *md = XXH3_createState();
+	if (md != NULL && XXH3_128bits_reset(md) != XXH_OK) {
+		XXH3_freeState(md);
+		md = NULL;
+	}
+	return md;
+}
+
+/* The stream is finished in the direction the digest covers: seal it. The
+ * bytes are XXH3-128's canonical (big-endian) form, what xxh128sum prints. */
 static void st_digest_final(struct hstream *t)
 {
-	unsigned len = 0;
 	if (t->md == NULL || t->digest_done)
 		return;
-	if (EVP_DigestFinal_ex(t->md, t->digest, &len) == 1 && len == sizeof(t->digest))
-		t->digest_done = true;
-	EVP_MD_CTX_free(t->md);
+	_Static_assert(sizeof(XXH128_canonical_t) == sizeof(t->digest), "digest size");
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(t->md));
+	memcpy(t->digest, c.digest, sizeof(t->digest));
+	t->digest_done = true;
+	XXH3_freeState(t->md);
 	t->md = NULL;
 }
 
@@ -803,7 +817,7 @@ static long st_pull_hde(struct hstream *t)
 				st_digest_final(t);
 			} else {
 				if (t->md != NULL)
-					(void)EVP_DigestUpdate(t->md, t->cin, (size_t)n);
+					(void)XXH3_128bits_update(t->md, t->cin, (size_t)n);
 				t->cin_off = 0;
 				t->cin_len = (uint32_t)n;
 				t->cin_ns = now_ns();
@@ -883,7 +897,7 @@ static void st_consumed(struct hstream *t, const uint8_t *p, size_t n)
 {
 	struct dp_host_sess *s = t->s;
 	if (t->md != NULL && !s->sending)
-		(void)EVP_DigestUpdate(t->md, p, n);
+		(void)XXH3_128bits_update(t->md, p, n);
 	(void)amst_stream_consume(s->c, t->id, n);
 	t->from_amst += n;
 	s->stats.from_amst += n;
@@ -1012,7 +1026,7 @@ static long st_push(struct hstream *t)
 				return moved;
 			}
 			if (t->md != NULL)
-				(void)EVP_DigestUpdate(t->md, t->bounce + t->b_off, (size_t)w);
+				(void)XXH3_128bits_update(t->md, t->bounce + t->b_off, (size_t)w);
 			t->b_off += (uint32_t)w;
 			t->b_len -= (uint32_t)w;
 			s->stats.buffered -= (uint64_t)w;
@@ -1061,7 +1075,7 @@ static long st_generate(struct hstream *t)
 			done += len;
 		}
 		if (t->md != NULL)
-			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
+			(void)XXH3_128bits_update(t->md, p, (size_t)n);
 		(void)amst_stream_commit(s->c, t->id, (size_t)n);
 		t->to_amst += n;
 		s->stats.to_amst += n;
@@ -1117,7 +1131,7 @@ static long st_pull(struct hstream *t)
 			break;
 		}
 		if (t->md != NULL && s->sending)
-			(void)EVP_DigestUpdate(t->md, p, (size_t)n);
+			(void)XXH3_128bits_update(t->md, p, (size_t)n);
 		(void)amst_stream_commit(s->c, t->id, (size_t)n);
 		t->to_amst += (uint64_t)n;
 		s->stats.to_amst += (uint64_t)n;
@@ -1317,8 +1331,8 @@ static bool st_init(struct dp_host_sess *s, uint32_t id, enum hs_state state)
 		s->st_hi = id + 1;
 	t->bounce = malloc(DP_HOST_BOUNCE);
 	if (s->digest && t->bounce != NULL) {
-		t->md = EVP_MD_CTX_new();
-		if (t->md == NULL || EVP_DigestInit_ex(t->md, EVP_sha256(), NULL) != 1) {
+		t->md = digest_new();
+		if (t->md == NULL) {
 			free(t->bounce);
 			t->bounce = NULL;
 		}
@@ -1330,7 +1344,7 @@ static bool st_init(struct dp_host_sess *s, uint32_t id, enum hs_state state)
 			          strerror(-rc));
 			free(t->bounce);
 			t->bounce = NULL;
-			EVP_MD_CTX_free(t->md);
+			XXH3_freeState(t->md);
 			t->md = NULL;
 			st_codec_free(t);
 			st_abort(t, DP_HOST_RESET_CODEC);
@@ -1906,11 +1920,7 @@ void dp_host_sess_set_digest(struct dp_host_sess *s, bool on)
 		struct hstream *t = &s->st[id];
 		if (t->state != HS_OPEN || t->md != NULL || t->to_amst || t->from_amst)
 			continue;
-		t->md = EVP_MD_CTX_new();
-		if (t->md != NULL && EVP_DigestInit_ex(t->md, EVP_sha256(), NULL) != 1) {
-			EVP_MD_CTX_free(t->md);
-			t->md = NULL;
-		}
+		t->md = digest_new();
 	}
 }
 

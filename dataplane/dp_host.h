@@ -39,6 +39,7 @@
 
 #include "amst_conn.h"
 #include "hde.h"
+#include "nc_abi.h"
 
 /** Bytes a stream may hold that AMST delivered and its socket has not taken yet. */
 #define DP_HOST_BOUNCE (64u * 1024)
@@ -226,9 +227,9 @@ struct dp_host_stream_stats {
 	bool host_eof;      /**< the socket said EOF; the stream has its FIN */
 	bool amst_fin; /**< the peer's FIN was read; the socket is (or will be) shut for writing */
 	bool reset;    /**< ended abortively (either side) */
-	bool digest_done;   /**< digest is the SHA-256 of the finished stream's host bytes */
-	uint8_t digest[32]; /**< see dp_host_sess_set_digest() */
-	char state[16];     /**< "waiting", "connecting", "open", "closed", "reset" */
+	bool digest_done; /**< digest is the XXH3-128 of the finished stream's host bytes */
+	uint8_t digest[NC_DIGEST_LEN]; /**< canonical form; see dp_host_sess_set_digest() */
+	char state[16];                /**< "waiting", "connecting", "open", "closed", "reset" */
 };
 
 /**
@@ -239,15 +240,14 @@ unsigned dp_host_sess_streams(const struct dp_host_sess *s, struct dp_host_strea
                               unsigned max);
 
 /**
- * Digest every stream of @p s (SHA-256, incremental, no allocation per
- * byte): the bytes read from the host connection on the sending side, the
- * bytes written to it on the receiving side. The digest of a stream is final
- * once the stream is finished that way (host EOF on the sending side; the
- * peer's FIN and every byte before it delivered on the receiving side) and
- * is reported by dp_host_sess_streams(); a reset stream has none. Call it
- * before the first stream opens (right after dp_host_listen/connect_to; test
- * streams, which open with their session, are covered until the first
- * dp_host_pump() or dp_host_poll()).
+ * Digest every stream of @p s (XXH3-128, incremental, no allocation per
+ * byte; a check against our own faults, not an adversary: AMST
+ * authenticates the bytes on the wire): the bytes read from the host connection on the sending
+ * side, the bytes written to it on the receiving side. The digest of a stream is final once the
+ * stream is finished that way (host EOF on the sending side; the peer's FIN and every byte before
+ * it delivered on the receiving side) and is reported by dp_host_sess_streams(); a reset stream has
+ * none. Call it before the first stream opens (right after dp_host_listen/connect_to; test streams,
+ * which open with their session, are covered until the first dp_host_pump() or dp_host_poll()).
  */
 void dp_host_sess_set_digest(struct dp_host_sess *s, bool on);
 

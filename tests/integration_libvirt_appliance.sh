@@ -191,7 +191,7 @@ migrate_ok() {
 	sed 's/^/#   /' "$work/$dom.out"
 	check "$what: novactl migrate exits 0 (got $rc)" [ "$rc" -eq 0 ]
 	ctl A --json migrate status "libvirt:$dom" >"$work/$dom.json"
-	check "$what: completed, backend libvirt, digest_ok, $((ch + 1)) streams with equal SHA-256" \
+	check "$what: completed, backend libvirt, digest_ok, $((ch + 1)) streams with equal digests" \
 		python3 -c 'import json, sys
 d = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 assert d["state"] == "completed" and d["backend"] == "libvirt" and d["digest_ok"] is True, d

@@ -215,7 +215,7 @@ run_migration() {
 	[ "$ch" -gt 0 ] && what="multifd x$ch"
 	check "$what: novactl migrate exits 0" "[ $rc -eq 0 ]"
 	ctl A --json migrate status "$work/src$n.qmp" >"$work/m$n.json"
-	check "$what: state completed, digest_ok, $((ch + 1)) streams with equal SHA-256" \
+	check "$what: state completed, digest_ok, $((ch + 1)) streams with equal digests" \
 		"python3 -c 'import json; d=json.load(open(\"$work/m$n.json\")); assert d[\"state\"] == \"completed\" and d[\"digest_ok\"] is True and len(d[\"streams\"]) == $((ch + 1)) and all(s[\"equal\"] for s in d[\"streams\"]), d'"
 	check "$what: downtime and total time reported" \
 		"python3 -c 'import json; d=json.load(open(\"$work/m$n.json\")); assert d[\"total_ms\"] > 0 and d[\"downtime_ms\"] is not None and d[\"wire_bytes\"] > 0, d'"

@@ -5,7 +5,7 @@
 # emulated links of tools/wan (tests/lib_mig.sh builds the topology):
 #   lan10g: an idle guest, plain precopy (A to B), then multifd x4 (B to A);
 #   wan1g:  a guest dirtying 20 MB/s, plain precopy, then multifd x4.
-# Every migration is checked three ways: the SHA-256 of every stream is equal
+# Every migration is checked three ways: the digest of every stream is equal
 # at both appliances (digest_ok), the paused destination's RAM equals the
 # source's page by page (pmemsave), and after `cont` the heartbeat goes on from
 # the source's number with no corrupt page; the wire bytes counted at the

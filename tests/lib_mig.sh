@@ -44,7 +44,7 @@
 # wire_bytes = frames in both directions counted by wanem at the router (in
 # bytes, Ethernet header to end, lost frames included: they were sent) between
 # a snapshot before the run and one taken after the counters were rewritten
-# (every second) after the end. Checks: digest_ok (novacron: the SHA-256 of
+# (every second) after the end. Checks: digest_ok (novacron: the XXH3-128 of
 # every stream equal at both appliances), ram_equal (the paused destination's
 # RAM equals the stopped source's, pmemsave, page by page), guest_ok (after
 # `cont` the heartbeat goes on from the source's number and the guest finds no

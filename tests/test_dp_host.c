@@ -32,7 +32,7 @@
 
 #include <cmocka.h>
 
-#include <openssl/evp.h>
+#include <xxhash.h>
 
 #include "amst_conn.h"
 #include "dp_host.h"
@@ -704,31 +704,40 @@ static void test_multifd_order(void **state)
 	rig_fini(&r);
 }
 
-/* SHA-256 of @p n bytes of content @p seed. */
-static void content_sha256(uint64_t seed, uint64_t n, uint8_t out[32])
+/* XXH3-128 of @p len bytes at @p p in canonical form, in one call: the
+ * dataplane digests the same bytes in whatever pieces the sockets give. */
+static void digest_of(const uint8_t *p, size_t len, uint8_t out[NC_DIGEST_LEN])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	assert_non_null(md);
-	assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
-	for (uint64_t off = 0; off < n; off += sizeof(sbuf)) {
-		size_t k = n - off < sizeof(sbuf) ? (size_t)(n - off) : sizeof(sbuf);
-		content(seed, off, sbuf, k);
-		EVP_DigestUpdate(md, sbuf, k);
-	}
-	unsigned len;
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(p, len));
+	memcpy(out, c.digest, NC_DIGEST_LEN);
+}
+
+/* The digest of @p n bytes of content @p seed. */
+static void content_digest(uint64_t seed, uint64_t n, uint8_t out[NC_DIGEST_LEN])
+{
+	uint8_t *all = malloc(n ? n : 1);
+	assert_non_null(all);
+	content(seed, 0, all, (size_t)n);
+	digest_of(all, (size_t)n, out);
+	free(all);
 }
 
 /* Stream digests (what a migration compares at both appliances): the sending
  * side's covers what it read from each source connection, the receiving
  * side's what it wrote to each destination connection; both equal the
- * SHA-256 of the content, per stream, once the stream is finished. */
+ * XXH3-128 of the content, per stream, once the stream is finished. */
 static void test_digests(void **state)
 {
 	(void)state;
 	static struct rig r;
 	const uint64_t n[3] = {3 * MIB + 17, 1 * MIB, 5}; /* odd sizes: partial blocks */
+	/* The canonical form is what xxh128sum prints (`printf abc | xxh128sum`). */
+	const uint8_t abc[NC_DIGEST_LEN] = {0x06, 0xb0, 0x5a, 0xb6, 0x73, 0x3a, 0x61, 0x85,
+	                                    0x78, 0xaf, 0x5f, 0x94, 0x89, 0x2f, 0x39, 0x50};
+	uint8_t got[NC_DIGEST_LEN];
+	digest_of((const uint8_t *)"abc", 3, got);
+	assert_memory_equal(got, abc, NC_DIGEST_LEN);
 	rig_init(&r, "unix", "unix", true);
 	r.digest = true;
 	dp_host_sess_set_digest(r.ss, true);
@@ -738,16 +747,16 @@ static void test_digests(void **state)
 	          30);
 	bool found;
 	for (unsigned k = 0; k < 3; k++) {
-		uint8_t want[32];
-		content_sha256(k + 1, n[k], want);
+		uint8_t want[NC_DIGEST_LEN];
+		content_digest(k + 1, n[k], want);
 		RUN_UNTIL(&r, stream_of(r.sr, 2 * k, &found).digest_done, 10);
 		struct dp_host_stream_stats a = stream_of(r.ss, 2 * k, &found);
 		assert_true(found);
 		struct dp_host_stream_stats b = stream_of(r.sr, 2 * k, &found);
 		assert_true(found);
 		assert_true(a.digest_done);
-		assert_memory_equal(a.digest, want, 32);
-		assert_memory_equal(b.digest, want, 32);
+		assert_memory_equal(a.digest, want, NC_DIGEST_LEN);
+		assert_memory_equal(b.digest, want, NC_DIGEST_LEN);
 		assert_int_equal(r.de[k].mismatches, 0);
 	}
 	rig_fini(&r);
@@ -775,11 +784,11 @@ static void test_hde_codec(void **state)
 	for (unsigned k = 0; k < 2; k++) {
 		assert_int_equal(r.de[k].received, n[k]);
 		assert_int_equal(r.de[k].mismatches, 0);
-		uint8_t want[32];
-		content_sha256(k + 1, n[k], want);
+		uint8_t want[NC_DIGEST_LEN];
+		content_digest(k + 1, n[k], want);
 		RUN_UNTIL(&r, stream_of(r.sr, 2 * k, &found).digest_done, 10);
-		assert_memory_equal(stream_of(r.ss, 2 * k, &found).digest, want, 32);
-		assert_memory_equal(stream_of(r.sr, 2 * k, &found).digest, want, 32);
+		assert_memory_equal(stream_of(r.ss, 2 * k, &found).digest, want, NC_DIGEST_LEN);
+		assert_memory_equal(stream_of(r.sr, 2 * k, &found).digest, want, NC_DIGEST_LEN);
 	}
 	struct dp_host_codec_stats a, b;
 	dp_host_sess_codec_stats(r.ss, &a);
@@ -1183,17 +1192,12 @@ static void test_test_streams(void **state)
 		          strcmp(stream_of(r.sr, id, &found).state, "closed") == 0 &&
 		                  strcmp(stream_of(r.ss, id, &found).state, "closed") == 0,
 		          30);
-	uint8_t want[32];
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t want[NC_DIGEST_LEN];
+	uint8_t *all = malloc(n);
+	assert_non_null(all);
 	for (uint32_t k = 0; k < 3; k++) {
-		assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
-		for (uint64_t off = 0; off < n; off += sizeof(sbuf)) {
-			size_t m = n - off < sizeof(sbuf) ? (size_t)(n - off) : sizeof(sbuf);
-			pattern_of(2 * k, off, sbuf, m);
-			EVP_DigestUpdate(md, sbuf, m);
-		}
-		unsigned len;
-		EVP_DigestFinal_ex(md, want, &len);
+		pattern_of(2 * k, 0, all, n);
+		digest_of(all, n, want);
 		struct dp_host_stream_stats a = stream_of(r.ss, 2 * k, &found);
 		assert_true(found);
 		struct dp_host_stream_stats b = stream_of(r.sr, 2 * k, &found);
@@ -1203,10 +1207,10 @@ static void test_test_streams(void **state)
 		assert_true(a.host_eof && a.amst_fin && b.host_eof && b.amst_fin);
 		assert_false(a.reset || b.reset);
 		assert_true(a.digest_done && b.digest_done);
-		assert_memory_equal(a.digest, want, 32);
-		assert_memory_equal(b.digest, want, 32);
+		assert_memory_equal(a.digest, want, NC_DIGEST_LEN);
+		assert_memory_equal(b.digest, want, NC_DIGEST_LEN);
 	}
-	EVP_MD_CTX_free(md);
+	free(all);
 	assert_int_equal(sess_stats(r.ss).host_errors, 0);
 	assert_int_equal(sess_stats(r.sr).host_errors, 0);
 	assert_false(sess_stats(r.ss).listening);
