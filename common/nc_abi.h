@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 7u
+#define NC_ABI_VERSION 8u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -64,7 +64,8 @@ struct nc_session_req {
 	uint8_t flags;                  /**< NC_SESS_REQ_* */
 	uint64_t rate_cap;              /**< bytes/s, 0 = none */
 	uint8_t streams;                /**< send with NC_SESS_REQ_HDE: streams expected (0: 1) */
-	uint8_t pad0;
+	uint8_t whole_window; /**< with NC_SESS_REQ_WINDOW (receive): 1 advertise whole buffers,
+	                        0 windows that follow the reader */
 	uint16_t unsent_ms; /**< with NC_SESS_REQ_UNSENT: the sending side's unsent limit (0: none)
 	                     */
 	uint8_t pad1[4];
@@ -77,8 +78,13 @@ _Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 #define NC_SESS_REQ_HDE 0x2
 /** nc_session_req.flags (send; open or set): unsent_ms replaces amst.unsent_ms for the session. */
 #define NC_SESS_REQ_UNSENT 0x4
-/** nc_session_req.flags (set): rate_cap is the new cap (a set without UNSENT always sets it). */
+/** nc_session_req.flags (set): rate_cap is the new cap (a set without UNSENT or WINDOW
+ *  always sets it). */
 #define NC_SESS_REQ_RATE 0x8
+/** nc_session_req.flags (receive; open or set): whole_window replaces amst.follow_reader. */
+#define NC_SESS_REQ_WINDOW 0x10
+/** nc_session_shm.flags (receive): the session advertises whole buffers now. */
+#define NC_SESS_F_WHOLE_WINDOW 0x100
 
 #define NC_MSG_KEY_LEN  64
 #define NC_MSG_VAL_LEN  160
@@ -226,7 +232,8 @@ struct nc_session_shm {
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
-	uint32_t flags; /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes) */
+	uint32_t flags; /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes),
+	                   NC_SESS_F_* */
 	uint32_t unsent_ms; /**< send: the unsent limit now (session.set may change it; 0: none) */
 	struct nc_hde_shm hde;
 	struct nc_stream_shm streams[NC_MAX_SESSION_STREAMS];

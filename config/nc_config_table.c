@@ -69,6 +69,10 @@ const struct nc_cfg_def nc_config_table[] = {
          "receive windows follow what the host connection reads (false: a stream's whole "
          "buffer): a slow reader, a destination QEMU, then holds the sender back instead of "
          "the guest waiting for parked bytes after switchover"},
+        {"amst.bulk_whole_window", NC_CFG_BOOL, 0, 0, "true", NULL, false,
+         "a migration's receiving session advertises whole buffers while the sending one has "
+         "its bulk limit (amst.bulk_unsent_ms), then follows the reader as amst.follow_reader "
+         "says: a destination QEMU that stalls then does not stall the stages before it"},
         {"hde.mode", NC_CFG_ENUM, 0, 0, "adaptive", hde_modes, false,
          "HDE coding of sessions opened with it: adaptive (by link rate and CPU), fastest, "
          "strongest, or one setting"},

@@ -325,8 +325,24 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	set_phase(m, MIG_STARTING, "opening the sessions");
-	p = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", m->id, "role", "receive", "peer",
-	              self_ip, "connect", m->dest, "digest", 1);
+	/* The first half of the pass runs with open buffers (amst.bulk_unsent_ms,
+	 * default none; amst.bulk_whole_window on the receiving side): the
+	 * pipeline's stages (QEMU, HDE, AMST, the destination) share the CPUs and
+	 * need room to overlap. Then they are closed (below), so the guest does
+	 * not wait for a stream parked in the appliances once QEMU has stopped
+	 * it. Halfway, not near the end: an idle guest's pass ends in zero pages
+	 * that QEMU sends faster than this loop polls. */
+	unsigned unsent_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.unsent_ms");
+	unsigned bulk_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.bulk_unsent_ms");
+	bool tight = bulk_ms == unsent_ms;
+	/* The receiving side's windows, as this side's configuration says (the
+	 * migration is this side's): during the bulk, and after it. */
+	bool follow = nc_config_get_bool(cp->cfg, "amst.follow_reader");
+	bool bulk_follow =
+	        follow && (tight || !nc_config_get_bool(cp->cfg, "amst.bulk_whole_window"));
+	bool peer_tight = bulk_follow == follow;
+	p = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "name", m->id, "role", "receive", "peer",
+	              self_ip, "connect", m->dest, "digest", 1, "follow_reader", bulk_follow);
 	rc = cp_peer_call(pc, "session.open", p, &r, err, sizeof(err));
 	json_decref(p);
 	json_decref(r);
@@ -335,15 +351,6 @@ static void *mig_thread(void *arg)
 		goto out;
 	}
 	peer_open = true;
-	/* The first half of the pass runs with open buffers (amst.bulk_unsent_ms,
-	 * default none): the pipeline's stages (QEMU, HDE, AMST, the destination)
-	 * share the CPUs and need room to overlap. Then they are closed (below),
-	 * so the guest does not wait for a stream parked in the appliance once
-	 * QEMU has stopped it. Halfway, not near the end: an idle guest's pass
-	 * ends in zero pages that QEMU sends faster than this loop polls. */
-	unsigned unsent_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.unsent_ms");
-	unsigned bulk_ms = (unsigned)nc_config_get_int(cp->cfg, "amst.bulk_unsent_ms");
-	bool tight = bulk_ms == unsent_ms;
 	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:i, s:i}", "name", m->id, "role",
 	              "send", "peer", other->amst_ip, "listen", m->listen, "rate_mbps",
 	              m->rate_mbps, "digest", 1, "codec", m->hde ? "hde" : "none", "streams",
@@ -413,6 +420,24 @@ static void *mig_thread(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&m->ms->lock);
+		if ((tighten || tight) && !peer_tight) {
+			/* Failing, it is tried again at the next poll. */
+			json_t *sp =
+			        json_pack("{s:s, s:b}", "name", m->id, "follow_reader", follow);
+			json_t *sr = NULL;
+			if (cp_peer_call(pc, "session.set", sp, &sr, err, sizeof(err)) == 0) {
+				peer_tight = true;
+				NC_LOG(NOTICE,
+				       "migration %s: the receiver's windows follow its reader",
+				       m->id);
+			} else {
+				NC_LOG_RL(WARN,
+				          "migration %s: cannot set the receiver's windows: %s",
+				          m->id, err);
+			}
+			json_decref(sp);
+			json_decref(sr);
+		}
 		if (tighten) {
 			/* Failing, it is tried again at the next poll. */
 			if (cp_session_set_unsent(cp, m->id, unsent_ms, err, sizeof(err)) == 0) {

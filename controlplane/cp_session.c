@@ -98,6 +98,21 @@ static int rate_param(const json_t *params, uint64_t *bytes_per_s, char *err, si
 	return 0;
 }
 
+/* "follow_reader" if given (true or false): the receiving side's windows. */
+static int window_param(const json_t *params, struct nc_session_req *req, char *err, size_t errlen)
+{
+	json_t *f = json_object_get(params, "follow_reader");
+	if (f == NULL)
+		return 0;
+	if (!json_is_boolean(f)) {
+		snprintf(err, errlen, "follow_reader must be true or false");
+		return -EINVAL;
+	}
+	req->flags |= NC_SESS_REQ_WINDOW;
+	req->whole_window = json_is_false(f);
+	return 0;
+}
+
 /* "unsent_ms" if given: the sending side's unsent limit, 0 (none) to 10000 ms. */
 static int unsent_param(const json_t *params, struct nc_session_req *req, char *err, size_t errlen)
 {
@@ -171,10 +186,16 @@ static int m_open(const json_t *params, json_t **result, void *arg, char *err, s
 	rc = rate_param(params, &req.rate_cap, err, errlen);
 	if (rc == 0)
 		rc = unsent_param(params, &req, err, errlen);
+	if (rc == 0)
+		rc = window_param(params, &req, err, errlen);
 	if (rc)
 		return rc;
 	if ((req.flags & NC_SESS_REQ_UNSENT) && req.role != NC_ROLE_SEND) {
 		snprintf(err, errlen, "unsent_ms is the sending side's");
+		return -EINVAL;
+	}
+	if ((req.flags & NC_SESS_REQ_WINDOW) && req.role != NC_ROLE_RECEIVE) {
+		snprintf(err, errlen, "follow_reader is the receiving side's");
 		return -EINVAL;
 	}
 	if (json_is_true(json_object_get(params, "digest")))
@@ -297,6 +318,9 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
 	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)s->buffer_bytes));
 	json_object_set_new(o, "unsent_ms", json_integer((json_int_t)s->unsent_ms));
+	if (s->role == NC_ROLE_RECEIVE)
+		json_object_set_new(o, "follow_reader",
+		                    json_boolean((s->flags & NC_SESS_F_WHOLE_WINDOW) == 0));
 	json_object_set_new(o, "rate_cap_mbps", json_real((double)s->rate_cap * 8 / 1e6));
 	json_object_set_new(o, "digest", json_boolean((s->flags & NC_SESS_REQ_DIGEST) != 0));
 	json_object_set_new(o, "connect_failed", json_integer((json_int_t)s->connect_failed));
@@ -344,11 +368,13 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 		rc = rate_param(params, &req.rate_cap, err, errlen);
 	if (rc == 0)
 		rc = unsent_param(params, &req, err, errlen);
+	if (rc == 0)
+		rc = window_param(params, &req, err, errlen);
 	if (rc)
 		return rc;
 	bool rate = json_object_get(params, "rate_mbps") != NULL;
-	if (!rate && !(req.flags & NC_SESS_REQ_UNSENT)) {
-		snprintf(err, errlen, "session.set takes rate_mbps, unsent_ms or both");
+	if (!rate && !(req.flags & (NC_SESS_REQ_UNSENT | NC_SESS_REQ_WINDOW))) {
+		snprintf(err, errlen, "session.set takes rate_mbps, unsent_ms or follow_reader");
 		return -EINVAL;
 	}
 	if (rate)
@@ -362,6 +388,8 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 		                    json_real((double)req.rate_cap * 8 / 1e6));
 	if (req.flags & NC_SESS_REQ_UNSENT)
 		json_object_set_new(*result, "unsent_ms", json_integer(req.unsent_ms));
+	if (req.flags & NC_SESS_REQ_WINDOW)
+		json_object_set_new(*result, "follow_reader", json_boolean(!req.whole_window));
 	return 0;
 }
 
@@ -428,6 +456,9 @@ static const struct nc_ctl_param open_params[] = {
         {"unsent_ms", NC_CTL_INT, false,
          "send: unsent bytes a stream holds, in ms at the path's rate (default amst.unsent_ms; "
          "0: no limit)"},
+        {"follow_reader", NC_CTL_BOOL, false,
+         "receive: windows follow the reader (true) or are whole buffers (false; default "
+         "amst.follow_reader)"},
         {NULL, 0, false, NULL},
 };
 static const struct nc_ctl_param name_params[] = {
@@ -438,6 +469,8 @@ static const struct nc_ctl_param set_params[] = {
         {"name", NC_CTL_STRING, true, "session name"},
         {"rate_mbps", NC_CTL_NUMBER, false, "new cap, Mbit/s (0: none)"},
         {"unsent_ms", NC_CTL_INT, false, "send: new unsent limit, ms (0: none)"},
+        {"follow_reader", NC_CTL_BOOL, false,
+         "receive: windows follow the reader (true) or are whole buffers (false)"},
         {NULL, 0, false, NULL},
 };
 
@@ -446,8 +479,8 @@ static const struct nc_ctl_method session_methods[] = {
         {"session.list", "sessions with their state and totals", NULL, m_list},
         {"session.stats", "one session's counters, RTT, rate, window and streams", name_params,
          m_stats},
-        {"session.set", "change a session's rate cap or unsent limit while it runs", set_params,
-         m_set},
+        {"session.set", "change a session's rate cap, unsent limit or windows while it runs",
+         set_params, m_set},
         {"session.close", "close a session (and remove a closed one)", name_params, m_close},
         {NULL, NULL, NULL, NULL},
 };
@@ -458,6 +491,8 @@ int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp)
 	        {"session.open", "open an AMST session (for a peer's migration)", open_params,
 	         m_open},
 	        {"session.stats", "one session's counters", name_params, m_stats},
+	        {"session.set", "change a session's windows (follow_reader) while it runs",
+	         set_params, m_set},
 	        {"session.close", "close a session", name_params, m_close},
 	        {NULL, NULL, NULL, NULL},
 	};

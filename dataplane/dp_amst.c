@@ -51,6 +51,7 @@ struct dp_amst_sess {
 	uint32_t local_cid;
 	uint64_t rate_cap;
 	uint64_t unsent_ns; /* send: the unsent limit (amst.unsent_ms, or session.open/set's) */
+	bool full_window; /* receive: whole buffers (!amst.follow_reader, or session.open/set's) */
 	uint64_t opened_ns;
 	uint32_t flags; /* NC_SESS_REQ_* */
 	struct dp_host_addr addr;
@@ -345,6 +346,10 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 		snprintf(err, errlen, "session '%s' exists", name);
 		return -EEXIST;
 	}
+	if ((r->flags & NC_SESS_REQ_WINDOW) && r->role != NC_ROLE_RECEIVE) {
+		snprintf(err, errlen, "receive windows are the receiving side's");
+		return -EINVAL;
+	}
 	/* Sessions are matched by name: both ends of a session use the same one. */
 	struct dp_amst_sess *s = NULL;
 	for (unsigned i = 0; i < NC_MAX_SESSIONS && s == NULL; i++)
@@ -382,6 +387,8 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	s->next_hop = hop;
 	s->rate_cap = r->rate_cap;
 	s->flags = r->flags & (NC_SESS_REQ_DIGEST | NC_SESS_REQ_HDE);
+	s->full_window =
+	        (r->flags & NC_SESS_REQ_WINDOW) ? r->whole_window != 0 : a->base.full_window;
 	s->addr = ha;
 	s->local_cid = random_cid(a);
 	s->opened_ns = wall_ns();
@@ -452,7 +459,11 @@ int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
 			snprintf(err, errlen, "the unsent limit is the sending side's");
 			return -EINVAL;
 		}
-		if ((f & NC_SESS_REQ_RATE) || !(f & NC_SESS_REQ_UNSENT)) {
+		if ((f & NC_SESS_REQ_WINDOW) && s->role != NC_ROLE_RECEIVE) {
+			snprintf(err, errlen, "receive windows are the receiving side's");
+			return -EINVAL;
+		}
+		if ((f & NC_SESS_REQ_RATE) || !(f & (NC_SESS_REQ_UNSENT | NC_SESS_REQ_WINDOW))) {
 			s->rate_cap = m->u.sess.rate_cap;
 			if (s->conn)
 				amst_conn_set_rate_cap(s->conn, s->rate_cap);
@@ -461,6 +472,11 @@ int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
 			s->unsent_ns = (uint64_t)m->u.sess.unsent_ms * 1000000ull;
 			if (s->conn)
 				amst_conn_set_unsent(s->conn, s->unsent_ns);
+		}
+		if (f & NC_SESS_REQ_WINDOW) {
+			s->full_window = m->u.sess.whole_window != 0;
+			if (s->conn)
+				amst_conn_set_full_window(s->conn, s->full_window);
 		}
 		return 0;
 	}
@@ -529,6 +545,7 @@ static void on_init(struct dp_amst *a, const struct dp_net_rx *rx, uint64_t now)
 		cfg.client = false;
 		cfg.local_cid = s->local_cid;
 		cfg.rate_cap = s->rate_cap;
+		cfg.full_window = s->full_window;
 		snprintf(cfg.name, sizeof(cfg.name), "%s", s->name);
 		cfg.wall_ms = wall_ms;
 		enum amst_drop why;
@@ -754,7 +771,9 @@ void dp_amst_publish(struct dp *dp)
 		o->peer_ip = s->peer_ip;
 		o->opened_ns = s->opened_ns;
 		o->rate_cap = s->rate_cap;
-		o->flags = s->flags;
+		o->flags =
+		        s->flags |
+		        (s->role == NC_ROLE_RECEIVE && s->full_window ? NC_SESS_F_WHOLE_WINDOW : 0);
 		o->unsent_ms = (uint32_t)(s->unsent_ns / 1000000u);
 		o->state = s->state;
 		if (s->conn == NULL) {

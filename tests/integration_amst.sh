@@ -147,8 +147,15 @@ check "session.set changes the rate cap" "ctl A session set s1 200 >/dev/null &&
 check "session.set changes the unsent limit, and only that" "ctl A call session.set '{\"name\": \"s1\", \"unsent_ms\": 0}' >/dev/null && sleep 0.3 && ctl A --json session stats s1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s[\"unsent_ms\"] == 0 and abs(s[\"rate_cap_mbps\"] - 200) < 0.01, s'"
 out=$(ctl B call session.set '{"name": "s1", "unsent_ms": 5}' 2>&1)
 check "the unsent limit is the sending side's: refused on the receiver" "[ \$? -ne 0 ] && grep -q 'sending side' <<<\"\$out\""
+check "the receiver follows its reader by default" "ctl B --json session stats s1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s[\"follow_reader\"] is True, s'"
+check "session.set switches the receiver to whole buffers, and only that" "ctl B call session.set '{\"name\": \"s1\", \"follow_reader\": false}' >/dev/null && sleep 0.3 && ctl B --json session stats s1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s[\"follow_reader\"] is False and s[\"rate_cap_mbps\"] == 0, s'"
+check "... and back" "ctl B call session.set '{\"name\": \"s1\", \"follow_reader\": true}' >/dev/null && sleep 0.3 && ctl B --json session stats s1 | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"follow_reader\"] is True'"
+out=$(ctl A call session.set '{"name": "s1", "follow_reader": false}' 2>&1)
+check "windows are the receiving side's: refused on the sender" "[ \$? -ne 0 ] && grep -q 'receiving side' <<<\"\$out\""
+out=$(ctl B call session.set '{"name": "s1", "follow_reader": "no"}' 2>&1)
+check "follow_reader that is not a boolean: refused" "[ \$? -ne 0 ] && grep -q 'follow_reader' <<<\"\$out\""
 out=$(ctl A call session.set '{"name": "s1"}' 2>&1)
-check "session.set with nothing to set: refused" "[ \$? -ne 0 ] && grep -q 'rate_mbps, unsent_ms or both' <<<\"\$out\""
+check "session.set with nothing to set: refused" "[ \$? -ne 0 ] && grep -q 'rate_mbps, unsent_ms or follow_reader' <<<\"\$out\""
 check "session.list lists it" "ctl A session list | grep -q s1"
 check "session.close closes it" "ctl A session close s1 >/dev/null"
 check "the peer sees the close" "wait_state B s1 closed 5"

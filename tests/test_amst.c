@@ -1081,6 +1081,46 @@ static void test_window_follows_slow_reader(void **state)
 	assert_true(secs < 48.0 * 1048576 / 25e6 * 1.15);
 }
 
+/* A migration's receiver switches its windows while the stream runs
+ * (session.set follow_reader): whole buffers for the bulk, then windows that
+ * follow the reader, so what it holds drains before the switchover; opened
+ * again, the sender runs ahead at once. Byte-exact throughout. */
+static void test_window_switch(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_1g(&m, 192u << 20, 64u << 20, 5000000, 1250000, true);
+	m.app_tick_ns = 1000000;
+	m.s[1].read_Bps = 25e6;
+	uint64_t whole = 0, followed = 0, reopened = 0;
+	for (uint64_t t = 100000000; t <= 60000000000ull && !m.done_at; t += 100000000) {
+		sim_run(&m, t);
+		uint64_t unread = stats(&m, 0).stream_bytes_sent - m.s[1].received[0];
+		if (t == 1500000000) {
+			whole = unread;
+			assert_non_null(m.s[1].c);
+			amst_conn_set_full_window(m.s[1].c, false);
+		}
+		/* What it admitted (~62 MB) drains at the reader's rate in 2.5 s,
+		 * then the window holds the sender to the reader. */
+		if (t >= 4600000000 && t <= 5500000000 && unread > followed)
+			followed = unread;
+		if (t == 5500000000)
+			amst_conn_set_full_window(m.s[1].c, true);
+		if (t == 5800000000)
+			reopened = unread;
+	}
+	sim_check_exact(&m);
+	print_message(
+	        "    reader at 200 Mbit/s: %.1f MB unread with whole buffers, at most %.2f MB "
+	        "once following it, %.1f MB 0.3 s after opening again\n",
+	        (double)whole / 1e6, (double)followed / 1e6, (double)reopened / 1e6);
+	assert_true(whole > (16u << 20));
+	assert_true(followed < (2u << 20));
+	assert_true(reopened > (8u << 20));
+	sim_fini(&m);
+}
+
 /* Regression: a sender whose worker stalls (an HDE batch coded inline) sends
  * less than its pacing rate; taken for the path's rate, that walked the
  * bandwidth estimate and the pacing rate down, and the stalls then cost more. */
@@ -1592,6 +1632,7 @@ int main(void)
 	        cmocka_unit_test(test_stalling_sender),
 	        cmocka_unit_test(test_reader_pause_keeps_model),
 	        cmocka_unit_test(test_window_follows_slow_reader),
+	        cmocka_unit_test(test_window_switch),
 	        cmocka_unit_test(test_buffers_follow_need),
 	        cmocka_unit_test(test_unsent_cap),
 	        cmocka_unit_test(test_window_follows_ack_aggregation),

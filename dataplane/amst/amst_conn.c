@@ -1836,6 +1836,28 @@ void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns)
 			maybe_writable(c, c->streams[i]);
 }
 
+void amst_conn_set_full_window(struct amst_conn *c, bool on)
+{
+	if (c->cfg.full_window == on)
+		return;
+	c->cfg.full_window = on;
+	for (uint32_t i = 0; i < c->stream_hi; i++) {
+		struct amst_stream *s = c->streams[i];
+		if (s == NULL)
+			continue;
+		if (on) {
+			s->r_win = c->cfg.stream_buf;
+			if (s->r_fin == UINT64_MAX)
+				s->msd_pending = true;
+		} else {
+			/* A round trip from now, rwin_update() takes the reader's rate. */
+			s->r_ep_ns = c->last_rx_ns;
+			s->r_ep_base = s->r_base;
+			s->r_ep_behind = true;
+		}
+	}
+}
+
 size_t amst_stream_room(struct amst_conn *c, uint32_t id)
 {
 	struct amst_stream *s = stream_get(c, id);

@@ -275,6 +275,17 @@ int amst_stream_commit(struct amst_conn *c, uint32_t id, size_t n);
  */
 void amst_conn_set_unsent(struct amst_conn *c, uint64_t ns);
 
+/**
+ * Advertise each stream's whole buffer (true) or windows that follow the
+ * reader (false; amst_conn_cfg.full_window) from now on: a migration's
+ * receiver keeps its buffers open for the bulk, so a destination QEMU that
+ * stalls does not stall the stages before it, and follows the reader before
+ * QEMU's switchover. Opening advertises the larger windows at once; closing
+ * starts measuring the reader, and the windows shrink to it as it falls
+ * behind (the bytes already admitted are delivered).
+ */
+void amst_conn_set_full_window(struct amst_conn *c, bool on);
+
 /** What the application may queue on the stream now: the send buffer's room,
  *  within the unsent limit. Not const: the part of the buffer in use grows to
  *  that first (see docs/amst.md, "In the dataplane"). */

@@ -82,7 +82,9 @@ static void *mem_alloc(struct hde_mem *m, size_t size)
  * of hundreds of MiB costs nothing up front and nothing when freed (a
  * dataplane worker makes and drops encoders and decoders inline: zeroing or
  * poisoning 1 GiB there, as calloc and free do under MALLOC_PERTURB_,
- * stalled it for a second). */
+ * stalled it for a second). Not huge pages: with MADV_HUGEPAGE each first
+ * touch of 2 MiB cleared it inline, stalling the worker for milliseconds on
+ * this VM; wan1g migrations took 1-2 s longer. */
 static void *mem_zalloc(struct hde_mem *m, size_t size)
 {
 	size_t total = size + 16;
