@@ -485,6 +485,16 @@ static const struct nc_ctl_method session_methods[] = {
         {NULL, NULL, NULL, NULL},
 };
 
+/* A peer (a migration's source) may switch the windows of a session it
+ * opened here, and nothing else: the rate cap and unsent limit are this
+ * host's operators' to set. */
+static const struct nc_ctl_param peer_set_params[] = {
+        {"name", NC_CTL_STRING, true, "session name"},
+        {"follow_reader", NC_CTL_BOOL, true,
+         "receive: windows follow the reader (true) or are whole buffers (false)"},
+        {NULL, 0, false, NULL},
+};
+
 int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp)
 {
 	static const struct nc_ctl_method peer_methods[] = {
@@ -492,7 +502,7 @@ int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp)
 	         m_open},
 	        {"session.stats", "one session's counters", name_params, m_stats},
 	        {"session.set", "change a session's windows (follow_reader) while it runs",
-	         set_params, m_set},
+	         peer_set_params, m_set},
 	        {"session.close", "close a session", name_params, m_close},
 	        {NULL, NULL, NULL, NULL},
 	};

@@ -226,6 +226,8 @@ run_migration() {
 	# buffers stay open: there was nothing to hold back).
 	[ "$ch" -eq 0 ] && check "$what: open buffers for the bulk, closed before switchover (the unsent limit was set)" \
 		"grep -q 'left in pass .*: unsent limit 20 ms' $work/A.cp.log"
+	[ "$ch" -eq 0 ] && check "$what: the receiver's windows, open for the bulk, were set to follow its reader over the peer link" \
+		"grep -q \"migration .*: the receiver's windows follow its reader\" $work/A.cp.log"
 	check "$what: both sessions are gone" \
 		"! ctl A --json session list | grep -q mig- && ! ctl B --json session list | grep -q mig-"
 }
