@@ -16,11 +16,14 @@
 #ifndef NC_ABI_H
 #define NC_ABI_H
 
+#include <sched.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 8u
+#define NC_ABI_VERSION 9u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -215,8 +218,16 @@ struct nc_hde_shm {
 };
 _Static_assert(sizeof(struct nc_hde_shm) == 240, "HDE stats layout");
 
-/** One AMST session, written by the dataplane once per stats period. */
+/**
+ * One AMST session, written by the dataplane once per stats period. A slot is
+ * some 2.4 KB: a reader in another process could see it half rewritten (one
+ * stream's digest new and the next one's old, a session's state with another
+ * session's name), so the dataplane writes it inside a sequence count (seq is
+ * odd while it writes) and readers take a copy with nc_session_shm_read().
+ */
 struct nc_session_shm {
+	uint32_t seq; /**< odd while the dataplane rewrites the slot */
+	uint32_t pad_seq;
 	char name[NC_SESSION_NAME_LEN];
 	char addr[NC_SESSION_ADDR_LEN];
 	char error[64];
@@ -280,6 +291,44 @@ static inline uint64_t nc_heartbeat_age_ns(const struct nc_stats_shm *s)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	return now > hb ? now - hb : 0;
+}
+
+/* The writer's side (the dataplane's service loop, the only writer). */
+static inline void nc_session_shm_write_begin(struct nc_session_shm *o)
+{
+	__atomic_store_n(&o->seq, o->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before any field changes */
+}
+
+static inline void nc_session_shm_write_end(struct nc_session_shm *o)
+{
+	__atomic_store_n(&o->seq, o->seq + 1, __ATOMIC_RELEASE); /* fields before even */
+}
+
+/** Up to this many looks at a slot being written before a reader gives up. */
+#define NC_SESSION_SHM_TRIES 4096u
+
+/**
+ * Copy the slot @p s into @p out as the dataplane last wrote it whole. Returns
+ * false if every look found it being written: a dataplane that died in the
+ * middle of a write leaves seq odd forever, and a reader must not spin on it.
+ * A writer preempted mid-slot (two cores, many threads) gets the CPU back
+ * through sched_yield().
+ */
+static inline bool nc_session_shm_read(const struct nc_session_shm *s, struct nc_session_shm *out)
+{
+	for (unsigned i = 0; i < NC_SESSION_SHM_TRIES; i++) {
+		uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		if ((seq & 1) == 0) {
+			memcpy(out, s, sizeof(*out));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the copy before the check */
+			if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq)
+				return true;
+		}
+		if (i >= 16)
+			sched_yield();
+	}
+	return false;
 }
 
 #endif /* NC_ABI_H */

@@ -230,14 +230,35 @@ static int m_open(const json_t *params, json_t **result, void *arg, char *err, s
 	return 0;
 }
 
-static const struct nc_session_shm *find(struct cp *cp, const char *name)
+/* A whole copy of the dataplane's slot i (never read in place: the dataplane
+ * rewrites it as we read), or -EBUSY. */
+static int snapshot(const struct nc_stats_shm *st, unsigned i, struct nc_session_shm *out,
+                    char *err, size_t errlen)
+{
+	if (nc_session_shm_read(&st->sessions[i], out))
+		return 0;
+	snprintf(err, errlen,
+	         "the dataplane's stats slot %u stays half written (did the dataplane stop in "
+	         "the middle of a write?)",
+	         i);
+	return -EBUSY;
+}
+
+/* Copy the session called name into *out: 0, or -EINVAL if there is none. */
+static int find(struct cp *cp, const char *name, struct nc_session_shm *out, char *err,
+                size_t errlen)
 {
 	const struct nc_stats_shm *st = cp->link ? cp_dplink_stats(cp->link) : NULL;
-	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++)
-		if (st->sessions[i].state != NC_SESS_FREE &&
-		    strncmp(st->sessions[i].name, name, NC_SESSION_NAME_LEN) == 0)
-			return &st->sessions[i];
-	return NULL;
+	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++) {
+		int rc = snapshot(st, i, out, err, errlen);
+		if (rc)
+			return rc;
+		if (out->state != NC_SESS_FREE &&
+		    strncmp(out->name, name, NC_SESSION_NAME_LEN) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "no session '%.32s'", name);
+	return -EINVAL;
 }
 
 static json_t *summary(const struct nc_session_shm *s)
@@ -256,13 +277,20 @@ static json_t *summary(const struct nc_session_shm *s)
 
 static int m_list(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
 {
-	(void)params, (void)err, (void)errlen;
+	(void)params;
 	struct cp *cp = arg;
 	const struct nc_stats_shm *st = cp->link ? cp_dplink_stats(cp->link) : NULL;
+	struct nc_session_shm s;
 	json_t *a = json_array();
-	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++)
-		if (st->sessions[i].state != NC_SESS_FREE)
-			json_array_append_new(a, summary(&st->sessions[i]));
+	for (unsigned i = 0; st && i < NC_MAX_SESSIONS; i++) {
+		int rc = snapshot(st, i, &s, err, errlen);
+		if (rc) {
+			json_decref(a);
+			return rc;
+		}
+		if (s.state != NC_SESS_FREE)
+			json_array_append_new(a, summary(&s));
+	}
 	*result = json_pack("{s:o}", "sessions", a);
 	return 0;
 }
@@ -300,11 +328,11 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 {
 	struct cp *cp = arg;
 	const char *name = json_string_value(json_object_get(params, "name"));
-	const struct nc_session_shm *s = find(cp, name);
-	if (s == NULL) {
-		snprintf(err, errlen, "no session '%.32s'", name);
-		return -EINVAL;
-	}
+	struct nc_session_shm copy;
+	int rc = find(cp, name, &copy, err, errlen);
+	if (rc)
+		return rc;
+	const struct nc_session_shm *s = &copy;
 	json_t *o = summary(s);
 	json_object_set_new(o, "packets_sent", json_integer((json_int_t)s->pkts_sent));
 	json_object_set_new(o, "packets_recv", json_integer((json_int_t)s->pkts_recv));

@@ -748,6 +748,79 @@ static void publish_hde(struct nc_hde_shm *o, const struct dp_host_sess *h, bool
 	o->streams = cs.streams;
 }
 
+/* Rewrite a used session's slot (inside the slot's sequence count). */
+static void publish_session(struct nc_session_shm *o, const struct dp_amst_sess *s)
+{
+	if (o->state == NC_SESS_FREE || o->opened_ns != s->opened_ns ||
+	    strncmp(o->name, s->name, sizeof(o->name)) != 0)
+		/* a new session in the slot: none of the last one's counters (seq stays) */
+		memset(o->name, 0, sizeof(*o) - offsetof(struct nc_session_shm, name));
+	snprintf(o->name, sizeof(o->name), "%s", s->name);
+	snprintf(o->addr, sizeof(o->addr), "%s", s->addr_text);
+	snprintf(o->error, sizeof(o->error), "%s", s->error);
+	o->role = s->role;
+	o->peer_ip = s->peer_ip;
+	o->opened_ns = s->opened_ns;
+	o->rate_cap = s->rate_cap;
+	o->flags = s->flags |
+	           (s->role == NC_ROLE_RECEIVE && s->full_window ? NC_SESS_F_WHOLE_WINDOW : 0);
+	o->unsent_ms = (uint32_t)(s->unsent_ns / 1000000u);
+	o->state = s->state;
+	if (s->conn == NULL) {
+		o->n_streams = 0;
+		return;
+	}
+	struct amst_conn_stats st;
+	amst_conn_get_stats(s->conn, &st);
+	o->pkts_sent = st.pkts_sent;
+	o->pkts_recv = st.pkts_recv;
+	o->bytes_sent = st.bytes_sent;
+	o->bytes_recv = st.bytes_recv;
+	o->stream_bytes_sent = st.stream_bytes_sent;
+	o->stream_bytes_recv = st.stream_bytes_recv;
+	o->retrans_bytes = st.retrans_bytes;
+	o->pkts_lost = st.pkts_lost;
+	o->srtt_ns = st.srtt_ns;
+	o->min_rtt_ns = st.min_rtt_ns;
+	o->pacing_rate = st.pacing_rate;
+	o->btl_bw = st.btl_bw;
+	o->cwnd = st.cwnd;
+	o->bytes_in_flight = st.bytes_in_flight;
+	o->buffer_bytes = st.buffer_bytes;
+	for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
+		o->drops[d] = st.drops[d];
+	if (s->host) {
+		struct dp_host_sess_stats hst;
+		dp_host_sess_get_stats(s->host, &hst);
+		o->connect_failed = hst.connect_failed;
+		o->host_errors = hst.host_errors;
+		/* HDE's adaptive choice follows the link's delivery rate. */
+		double rate = (double)st.btl_bw;
+		if (s->rate_cap && (double)s->rate_cap < rate)
+			rate = (double)s->rate_cap;
+		dp_host_sess_set_link_rate(s->host, rate);
+		publish_hde(&o->hde, s->host, s->role == NC_ROLE_SEND);
+	}
+	struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
+	unsigned n = s->host ? dp_host_sess_streams(s->host, hs, NC_MAX_SESSION_STREAMS) : 0;
+	o->n_streams = n;
+	for (unsigned k = 0; k < n; k++) {
+		struct amst_stream_info info = {0};
+		amst_stream_info(s->conn, hs[k].stream, &info);
+		o->streams[k].id = hs[k].stream;
+		o->streams[k].to_peer = hs[k].to_amst;
+		o->streams[k].from_peer = hs[k].from_amst;
+		o->streams[k].retrans = info.retrans;
+		o->streams[k].flags = NC_STREAM_F_OPEN |
+		                      (hs[k].host_eof ? NC_STREAM_F_HOST_EOF : 0) |
+		                      (hs[k].amst_fin ? NC_STREAM_F_PEER_FIN : 0) |
+		                      (hs[k].reset ? NC_STREAM_F_RESET : 0) |
+		                      (hs[k].digest_done ? NC_STREAM_F_DIGEST : 0);
+		if (hs[k].digest_done)
+			memcpy(o->streams[k].digest, hs[k].digest, sizeof(o->streams[k].digest));
+	}
+}
+
 void dp_amst_publish(struct dp *dp)
 {
 	struct dp_amst *a = &amst_state;
@@ -756,81 +829,14 @@ void dp_amst_publish(struct dp *dp)
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		const struct dp_amst_sess *s = &a->sess[i];
 		struct nc_session_shm *o = &dp->stats->sessions[i];
-		if (!s->used) {
+		if (!s->used && o->state == NC_SESS_FREE)
+			continue;
+		nc_session_shm_write_begin(o);
+		if (s->used)
+			publish_session(o, s);
+		else
 			o->state = NC_SESS_FREE;
-			continue;
-		}
-		if (o->state == NC_SESS_FREE || o->opened_ns != s->opened_ns ||
-		    strncmp(o->name, s->name, sizeof(o->name)) != 0)
-			memset(o, 0, sizeof(*o)); /* a new session in the slot: none of the last
-			                             one's counters */
-		snprintf(o->name, sizeof(o->name), "%s", s->name);
-		snprintf(o->addr, sizeof(o->addr), "%s", s->addr_text);
-		snprintf(o->error, sizeof(o->error), "%s", s->error);
-		o->role = s->role;
-		o->peer_ip = s->peer_ip;
-		o->opened_ns = s->opened_ns;
-		o->rate_cap = s->rate_cap;
-		o->flags =
-		        s->flags |
-		        (s->role == NC_ROLE_RECEIVE && s->full_window ? NC_SESS_F_WHOLE_WINDOW : 0);
-		o->unsent_ms = (uint32_t)(s->unsent_ns / 1000000u);
-		o->state = s->state;
-		if (s->conn == NULL) {
-			o->n_streams = 0;
-			continue;
-		}
-		struct amst_conn_stats st;
-		amst_conn_get_stats(s->conn, &st);
-		o->pkts_sent = st.pkts_sent;
-		o->pkts_recv = st.pkts_recv;
-		o->bytes_sent = st.bytes_sent;
-		o->bytes_recv = st.bytes_recv;
-		o->stream_bytes_sent = st.stream_bytes_sent;
-		o->stream_bytes_recv = st.stream_bytes_recv;
-		o->retrans_bytes = st.retrans_bytes;
-		o->pkts_lost = st.pkts_lost;
-		o->srtt_ns = st.srtt_ns;
-		o->min_rtt_ns = st.min_rtt_ns;
-		o->pacing_rate = st.pacing_rate;
-		o->btl_bw = st.btl_bw;
-		o->cwnd = st.cwnd;
-		o->bytes_in_flight = st.bytes_in_flight;
-		o->buffer_bytes = st.buffer_bytes;
-		for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
-			o->drops[d] = st.drops[d];
-		if (s->host) {
-			struct dp_host_sess_stats hst;
-			dp_host_sess_get_stats(s->host, &hst);
-			o->connect_failed = hst.connect_failed;
-			o->host_errors = hst.host_errors;
-			/* HDE's adaptive choice follows the link's delivery rate. */
-			double rate = (double)st.btl_bw;
-			if (s->rate_cap && (double)s->rate_cap < rate)
-				rate = (double)s->rate_cap;
-			dp_host_sess_set_link_rate(s->host, rate);
-			publish_hde(&o->hde, s->host, s->role == NC_ROLE_SEND);
-		}
-		struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
-		unsigned n =
-		        s->host ? dp_host_sess_streams(s->host, hs, NC_MAX_SESSION_STREAMS) : 0;
-		o->n_streams = n;
-		for (unsigned k = 0; k < n; k++) {
-			struct amst_stream_info info = {0};
-			amst_stream_info(s->conn, hs[k].stream, &info);
-			o->streams[k].id = hs[k].stream;
-			o->streams[k].to_peer = hs[k].to_amst;
-			o->streams[k].from_peer = hs[k].from_amst;
-			o->streams[k].retrans = info.retrans;
-			o->streams[k].flags = NC_STREAM_F_OPEN |
-			                      (hs[k].host_eof ? NC_STREAM_F_HOST_EOF : 0) |
-			                      (hs[k].amst_fin ? NC_STREAM_F_PEER_FIN : 0) |
-			                      (hs[k].reset ? NC_STREAM_F_RESET : 0) |
-			                      (hs[k].digest_done ? NC_STREAM_F_DIGEST : 0);
-			if (hs[k].digest_done)
-				memcpy(o->streams[k].digest, hs[k].digest,
-				       sizeof(o->streams[k].digest));
-		}
+		nc_session_shm_write_end(o);
 	}
 }
 
