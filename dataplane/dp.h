@@ -58,6 +58,8 @@ struct dp {
 	unsigned n_ports;
 	struct dp_port ports[NC_MAX_PORTS];
 	struct rte_mempool *pool;
+	unsigned mbuf_room; /* data room of a packet buffer: one frame of amst.mtu, and
+	                       what every port's PMD needs (nc_drv_fit_mtu) */
 	struct rte_ring *cmd_ring;
 	struct rte_ring *evt_ring;
 	const struct rte_memzone *stats_mz;

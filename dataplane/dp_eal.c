@@ -185,6 +185,9 @@ int dp_eal_component(struct dp *dp)
 	const char *const *specs;
 	unsigned n = nc_config_get_list(dp->cfg, "dataplane.ports", &specs);
 	unsigned per_drv[16] = {0};
+	/* One frame of the migration link's MTU fits one packet buffer. */
+	unsigned mtu = (unsigned)nc_config_get_int(dp->cfg, "amst.mtu");
+	dp->mbuf_room = mtu + 18 > 2048 ? mtu + 18 : 2048;
 	for (unsigned i = 0; i < n; i++) {
 		char err[256];
 		const char *colon = strchr(specs[i], ':');
@@ -195,7 +198,9 @@ int dp_eal_component(struct dp *dp)
 		for (unsigned d = 0; d < nc_drv_count() && d < 16; d++)
 			if (strcmp(nc_drv_at(d)->name, name) == 0)
 				idx = per_drv[d]++;
-		if (nc_drv_parse(specs[i], idx, &dp->ports[i].spec, err, sizeof(err)) != 0) {
+		if (nc_drv_parse(specs[i], idx, &dp->ports[i].spec, err, sizeof(err)) != 0 ||
+		    nc_drv_fit_mtu(&dp->ports[i].spec, mtu, &dp->mbuf_room, err, sizeof(err)) !=
+		            0) {
 			NC_LOG(ERR, "config error: dataplane.ports[%u]: %s", i, err);
 			fprintf(stderr, "novacron-dp: config error: dataplane.ports[%u]: %s\n", i,
 			        err);

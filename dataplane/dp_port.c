@@ -98,10 +98,7 @@ static int ports_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	(void)ctx;
 	struct dp *dp = arg;
 	unsigned n = (unsigned)nc_config_get_int(dp->cfg, "dataplane.mbufs");
-	/* One frame of the migration link's MTU fits one mbuf. */
-	unsigned room = (unsigned)nc_config_get_int(dp->cfg, "amst.mtu") + 18;
-	if (room < 2048)
-		room = 2048;
+	unsigned room = dp->mbuf_room; /* dp_eal: the MTU's and the ports' */
 	dp->pool = rte_pktmbuf_pool_create("nc_mbufs", n, 256, 0,
 	                                   (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
 	                                   (int)rte_socket_id());

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* drv_af_packet: a kernel interface through AF_PACKET (net_af_packet). */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <rte_ethdev.h>
 
@@ -9,11 +12,46 @@
 static const char *const afp_keys[] = {"iface",    "qpairs",       "blocksz", "framesz",
                                        "framecnt", "qdisc_bypass", NULL};
 static const char *const afp_required[] = {"iface", NULL};
+
+/*
+ * The PMD's kernel rings (TPACKET_V2; DPDK 22.11's net_af_packet) hold
+ * framecnt slots of framesz bytes each way, and the PMD finds slot i at
+ * i x framesz: a block (blocksz, a whole number of pages) must hold a whole
+ * number of slots with no bytes left over, or every slot after the first
+ * block is misread (sessions then see nothing, with no error anywhere), and
+ * framecnt must fill whole blocks. The kernel writes a received frame 66
+ * bytes into its slot (its header, aligned) and cuts what does not fit; the
+ * PMD copies a slot into one packet buffer, which must have framesz - 32
+ * bytes of room. So a link MTU decides the slot size, the slot size the
+ * buffers' room, and nc_drv_fit_mtu fills in what the config leaves out.
+ */
+#define AFP_PAGE      4096u
+#define AFP_FRAME_AT  66u   /* where a received frame starts in its slot */
+#define AFP_HDR_BYTES 32u   /* of a slot, what the PMD's buffer need not hold */
+#define AFP_FRAMESZ   2048u /* DPDK's default slot: IP MTU up to 1968 */
+#define AFP_MAX_BLOCK (4u << 20)
 /* The kernel's ring holds what arrives while the worker naps or codes: DPDK's
  * 512 frames are 6 ms at 1 Gbit/s, and a receiver that decoded an HDE batch
  * on a busy 2-core machine lost 1.4% of a migration's packets there (wanem
- * counted 0.1%). 4096 frames of 2 KiB: 8 MiB per ring. */
-static const char *const afp_defaults[] = {"framecnt=4096", NULL};
+ * counted 0.1%). When framecnt is not given: 8 MiB per ring (4096 slots of
+ * 2 KiB, 912 of 9 KiB). */
+#define AFP_RING_BYTES (8u << 20)
+
+static unsigned afp_uint(const struct nc_drv_port *p, const char *key, unsigned dflt)
+{
+	const char *v = nc_drv_arg(p, key);
+	return v ? (unsigned)strtoul(v, NULL, 10) : dflt;
+}
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+	while (b) {
+		unsigned t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
 
 static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 {
@@ -22,7 +60,88 @@ static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 		rc = drv_check_uint(p, "qdisc_bypass", 0, 1, err, errlen);
 	if (rc == 0)
 		rc = drv_check_uint(p, "framecnt", 1, 1u << 20, err, errlen);
-	return rc;
+	if (rc == 0)
+		rc = drv_check_uint(p, "framesz", 256, 65536, err, errlen);
+	if (rc == 0)
+		rc = drv_check_uint(p, "blocksz", AFP_PAGE, AFP_MAX_BLOCK, err, errlen);
+	if (rc)
+		return rc;
+	unsigned fs = afp_uint(p, "framesz", AFP_FRAMESZ), bs = afp_uint(p, "blocksz", 0);
+	if (fs % 16) {
+		snprintf(err, errlen, "af_packet: framesz must be a multiple of 16, got %u", fs);
+		return -EINVAL;
+	}
+	if (bs % AFP_PAGE) {
+		snprintf(err, errlen,
+		         "af_packet: blocksz must be a multiple of %u (a page), got %u", AFP_PAGE,
+		         bs);
+		return -EINVAL;
+	}
+	if (bs && bs % fs) {
+		snprintf(err, errlen,
+		         "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz): "
+		         "the PMD reads frames end to end, so give blocksz=%u",
+		         bs, fs, fs / gcd(fs, AFP_PAGE) * AFP_PAGE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int afp_fit_mtu(struct nc_drv_port *p, unsigned mtu, unsigned *room, char *err,
+                       size_t errlen)
+{
+	unsigned have = drv_iface_mtu(p);
+	if (have && have < mtu) {
+		snprintf(err, errlen,
+		         "af_packet: interface %s has MTU %u, below amst.mtu %u: the kernel would "
+		         "drop every larger packet; raise it (ip link set %s mtu %u) or lower "
+		         "amst.mtu",
+		         nc_drv_arg(p, "iface"), have, mtu, nc_drv_arg(p, "iface"), mtu);
+		return -EINVAL;
+	}
+	unsigned need = (mtu + 14 + AFP_FRAME_AT + 15) / 16 * 16;
+	unsigned dflt = need <= AFP_FRAMESZ ? AFP_FRAMESZ : (need + 1023) / 1024 * 1024;
+	unsigned fs = afp_uint(p, "framesz", dflt);
+	if (fs < need) {
+		snprintf(
+		        err, errlen,
+		        "af_packet: framesz %u cannot hold a frame of amst.mtu %u (the kernel puts "
+		        "it %u bytes into a %u-byte slot): give framesz=%u or leave framesz out",
+		        fs, mtu, AFP_FRAME_AT, need, dflt);
+		return -EINVAL;
+	}
+	unsigned fit = fs / gcd(fs, AFP_PAGE) * AFP_PAGE; /* the smallest block of whole frames */
+	unsigned bs = afp_uint(p, "blocksz", fit);
+	if (bs > AFP_MAX_BLOCK || bs % fs) {
+		snprintf(err, errlen,
+		         "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz, "
+		         "for amst.mtu %u)%s",
+		         bs, fs, mtu,
+		         fit <= AFP_MAX_BLOCK ? ": leave blocksz out"
+		                              : ": give a framesz that is a multiple of 1024");
+		return -EINVAL;
+	}
+	unsigned per = bs / fs, fc = AFP_RING_BYTES / fs;
+	fc = afp_uint(p, "framecnt", (fc < per ? per : fc + per - 1) / per * per);
+	if (fc % per) {
+		snprintf(err, errlen,
+		         "af_packet: framecnt %u does not fill whole blocks of %u frames "
+		         "(blocksz / framesz): give framecnt=%u",
+		         fc, per, (fc + per - 1) / per * per);
+		return -EINVAL;
+	}
+	char v[3][16];
+	snprintf(v[0], sizeof(v[0]), "%u", fs);
+	snprintf(v[1], sizeof(v[1]), "%u", bs);
+	snprintf(v[2], sizeof(v[2]), "%u", fc);
+	if (nc_drv_set_arg(p, "framesz", v[0]) || nc_drv_set_arg(p, "blocksz", v[1]) ||
+	    nc_drv_set_arg(p, "framecnt", v[2])) {
+		snprintf(err, errlen, "af_packet: too many arguments");
+		return -EINVAL;
+	}
+	if (*room < fs - AFP_HDR_BYTES)
+		*room = fs - AFP_HDR_BYTES;
+	return 0;
 }
 
 static int afp_setup(const struct nc_drv_port *p, uint16_t port_id, char *err, size_t errlen)
@@ -40,9 +159,9 @@ static const struct nc_drv af_packet_drv = {
         .help = "kernel interface through AF_PACKET (iface=NAME)",
         .keys = afp_keys,
         .required = afp_required,
-        .defaults = afp_defaults,
         .check = afp_check,
         .prepare = drv_iface_exists,
         .setup = afp_setup,
+        .fit_mtu = afp_fit_mtu,
 };
 NC_DRV_REGISTER(af_packet_drv)

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "drv_common.h"
 
@@ -58,6 +61,22 @@ int drv_iface_exists(const struct nc_drv_port *p, char *err, size_t errlen)
 		return -ENODEV;
 	}
 	return 0;
+}
+
+unsigned drv_iface_mtu(const struct nc_drv_port *p)
+{
+	const char *iface = nc_drv_arg(p, "iface");
+	if (iface == NULL || strlen(iface) >= IFNAMSIZ)
+		return 0;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, iface, strlen(iface));
+	int rc = ioctl(s, SIOCGIFMTU, &ifr);
+	close(s);
+	return rc == 0 && ifr.ifr_mtu > 0 ? (unsigned)ifr.ifr_mtu : 0;
 }
 
 int drv_mkdir_p(const char *dir, char *err, size_t errlen)

@@ -16,6 +16,9 @@ int drv_check_uint(const struct nc_drv_port *p, const char *key, uint64_t min, u
                    char *err, size_t errlen);
 /** The interface named by "iface" must exist in this network namespace. */
 int drv_iface_exists(const struct nc_drv_port *p, char *err, size_t errlen);
+/** The MTU of the interface named by "iface" (0 if it cannot be read: no such
+ *  interface here, or no "iface"). */
+unsigned drv_iface_mtu(const struct nc_drv_port *p);
 /** mkdir -p with mode 0750. */
 int drv_mkdir_p(const char *dir, char *err, size_t errlen);
 

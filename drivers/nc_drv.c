@@ -61,6 +61,20 @@ static void list_names(char *buf, size_t len, const char *const *names)
 		snprintf(buf, len, "none");
 }
 
+/* "net_memif0,KEY=VALUE,..." from the device name and the arguments. */
+static int build_devargs(struct nc_drv_port *out, char *err, size_t errlen)
+{
+	int n = snprintf(out->devargs, sizeof(out->devargs), "%s", out->devname);
+	for (unsigned i = 0; i < out->n_args && n < (int)sizeof(out->devargs); i++)
+		n += snprintf(out->devargs + n, sizeof(out->devargs) - (size_t)n, ",%s=%s",
+		              out->args[i].key, out->args[i].value);
+	if (n >= (int)sizeof(out->devargs)) {
+		snprintf(err, errlen, "%s: arguments too long", out->drv->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char *err,
                  size_t errlen)
 {
@@ -159,13 +173,36 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 		out->n_args++;
 	}
 	snprintf(out->devname, sizeof(out->devname), "%s%u", d->pmd, index);
-	int n = snprintf(out->devargs, sizeof(out->devargs), "%s", out->devname);
-	for (unsigned i = 0; i < out->n_args && n < (int)sizeof(out->devargs); i++)
-		n += snprintf(out->devargs + n, sizeof(out->devargs) - (size_t)n, ",%s=%s",
-		              out->args[i].key, out->args[i].value);
-	if (n >= (int)sizeof(out->devargs)) {
-		snprintf(err, errlen, "%s: arguments too long", d->name);
-		return -EINVAL;
-	}
+	int rc = build_devargs(out, err, errlen);
+	if (rc)
+		return rc;
 	return d->check ? d->check(out, err, errlen) : 0;
+}
+
+int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value)
+{
+	struct nc_drv_arg *a = NULL;
+	for (unsigned i = 0; i < p->n_args && a == NULL; i++)
+		if (strcmp(p->args[i].key, key) == 0)
+			a = &p->args[i];
+	if (a == NULL) {
+		if (p->n_args == NC_DRV_MAX_ARGS)
+			return -E2BIG;
+		a = &p->args[p->n_args++];
+	}
+	if (strlen(key) >= sizeof(a->key) || strlen(value) >= sizeof(a->value))
+		return -E2BIG;
+	snprintf(a->key, sizeof(a->key), "%s", key);
+	snprintf(a->value, sizeof(a->value), "%s", value);
+	return 0;
+}
+
+int nc_drv_fit_mtu(struct nc_drv_port *p, unsigned mtu, unsigned *room, char *err, size_t errlen)
+{
+	if (p->drv->fit_mtu != NULL) {
+		int rc = p->drv->fit_mtu(p, mtu, room, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return build_devargs(p, err, errlen);
 }

@@ -11,6 +11,10 @@
  *  - prepare: make the host ready before EAL probes the device (a socket
  *             directory, an interface that must exist).
  *  - setup:   adjust the started ethdev (promiscuous mode, ...).
+ *  - fit_mtu: size the device for the link's MTU (nc_drv_fit_mtu): add the
+ *             arguments the MTU implies, refuse given ones that cannot carry
+ *             it, and raise the packet buffers' data room to what the PMD
+ *             needs.
  * Each driver file registers itself with NC_DRV_REGISTER.
  */
 #ifndef NC_DRV_H
@@ -46,6 +50,8 @@ struct nc_drv {
 	int (*check)(const struct nc_drv_port *p, char *err, size_t errlen);
 	int (*prepare)(const struct nc_drv_port *p, char *err, size_t errlen);
 	int (*setup)(const struct nc_drv_port *p, uint16_t port_id, char *err, size_t errlen);
+	int (*fit_mtu)(struct nc_drv_port *p, unsigned mtu, unsigned *room, char *err,
+	               size_t errlen);
 };
 
 /** Add a driver to the registry (from a constructor). */
@@ -75,5 +81,18 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 
 /** The value of @p key in @p p, or NULL. */
 const char *nc_drv_arg(const struct nc_drv_port *p, const char *key);
+
+/** Give @p key the value @p value (added, or replacing the one there); devargs
+ *  follow at the next nc_drv_fit_mtu. 0 or -E2BIG. */
+int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value);
+
+/**
+ * Fit a parsed port to the link's IP MTU @p mtu (before EAL probes it): runs
+ * the driver's fit_mtu hook, which may add arguments and raise @p room (the
+ * data room, in bytes, that the port's packet buffers need; the caller starts
+ * it at what one frame of the MTU takes), and rebuilds devargs. Returns 0 or
+ * -EINVAL with a message naming the argument and a value that works.
+ */
+int nc_drv_fit_mtu(struct nc_drv_port *p, unsigned mtu, unsigned *room, char *err, size_t errlen);
 
 #endif /* NC_DRV_H */

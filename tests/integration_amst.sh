@@ -393,6 +393,29 @@ wait $srv
 check "unsealed, 64 MiB over 2 streams byte-exact through 1% loss" "compare $work/src-un.json $work/dst-un.json 2"
 check "no packet had a bad checksum, on either side" "nocrc WC un && nocrc WD un"
 appliance_stop WC WD
+
+echo "# jumbo frames: af_packet ports at amst.mtu 9000 (kernel slots and buffers follow the MTU)"
+config WJ ncWJ$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 9000
+config WK ncWK$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 9000
+out=$(ip netns exec "$wan-a" timeout 30 "$DP" --config "$work/WJ.yaml" 2>&1)
+check "amst.mtu 9000 over a 1500-byte interface is refused, naming the fix" \
+	"printf '%s' \"\$out\" | grep -q 'interface a0 has MTU 1500, below amst.mtu 9000'"
+"$S/tools/wan" set lan10g --name "$wan" >/dev/null
+appliance_start WJ "$wan-a" && appliance_start WK "$wan-b" || exit 1
+check "the port's kernel slots fit a 9000-byte frame" \
+	"ctl WJ --dp --json status | grep -q 'framesz=9216,blocksz=36864,framecnt=912'"
+ctl WJ session open jumbo send 10.77.0.12 "unix:$work/src-j.sock" >/dev/null &&
+	ctl WK session open jumbo receive 10.77.0.11 "unix:$work/dst-j.sock" >/dev/null
+$PY serve "unix:$work/dst-j.sock" --conns 2 --out "$work/dst-j.json" --timeout 60 &
+srv=$!
+sleep 0.3
+$PY send "unix:$work/src-j.sock" --conns 2 --bytes $((128 << 20)) --seed 7 --out "$work/src-j.json" --timeout 60
+wait $srv
+check "lan10g, MTU 9000: 256 MiB over 2 streams byte-exact" "compare $work/src-j.json $work/dst-j.json 2"
+check "the sender's packets averaged over 7000 bytes" \
+	"ctl WJ --dp --json status | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"ports\"][0]; assert p[\"obytes\"] > 7000 * p[\"opackets\"], p'"
+appliance_stop WJ WK
+"$S/tools/wan" set wan1g-lossy --name "$wan" >/dev/null
 appliance_start WA "$wan-a" && appliance_start WB "$wan-b" || exit 1
 
 echo "# forged packets from the network are dropped and counted"

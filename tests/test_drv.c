@@ -49,11 +49,63 @@ static void test_good_specs(void **state)
 	assert_int_equal(parse("ring", &p), 0);
 	assert_string_equal(p.devargs, "net_ring0");
 	assert_int_equal(parse("af_packet:iface=veth0,qpairs=2", &p), 0);
-	assert_string_equal(p.devargs, "net_af_packet0,iface=veth0,qpairs=2,framecnt=4096");
+	assert_string_equal(p.devargs, "net_af_packet0,iface=veth0,qpairs=2");
 	assert_int_equal(parse("af_packet:framecnt=256,iface=veth0", &p), 0);
 	assert_string_equal(p.devargs, "net_af_packet0,framecnt=256,iface=veth0");
 	assert_int_equal(parse("af_xdp:iface=veth1,start_queue=0,queue_count=1", &p), 0);
 	assert_string_equal(p.devname, "net_af_xdp0");
+}
+
+/* fit an af_packet spec to an MTU: the devargs it gets, the buffer room, or -EINVAL */
+static int fit(const char *spec, unsigned mtu, struct nc_drv_port *p, unsigned *room)
+{
+	assert_int_equal(parse(spec, p), 0);
+	*room = mtu + 18 > 2048 ? mtu + 18 : 2048;
+	err[0] = '\0';
+	return nc_drv_fit_mtu(p, mtu, room, err, sizeof(err));
+}
+
+/* af_packet's kernel slots follow the link MTU: a 1500-byte link keeps DPDK's
+ * 2 KiB slots (8 MiB rings), a 9000-byte one gets 9 KiB slots in blocks of four
+ * and buffers to hold them; values that cannot work are refused with one that
+ * does. ("nc-no-such-if0" does not exist: its MTU is not checked.) */
+static void test_af_packet_fits_mtu(void **state)
+{
+	(void)state;
+	struct nc_drv_port p;
+	unsigned room;
+	assert_int_equal(fit("af_packet:iface=nc-no-such-if0", 1500, &p, &room), 0);
+	assert_string_equal(p.devargs, "net_af_packet0,iface=nc-no-such-if0,framesz=2048,"
+	                               "blocksz=4096,framecnt=4096");
+	assert_int_equal(room, 2048);
+	assert_int_equal(fit("af_packet:iface=nc-no-such-if0", 9000, &p, &room), 0);
+	assert_string_equal(p.devargs, "net_af_packet0,iface=nc-no-such-if0,framesz=9216,"
+	                               "blocksz=36864,framecnt=912");
+	assert_int_equal(room, 9216 - 32); /* the PMD copies a whole slot but its header */
+	/* given values are kept when they work */
+	assert_int_equal(fit("af_packet:iface=x0,framesz=16384,framecnt=600", 9000, &p, &room), 0);
+	assert_string_equal(p.devargs,
+	                    "net_af_packet0,iface=x0,framesz=16384,framecnt=600,blocksz=16384");
+	assert_int_equal(room, 16384 - 32);
+	/* a slot too small for the MTU: 9000 + 14 bytes 66 bytes in */
+	assert_int_equal(fit("af_packet:iface=x0,framesz=9072", 9000, &p, &room), -EINVAL);
+	assert_non_null(strstr(err, "framesz=9216"));
+	assert_int_equal(fit("af_packet:iface=x0", 1969, &p, &room), 0);
+	assert_non_null(strstr(p.devargs, "framesz=3072"));
+	/* blocks of whole slots, framecnt of whole blocks */
+	assert_int_equal(parse("af_packet:iface=x0,framesz=9104,blocksz=36864", &p), -EINVAL);
+	assert_non_null(strstr(err, "blocksz="));
+	assert_int_equal(parse("af_packet:iface=x0,framesz=9000", &p), -EINVAL); /* not x16 */
+	assert_int_equal(parse("af_packet:iface=x0,blocksz=6000", &p), -EINVAL); /* not pages */
+	assert_int_equal(fit("af_packet:iface=x0,blocksz=8192", 9000, &p, &room), -EINVAL);
+	assert_int_equal(fit("af_packet:iface=x0,framecnt=1001", 9000, &p, &room), -EINVAL);
+	assert_non_null(strstr(err, "framecnt=1004"));
+	/* other drivers have nothing to fit */
+	assert_int_equal(parse("ring", &p), 0);
+	room = 9018;
+	assert_int_equal(nc_drv_fit_mtu(&p, 9000, &room, err, sizeof(err)), 0);
+	assert_int_equal(room, 9018);
+	assert_string_equal(p.devargs, "net_ring0");
 }
 
 static void test_bad_specs(void **state)
@@ -119,9 +171,8 @@ static void test_prepare_hooks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_registry),
-	        cmocka_unit_test(test_good_specs),
-	        cmocka_unit_test(test_bad_specs),
+	        cmocka_unit_test(test_registry),      cmocka_unit_test(test_good_specs),
+	        cmocka_unit_test(test_bad_specs),     cmocka_unit_test(test_af_packet_fits_mtu),
 	        cmocka_unit_test(test_prepare_hooks),
 	};
 	return cmocka_run_group_tests_name("drv", tests, NULL, NULL);
