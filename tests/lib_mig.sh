@@ -83,6 +83,15 @@ mig_init() {
 	MIG_PREFIX=${MIG_WAN}$$
 }
 
+# mig_link_mtu IFACE: the MTU of a0 or b0 in its host's namespace (1500 if it
+# cannot be read): the appliances use the link's MTU, as kernel TCP does for
+# QEMU's own migrations (9000 on lan10g).
+mig_link_mtu() {
+	local m
+	m=$(ip -n "$MIG_WAN-${1%0}" -o link show "$1" 2>/dev/null | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+	echo "${m:-1500}"
+}
+
 # mig_config NAME LCORES IFACE AMST_IP HOST PEER_LISTEN PEER
 mig_config() {
 	mkdir -p "$work/$1"
@@ -98,7 +107,7 @@ dataplane:
 amst:
   ip: $4
   psk: $MIG_PSK
-  mtu: 1500
+  mtu: $(mig_link_mtu "$3")
   idle_timeout_ms: 3000
 controlplane:
   dp_timeout_ms: 5000
