@@ -40,11 +40,12 @@ cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	[ -z "${AMST_SKIP_WAN:-}" ] && "$S/tools/wan" down --name "$wan" >/dev/null 2>&1
 	[ -n "${AMST_KEEP:-}" ] && echo "# kept $work" || rm -rf "$work"
-	rm -rf /var/run/dpdk/ncA$$ /var/run/dpdk/ncB$$ /var/run/dpdk/ncWA$$ /var/run/dpdk/ncWB$$ \
-		/var/run/dpdk/ncU$$ /var/run/dpdk/ncV$$ /var/run/dpdk/ncWC$$ /var/run/dpdk/ncWD$$
-	# A dataplane killed with SIGKILL leaves its hugepage files behind.
-	rm -f /dev/hugepages/ncA$$map_* /dev/hugepages/ncB$$map_* /dev/hugepages/ncWA$$map_* /dev/hugepages/ncWB$$map_* \
-		/dev/hugepages/ncU$$map_* /dev/hugepages/ncV$$map_* /dev/hugepages/ncWC$$map_* /dev/hugepages/ncWD$$map_*
+	local n
+	for n in A B WA WB U V WC WD WJ WK; do
+		rm -rf "/var/run/dpdk/nc$n$$"
+		# A dataplane killed with SIGKILL leaves its hugepage files behind.
+		rm -f /dev/hugepages/nc$n$$map_*
+	done
 }
 trap cleanup EXIT
 
