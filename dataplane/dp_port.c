@@ -44,9 +44,18 @@ static int port_start(struct dp *dp, struct dp_port *p, char *err, size_t errlen
 	if (rc != 0)
 		goto fail;
 	uint16_t mtu = (uint16_t)nc_config_get_int(dp->cfg, "amst.mtu");
-	if (mtu != RTE_ETHER_MTU && rte_eth_dev_set_mtu(p->port_id, mtu) != 0)
-		NC_LOG(WARN, "port %s: cannot set MTU %u; larger frames may be dropped",
-		       p->spec.devname, mtu);
+	if (mtu != RTE_ETHER_MTU && rte_eth_dev_set_mtu(p->port_id, mtu) != 0) {
+		if (p->spec.drv->frames_by_device)
+			NC_LOG(INFO,
+			       "port %s: its PMD takes no MTU %u (it reports frames of %u bytes at "
+			       "most); frames pass as the device carries them",
+			       p->spec.devname, mtu, (unsigned)info.max_rx_pktlen);
+		else
+			NC_LOG(WARN,
+			       "port %s: its PMD takes no MTU %u (it reports frames of %u bytes at "
+			       "most): larger frames may be dropped",
+			       p->spec.devname, mtu, (unsigned)info.max_rx_pktlen);
+	}
 	uint16_t nrx = RX_DESC, ntx = TX_DESC;
 	rc = rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &nrx, &ntx);
 	if (rc != 0)

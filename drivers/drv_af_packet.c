@@ -30,6 +30,7 @@ static const char *const afp_required[] = {"iface", NULL};
 #define AFP_HDR_BYTES 32u   /* of a slot, what the PMD's buffer need not hold */
 #define AFP_FRAMESZ   2048u /* DPDK's default slot: IP MTU up to 1968 */
 #define AFP_MAX_BLOCK (4u << 20)
+#define AFP_MAX_FRAME 32768u /* a packet buffer's room is 16 bits, headroom included */
 /* The kernel's ring holds what arrives while the worker naps or codes: DPDK's
  * 512 frames are 6 ms at 1 Gbit/s, and a receiver that decoded an HDE batch
  * on a busy 2-core machine lost 1.4% of a migration's packets there (wanem
@@ -53,6 +54,31 @@ static unsigned gcd(unsigned a, unsigned b)
 	return a;
 }
 
+/* The smallest block of whole frames of fs bytes and whole pages. */
+static unsigned block_for(unsigned fs)
+{
+	return fs / gcd(fs, AFP_PAGE) * AFP_PAGE;
+}
+
+/* Say how to fix a blocksz that does not hold whole frames of fs bytes. */
+static int bad_block(unsigned bs, unsigned fs, char *err, size_t errlen)
+{
+	unsigned fit = block_for(fs);
+	if (fit <= AFP_MAX_BLOCK)
+		snprintf(err, errlen,
+		         "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz): "
+		         "the PMD reads frames end to end; give blocksz=%u or leave it out",
+		         bs, fs, fit);
+	else
+		snprintf(
+		        err, errlen,
+		        "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz), "
+		        "and no block of at most %u bytes is: give a framesz that is a multiple of "
+		        "1024",
+		        bs, fs, AFP_MAX_BLOCK);
+	return -EINVAL;
+}
+
 static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 {
 	int rc = drv_check_uint(p, "qpairs", 1, 16, err, errlen);
@@ -61,7 +87,7 @@ static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 	if (rc == 0)
 		rc = drv_check_uint(p, "framecnt", 1, 1u << 20, err, errlen);
 	if (rc == 0)
-		rc = drv_check_uint(p, "framesz", 256, 65536, err, errlen);
+		rc = drv_check_uint(p, "framesz", 256, AFP_MAX_FRAME, err, errlen);
 	if (rc == 0)
 		rc = drv_check_uint(p, "blocksz", AFP_PAGE, AFP_MAX_BLOCK, err, errlen);
 	if (rc)
@@ -77,13 +103,8 @@ static int afp_check(const struct nc_drv_port *p, char *err, size_t errlen)
 		         bs);
 		return -EINVAL;
 	}
-	if (bs && bs % fs) {
-		snprintf(err, errlen,
-		         "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz): "
-		         "the PMD reads frames end to end, so give blocksz=%u",
-		         bs, fs, fs / gcd(fs, AFP_PAGE) * AFP_PAGE);
-		return -EINVAL;
-	}
+	if (bs && bs % fs)
+		return bad_block(bs, fs, err, errlen);
 	return 0;
 }
 
@@ -110,17 +131,9 @@ static int afp_fit_mtu(struct nc_drv_port *p, unsigned mtu, unsigned *room, char
 		        fs, mtu, AFP_FRAME_AT, need, dflt);
 		return -EINVAL;
 	}
-	unsigned fit = fs / gcd(fs, AFP_PAGE) * AFP_PAGE; /* the smallest block of whole frames */
-	unsigned bs = afp_uint(p, "blocksz", fit);
-	if (bs > AFP_MAX_BLOCK || bs % fs) {
-		snprintf(err, errlen,
-		         "af_packet: blocksz %u is not a whole number of %u-byte frames (framesz, "
-		         "for amst.mtu %u)%s",
-		         bs, fs, mtu,
-		         fit <= AFP_MAX_BLOCK ? ": leave blocksz out"
-		                              : ": give a framesz that is a multiple of 1024");
-		return -EINVAL;
-	}
+	unsigned bs = afp_uint(p, "blocksz", block_for(fs));
+	if (bs > AFP_MAX_BLOCK || bs % fs)
+		return bad_block(bs, fs, err, errlen);
 	unsigned per = bs / fs, fc = AFP_RING_BYTES / fs;
 	fc = afp_uint(p, "framecnt", (fc < per ? per : fc + per - 1) / per * per);
 	if (fc % per) {
@@ -163,5 +176,6 @@ static const struct nc_drv af_packet_drv = {
         .prepare = drv_iface_exists,
         .setup = afp_setup,
         .fit_mtu = afp_fit_mtu,
+        .frames_by_device = true,
 };
 NC_DRV_REGISTER(af_packet_drv)

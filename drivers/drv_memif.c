@@ -59,5 +59,6 @@ static const struct nc_drv memif_drv = {
         .keys = memif_keys,
         .check = memif_check,
         .prepare = memif_prepare,
+        .frames_by_device = true,
 };
 NC_DRV_REGISTER(memif_drv)

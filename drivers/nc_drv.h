@@ -52,6 +52,9 @@ struct nc_drv {
 	int (*setup)(const struct nc_drv_port *p, uint16_t port_id, char *err, size_t errlen);
 	int (*fit_mtu)(struct nc_drv_port *p, unsigned mtu, unsigned *room, char *err,
 	               size_t errlen);
+	/** Frames longer than the PMD's ethdev MTU still pass: the device's own settings
+	 *  decide (memif chains buffers; af_packet's slots and interface are fitted). */
+	bool frames_by_device;
 };
 
 /** Add a driver to the registry (from a constructor). */

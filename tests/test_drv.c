@@ -100,6 +100,10 @@ static void test_af_packet_fits_mtu(void **state)
 	assert_int_equal(fit("af_packet:iface=x0,blocksz=8192", 9000, &p, &room), -EINVAL);
 	assert_int_equal(fit("af_packet:iface=x0,framecnt=1001", 9000, &p, &room), -EINVAL);
 	assert_non_null(strstr(err, "framecnt=1004"));
+	/* a buffer's room is 16 bits; an odd slot size needs a block no PMD ring takes */
+	assert_int_equal(parse("af_packet:iface=x0,framesz=65536", &p), -EINVAL);
+	assert_int_equal(fit("af_packet:iface=x0,framesz=32752", 9000, &p, &room), -EINVAL);
+	assert_non_null(strstr(err, "multiple of 1024"));
 	/* other drivers have nothing to fit */
 	assert_int_equal(parse("ring", &p), 0);
 	room = 9018;
