@@ -748,7 +748,7 @@ static void publish_hde(struct nc_hde_shm *o, const struct dp_host_sess *h, bool
 	o->streams = cs.streams;
 }
 
-/* Rewrite a used session's slot (inside the slot's sequence count). */
+/* The next contents of a used session's slot, from its last ones in @p o. */
 static void publish_session(struct nc_session_shm *o, const struct dp_amst_sess *s)
 {
 	if (o->state == NC_SESS_FREE || o->opened_ns != s->opened_ns ||
@@ -831,11 +831,15 @@ void dp_amst_publish(struct dp *dp)
 		struct nc_session_shm *o = &dp->stats->sessions[i];
 		if (!s->used && o->state == NC_SESS_FREE)
 			continue;
-		nc_session_shm_write_begin(o);
+		/* Gathered aside, then copied in: the slot is odd for a copy's time, not
+		 * for the calls that gather it. */
+		struct nc_session_shm next = *o;
 		if (s->used)
-			publish_session(o, s);
+			publish_session(&next, s);
 		else
-			o->state = NC_SESS_FREE;
+			next.state = NC_SESS_FREE;
+		nc_session_shm_write_begin(o);
+		memcpy(o->name, next.name, sizeof(*o) - offsetof(struct nc_session_shm, name));
 		nc_session_shm_write_end(o);
 	}
 }

@@ -182,6 +182,8 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value)
 {
 	struct nc_drv_arg *a = NULL;
+	if (strlen(key) >= sizeof(a->key) || strlen(value) >= sizeof(a->value))
+		return -E2BIG;
 	for (unsigned i = 0; i < p->n_args && a == NULL; i++)
 		if (strcmp(p->args[i].key, key) == 0)
 			a = &p->args[i];
@@ -190,8 +192,6 @@ int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value)
 			return -E2BIG;
 		a = &p->args[p->n_args++];
 	}
-	if (strlen(key) >= sizeof(a->key) || strlen(value) >= sizeof(a->value))
-		return -E2BIG;
 	snprintf(a->key, sizeof(a->key), "%s", key);
 	snprintf(a->value, sizeof(a->value), "%s", value);
 	return 0;

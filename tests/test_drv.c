@@ -104,6 +104,18 @@ static void test_af_packet_fits_mtu(void **state)
 	assert_int_equal(parse("af_packet:iface=x0,framesz=65536", &p), -EINVAL);
 	assert_int_equal(fit("af_packet:iface=x0,framesz=32752", 9000, &p, &room), -EINVAL);
 	assert_non_null(strstr(err, "multiple of 1024"));
+	/* an argument too long for its slot is refused and adds nothing */
+	assert_int_equal(parse("af_packet:iface=x0", &p), 0);
+	unsigned n_args = p.n_args;
+	char big[200];
+	memset(big, '7', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(nc_drv_set_arg(&p, "framecnt", big), -E2BIG);
+	assert_int_equal(p.n_args, n_args);
+	assert_int_equal(nc_drv_set_arg(&p, "framecnt", "64"), 0);
+	assert_int_equal(nc_drv_set_arg(&p, "framecnt", "128"), 0); /* replaced, not added */
+	assert_int_equal(p.n_args, n_args + 1);
+	assert_string_equal(nc_drv_arg(&p, "framecnt"), "128");
 	/* other drivers have nothing to fit */
 	assert_int_equal(parse("ring", &p), 0);
 	room = 9018;
