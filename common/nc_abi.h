@@ -305,19 +305,22 @@ static inline void nc_session_shm_write_end(struct nc_session_shm *o)
 	__atomic_store_n(&o->seq, o->seq + 1, __ATOMIC_RELEASE); /* fields before even */
 }
 
-/** Up to this many looks at a slot being written before a reader gives up. */
-#define NC_SESSION_SHM_TRIES 4096u
+/** How long a reader keeps looking at a slot being written before it gives up. */
+#define NC_SESSION_SHM_WAIT_NS 200000000ull
 
 /**
  * Copy the slot @p s into @p out as the dataplane last wrote it whole. Returns
- * false if every look found it being written: a dataplane that died in the
- * middle of a write leaves seq odd forever, and a reader must not spin on it.
- * A writer preempted mid-slot (two cores, many threads) gets the CPU back
- * through sched_yield().
+ * false if the slot stayed half written for NC_SESSION_SHM_WAIT_NS: a
+ * dataplane that died in the middle of a write leaves seq odd forever, and a
+ * reader must not spin on it. The bound is in time, not looks: a writer
+ * preempted mid-copy on a busy machine (two cores, many threads) is back
+ * within a few scheduler ticks, and a few thousand quick looks can all fall
+ * inside one. The reader yields, then naps, meanwhile.
  */
 static inline bool nc_session_shm_read(const struct nc_session_shm *s, struct nc_session_shm *out)
 {
-	for (unsigned i = 0; i < NC_SESSION_SHM_TRIES; i++) {
+	uint64_t deadline = 0;
+	for (unsigned i = 0;; i++) {
 		uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 		if ((seq & 1) == 0) {
 			memcpy(out, s, sizeof(*out));
@@ -325,10 +328,22 @@ static inline bool nc_session_shm_read(const struct nc_session_shm *s, struct nc
 			if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq)
 				return true;
 		}
-		if (i >= 16)
+		if (i < 16)
+			continue;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		if (deadline == 0)
+			deadline = now + NC_SESSION_SHM_WAIT_NS;
+		else if (now >= deadline)
+			return false;
+		if (i < 1024) {
 			sched_yield();
+		} else {
+			struct timespec nap = {0, 50000};
+			nanosleep(&nap, NULL);
+		}
 	}
-	return false;
 }
 
 #endif /* NC_ABI_H */
