@@ -352,6 +352,21 @@ if [ -n "${AMST_SKIP_WAN:-}" ]; then
 fi
 
 echo "# 3. over an emulated WAN, af_packet ports in network namespaces"
+# wan_carry SEND RECV NAME MIB SEED [TIMEOUT]: session NAME from SEND (10.77.0.11) to
+# RECV (10.77.0.12), two streams of MIB MiB each sent and read back; then
+# compare $work/src-NAME.json $work/dst-NAME.json 2.
+wan_carry() {
+	local n=$3 t=()
+	[ -n "${6:-}" ] && t=(--timeout "$6")
+	ctl "$1" session open "$n" send 10.77.0.12 "unix:$work/src-$n.sock" >/dev/null &&
+		ctl "$2" session open "$n" receive 10.77.0.11 "unix:$work/dst-$n.sock" >/dev/null
+	$PY serve "unix:$work/dst-$n.sock" --conns 2 --out "$work/dst-$n.json" "${t[@]}" &
+	local srv=$!
+	sleep 0.3
+	$PY send "unix:$work/src-$n.sock" --conns 2 --bytes $(($4 << 20)) --seed "$5" \
+		--out "$work/src-$n.json" "${t[@]}"
+	wait $srv
+}
 "$S/tools/wan" up wan1g --name "$wan" >/dev/null || { not_ok "tools/wan up"; exit 1; }
 config WA ncWA$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500
 config WB ncWB$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500
@@ -359,13 +374,7 @@ appliance_start WA "$wan-a" && appliance_start WB "$wan-b" || exit 1
 for profile in wan1g wan1g-lossy; do
 	"$S/tools/wan" set "$profile" --name "$wan" >/dev/null
 	n=$profile
-	ctl WA session open "$n" send 10.77.0.12 "unix:$work/src-$n.sock" >/dev/null &&
-		ctl WB session open "$n" receive 10.77.0.11 "unix:$work/dst-$n.sock" >/dev/null
-	$PY serve "unix:$work/dst-$n.sock" --conns 2 --out "$work/dst-$n.json" &
-	srv=$!
-	sleep 0.3
-	$PY send "unix:$work/src-$n.sock" --conns 2 --bytes $((128 << 20)) --seed 5 --out "$work/src-$n.json"
-	wait $srv
+	wan_carry WA WB "$n" 128 5
 	check "$profile: 256 MiB over 2 streams byte-exact" "compare $work/src-$n.json $work/dst-$n.json 2"
 	ctl WA --json session stats "$n" >"$work/stats-$n.json"
 	python3 - "$work/stats-$n.json" <<'PY'
@@ -384,13 +393,7 @@ config WC ncWC$$ "0-1" "af_packet:iface=a0" 10.77.0.11/24 1500 false
 config WD ncWD$$ "0@1,1@0" "af_packet:iface=b0" 10.77.0.12/24 1500 false
 appliance_start WC "$wan-a" && appliance_start WD "$wan-b" || exit 1
 check "the af_packet sender sends from the stream buffers" "[ \"\$(gather WC | cut -d' ' -f1)\" = True ]"
-ctl WC session open un send 10.77.0.12 "unix:$work/src-un.sock" >/dev/null &&
-	ctl WD session open un receive 10.77.0.11 "unix:$work/dst-un.sock" >/dev/null
-$PY serve "unix:$work/dst-un.sock" --conns 2 --out "$work/dst-un.json" --timeout 60 &
-srv=$!
-sleep 0.3
-$PY send "unix:$work/src-un.sock" --conns 2 --bytes $((32 << 20)) --seed 6 --out "$work/src-un.json" --timeout 60
-wait $srv
+wan_carry WC WD un 32 6 60
 check "unsealed, 64 MiB over 2 streams byte-exact through 1% loss" "compare $work/src-un.json $work/dst-un.json 2"
 check "no packet had a bad checksum, on either side" "nocrc WC un && nocrc WD un"
 appliance_stop WC WD
@@ -405,14 +408,8 @@ check "amst.mtu 9000 over a 1500-byte interface is refused, naming the fix" \
 appliance_start WJ "$wan-a" && appliance_start WK "$wan-b" || exit 1
 check "the port's kernel slots fit a 9000-byte frame" \
 	"ctl WJ --dp --json status | grep -q 'framesz=9216,blocksz=36864,framecnt=912'"
-ctl WJ session open jumbo send 10.77.0.12 "unix:$work/src-j.sock" >/dev/null &&
-	ctl WK session open jumbo receive 10.77.0.11 "unix:$work/dst-j.sock" >/dev/null
-$PY serve "unix:$work/dst-j.sock" --conns 2 --out "$work/dst-j.json" --timeout 60 &
-srv=$!
-sleep 0.3
-$PY send "unix:$work/src-j.sock" --conns 2 --bytes $((128 << 20)) --seed 7 --out "$work/src-j.json" --timeout 60
-wait $srv
-check "lan10g, MTU 9000: 256 MiB over 2 streams byte-exact" "compare $work/src-j.json $work/dst-j.json 2"
+wan_carry WJ WK jumbo 128 7 60
+check "lan10g, MTU 9000: 256 MiB over 2 streams byte-exact" "compare $work/src-jumbo.json $work/dst-jumbo.json 2"
 check "the sender's packets averaged over 7000 bytes" \
 	"ctl WJ --dp --json status | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"ports\"][0]; assert p[\"obytes\"] > 7000 * p[\"opackets\"], p'"
 appliance_stop WJ WK
