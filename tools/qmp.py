@@ -273,15 +273,13 @@ class Relay:
         except OSError:
             pass
 
-    def _serve(self, index, client):
+    def _serve(self, index, client, upstream, error):
         info = {"index": index, "bytes": 0, "back_bytes": 0, "file": None}
         with self.lock:
             self.conns.append(info)
         out = None
-        try:
-            upstream = self._dial()
-        except OSError as e:
-            info["error"] = f"connect: {e}"
+        if upstream is None:
+            info["error"] = f"connect: {error}"
             client.close()
             self._finish()
             return
@@ -344,7 +342,17 @@ class Relay:
                     client, _ = ls.accept()
                 except OSError:
                     return
-                threading.Thread(target=self._serve, args=(index, client), daemon=True).start()
+                # Dial here, not in the connection's thread: the far end sees
+                # connections in the order they came (QEMU 7.2 takes its
+                # first incoming connection for the main channel, and a
+                # multifd channel dialled ahead of it stalls the migration).
+                upstream, error = None, None
+                try:
+                    upstream = self._dial()
+                except OSError as e:
+                    error = e
+                threading.Thread(target=self._serve, args=(index, client, upstream, error),
+                                 daemon=True).start()
                 index += 1
                 if self.want and index >= self.want:
                     return
