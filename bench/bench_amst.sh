@@ -367,6 +367,71 @@ PY
 	fi
 }
 
+# raw_run N: the raw port rate (bench_memif_raw), run N of 3. It runs before,
+# between and after the AMST runs: on these VMs it swings up to 2x from one
+# run to the next (32-65 Gbit/s within minutes), far more than AMST or AES
+# alone do, and the highest run is kept as the port's capability (as aead
+# keeps its higher run): one run next to AMST's would make the share luck.
+raw_run() {
+	local i=$1 rp=ncbraw$$r$1 rx tx rrx rtx
+	say "(a) memif: the raw port rate, ${secs} s ($i of 3: alloc_bulk + memcpy of a 9014-byte frame, no protocol)"
+	prefixes+=("${rp}rx" "${rp}tx")
+	local eal=(--no-pci --no-telemetry --proc-type=primary --log-level=*:warning)
+	rm -f "$work/raw.sock"
+	"$RAW" -l 0 --file-prefix="${rp}rx" "${eal[@]}" \
+		--vdev "net_memif0,role=server,socket=$work/raw.sock,bsize=10240" \
+		-- --role rx --seconds "$secs" --warmup 1 >"$work/raw$i-rx.out" 2>"$work/raw$i-rx.err" &
+	rx=$!
+	pids+=($rx)
+	for _ in $(seq 200); do [ -S "$work/raw.sock" ] && break; sleep 0.05; done
+	"$RAW" -l 1 --file-prefix="${rp}tx" "${eal[@]}" \
+		--vdev "net_memif0,role=client,socket=$work/raw.sock,bsize=10240" \
+		-- --role tx --seconds "$((secs + 2))" >"$work/raw$i-tx.out" 2>"$work/raw$i-tx.err" &
+	tx=$!
+	pids+=($tx)
+	# The receiver measures, prints, then waits for the sender to go: stop
+	# the sender only then (neither polls while the other tears down).
+	while kill -0 $rx 2>/dev/null && ! grep -q '^{' "$work/raw$i-rx.out"; do sleep 0.1; done
+	kill -TERM $tx 2>/dev/null
+	wait $tx
+	rtx=$?
+	wait $rx
+	rrx=$?
+	if [ $rrx -eq 0 ] && grep -q '"role": "rx"' "$work/raw$i-rx.out"; then
+		python3 - "$work/raw$i-rx.out" "$i" >>"$res" <<'PY'
+import json, sys
+rx = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+i = sys.argv[2]
+print(f"raw{i}_gbps", rx["gbps"]); print(f"raw{i}_payload_gbps", rx["payload_gbps"])
+print(f"raw{i}_mpps", rx["mpps"]); print("memif_raw_fill", rx["fill"])
+PY
+		say "  rx: $(grep '^{' "$work/raw$i-rx.out")"
+		say "  tx: $(grep '^{' "$work/raw$i-tx.out")"
+	else
+		fail "bench_memif_raw (run $i): rx $rrx tx $rtx: $(tail -2 "$work/raw$i-rx.err" "$work/raw$i-tx.err" | tr '\n' ' ')"
+	fi
+}
+
+# raw_best: the highest raw run's figures under the memif_raw_* keys, and
+# every run's rate in memif_raw_runs_gbps.
+raw_best() {
+	python3 - "$res" >>"$res.tmp" <<'PY'
+import sys
+kv = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition(" ")
+    kv[k] = v
+runs = [i for i in "123" if f"raw{i}_gbps" in kv]
+if runs:
+    best = max(runs, key=lambda i: float(kv[f"raw{i}_gbps"]))
+    print("memif_raw_gbps", kv[f"raw{best}_gbps"])
+    print("memif_raw_payload_gbps", kv[f"raw{best}_payload_gbps"])
+    print("memif_raw_mpps", kv[f"raw{best}_mpps"])
+    print("memif_raw_runs_gbps", ",".join(kv[f"raw{i}_gbps"] for i in runs))
+PY
+	cat "$res.tmp" >>"$res" && rm -f "$res.tmp"
+}
+
 # ---------------------------------------------------------------------------
 free=$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)
 [ "${free:-0}" -ge 512 ] || { echo "bench_amst: needs 512 free hugepages (have ${free:-0}): tools/novacron setup" >&2; exit 1; }
@@ -379,41 +444,7 @@ put poll_mode "$poll_mode"
 if [ -z "$skip_memif" ]; then
 	aead 1
 
-	say "(a) memif: the raw port rate, ${secs} s (alloc_bulk + memcpy of a 9014-byte frame, no protocol)"
-	rp=ncbraw$$
-	prefixes+=("${rp}rx" "${rp}tx")
-	eal=(--no-pci --no-telemetry --proc-type=primary --log-level=*:warning)
-	"$RAW" -l 0 --file-prefix="${rp}rx" "${eal[@]}" \
-		--vdev "net_memif0,role=server,socket=$work/raw.sock,bsize=10240" \
-		-- --role rx --seconds "$secs" --warmup 1 >"$work/raw-rx.out" 2>"$work/raw-rx.err" &
-	rx=$!
-	pids+=($rx)
-	for _ in $(seq 200); do [ -S "$work/raw.sock" ] && break; sleep 0.05; done
-	"$RAW" -l 1 --file-prefix="${rp}tx" "${eal[@]}" \
-		--vdev "net_memif0,role=client,socket=$work/raw.sock,bsize=10240" \
-		-- --role tx --seconds "$((secs + 2))" >"$work/raw-tx.out" 2>"$work/raw-tx.err" &
-	tx=$!
-	pids+=($tx)
-	# The receiver measures, prints, then waits for the sender to go: stop
-	# the sender only then (neither polls while the other tears down).
-	while kill -0 $rx 2>/dev/null && ! grep -q '^{' "$work/raw-rx.out"; do sleep 0.1; done
-	kill -TERM $tx 2>/dev/null
-	wait $tx
-	rtx=$?
-	wait $rx
-	rrx=$?
-	if [ $rrx -eq 0 ] && grep -q '"role": "rx"' "$work/raw-rx.out"; then
-		python3 - "$work/raw-rx.out" "$work/raw-tx.out" >>"$res" <<'PY'
-import json, sys
-rx = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
-print("memif_raw_gbps", rx["gbps"]); print("memif_raw_payload_gbps", rx["payload_gbps"])
-print("memif_raw_mpps", rx["mpps"]); print("memif_raw_fill", rx["fill"])
-PY
-		say "  rx: $(grep '^{' "$work/raw-rx.out")"
-		say "  tx: $(grep '^{' "$work/raw-tx.out")"
-	else
-		fail "bench_memif_raw: rx $rrx tx $rtx: $(tail -2 "$work/raw-rx.err" "$work/raw-tx.err" | tr '\n' ' ')"
-	fi
+	raw_run 1
 
 	for seal in false true; do
 		say "(a) memif: AMST, amst.seal: $seal, two dataplanes (lcores 0-1 and 0@1,1@0)"
@@ -431,7 +462,10 @@ PY
 		appliance_stop A B
 		grep -h 'ERR\|CRIT' "$work"/A.dp.log "$work"/B.dp.log 2>/dev/null | head -3 | sed 's/^/#   /' >&2
 		sleep 0.5
+		if [ "$seal" = false ]; then raw_run 2; fi
 	done
+	raw_run 3
+	raw_best
 	aead 2
 	awk '$1 ~ /^aead[12]_seal_gbps$/ { if ($2 > m) m = $2; n++; l = l (l ? "," : "") $2 }
 		$1 ~ /^aead[12]_open_gbps$/ { if ($2 > o) o = $2 }
@@ -646,6 +680,7 @@ print(f"  {'what':46} {'figure':>14} {'share':>8}  {'goal':18} {'':6}")
 raw, amst, sealed, aes = g("memif_raw_gbps"), g("memif_amst_gbps"), g("memif_amst_sealed_gbps"), g("aes_gcm_core_gbps")
 p1, p2 = ratio(amst, raw), ratio(sealed, aes)
 print(f"  {'raw port rate, frames (' + str(g('memif_raw_fill', '?')) + ')':46} {f(raw, 'Gbit/s'):>14}")
+print(f"  {'  best of runs (Gbit/s)':46} {str(g('memif_raw_runs_gbps', 'n/a')).replace(',', ' / '):>14}")
 print(f"  {'  of which UDP payload':46} {f(g('memif_raw_payload_gbps'), 'Gbit/s'):>14}")
 hraw, hsealed = g("memif_amst_host_gbps"), g("memif_amst_sealed_host_gbps")
 print(f"  {'AMST, sealing off, test streams (' + str(g('memif_amst_streams', '?')) + ')':46} {f(amst, 'Gbit/s'):>14} "
@@ -720,7 +755,7 @@ for k in keys:
 extra = ["memif_amst_streams", "memif_amst_sealed_streams", "memif_amst_host_gbps",
          "memif_amst_sealed_host_gbps", "memif_amst_host_streams", "memif_amst_sealed_host_streams",
          "memif_raw_payload_gbps", "memif_raw_mpps",
-         "memif_raw_fill", "aes_gcm_open_gbps", "aes_gcm_runs_gbps", "wan_amst_streams", "poll_mode"]
+         "memif_raw_fill", "memif_raw_runs_gbps", "aes_gcm_open_gbps", "aes_gcm_runs_gbps", "wan_amst_streams", "poll_mode"]
 for k in extra:
     if k in r:
         j[k] = r[k]
