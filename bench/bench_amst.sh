@@ -447,6 +447,7 @@ if [ -z "$skip_memif" ]; then
 	raw_run 1
 
 	for seal in false true; do
+		if [ "$seal" = true ]; then raw_run 2; fi
 		say "(a) memif: AMST, amst.seal: $seal, two dataplanes (lcores 0-1 and 0@1,1@0)"
 		config A ncbA$$$seal "0-1" "memif:role=server,socket=$work/memif-$seal.sock,bsize=10240" 10.88.0.1/24 9000 $seal
 		config B ncbB$$$seal "0@1,1@0" "memif:role=client,socket=$work/memif-$seal.sock,bsize=10240" 10.88.0.2/24 9000 $seal
@@ -462,7 +463,6 @@ if [ -z "$skip_memif" ]; then
 		appliance_stop A B
 		grep -h 'ERR\|CRIT' "$work"/A.dp.log "$work"/B.dp.log 2>/dev/null | head -3 | sed 's/^/#   /' >&2
 		sleep 0.5
-		if [ "$seal" = false ]; then raw_run 2; fi
 	done
 	raw_run 3
 	raw_best
