@@ -86,12 +86,15 @@ struct dp_amst {
 	uint64_t init_unmatched, init_stale, init_replayed; /* of init_refused */
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
+	uint64_t rates_ns;                                  /* last feed_link_rates() */
 	unsigned idle_loops;                  /* dp_amst_run calls in a row that found no work */
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
 
 /* Longest time between two socket readiness polls while busy. */
 #define HOST_POLL_NS 20000u
+/* How often HDE's adaptive choice hears the links' delivery rates. */
+#define RATE_FEED_NS 100000000u
 
 static struct dp_amst amst_state;
 
@@ -650,6 +653,23 @@ unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t 
 
 /* ---- the service loop's share ---- */
 
+/* HDE's adaptive choice follows each session's delivery rate (its bottleneck
+ * estimate, or the operator's cap when that is lower). */
+static void feed_link_rates(struct dp_amst *a)
+{
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->conn == NULL || s->host == NULL)
+			continue;
+		struct amst_conn_stats st;
+		amst_conn_get_stats(s->conn, &st);
+		double rate = (double)st.btl_bw;
+		if (s->rate_cap && (double)s->rate_cap < rate)
+			rate = (double)s->rate_cap;
+		dp_host_sess_set_link_rate(s->host, rate);
+	}
+}
+
 unsigned dp_amst_run(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
@@ -665,6 +685,10 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 		long moved = dp_host_poll(a->host, 0);
 		if (moved > 0)
 			work += (unsigned)(moved > 1000 ? 1000 : moved);
+	}
+	if (now - a->rates_ns >= RATE_FEED_NS) {
+		a->rates_ns = now;
+		feed_link_rates(a);
 	}
 	a->rr = (a->rr + 1) % NC_MAX_SESSIONS;
 	for (unsigned k = 0; k < NC_MAX_SESSIONS; k++) {
@@ -794,11 +818,6 @@ static void publish_session(struct nc_session_shm *o, const struct dp_amst_sess 
 		dp_host_sess_get_stats(s->host, &hst);
 		o->connect_failed = hst.connect_failed;
 		o->host_errors = hst.host_errors;
-		/* HDE's adaptive choice follows the link's delivery rate. */
-		double rate = (double)st.btl_bw;
-		if (s->rate_cap && (double)s->rate_cap < rate)
-			rate = (double)s->rate_cap;
-		dp_host_sess_set_link_rate(s->host, rate);
 		publish_hde(&o->hde, s->host, s->role == NC_ROLE_SEND);
 	}
 	struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];
