@@ -369,7 +369,7 @@ PY
 
 # raw_run N: the raw port rate (bench_memif_raw), run N of 3. It runs before,
 # between and after the AMST runs: on these VMs it swings up to 2x from one
-# run to the next (32-65 Gbit/s within minutes), far more than AMST or AES
+# run to the next (31-83 Gbit/s within minutes), far more than AMST or AES
 # alone do, and the highest run is kept as the port's capability (as aead
 # keeps its higher run): one run next to AMST's would make the share luck.
 raw_run() {
@@ -680,7 +680,7 @@ print(f"  {'what':46} {'figure':>14} {'share':>8}  {'goal':18} {'':6}")
 raw, amst, sealed, aes = g("memif_raw_gbps"), g("memif_amst_gbps"), g("memif_amst_sealed_gbps"), g("aes_gcm_core_gbps")
 p1, p2 = ratio(amst, raw), ratio(sealed, aes)
 print(f"  {'raw port rate, frames (' + str(g('memif_raw_fill', '?')) + ')':46} {f(raw, 'Gbit/s'):>14}")
-print(f"  {'  best of runs (Gbit/s)':46} {str(g('memif_raw_runs_gbps', 'n/a')).replace(',', ' / '):>14}")
+print(f"  {'  its runs, the best kept (Gbit/s)':46} {str(g('memif_raw_runs_gbps', 'n/a')).replace(',', ' / '):>14}")
 print(f"  {'  of which UDP payload':46} {f(g('memif_raw_payload_gbps'), 'Gbit/s'):>14}")
 hraw, hsealed = g("memif_amst_host_gbps"), g("memif_amst_sealed_host_gbps")
 print(f"  {'AMST, sealing off, test streams (' + str(g('memif_amst_streams', '?')) + ')':46} {f(amst, 'Gbit/s'):>14} "
