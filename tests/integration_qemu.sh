@@ -43,6 +43,8 @@ finish() {
 	exit
 }
 
+# since T: seconds from T (date +%s.%N) to now, one decimal
+since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
 t=$(date +%s.%N)
 check "mkguest builds or finds the guest" "qemu_guest"
 [ -n "$QEMU_KERNEL" ] || finish
@@ -66,7 +68,7 @@ step() {
 		not_ok "$what: migration completed"
 		return 1
 	fi
-	ok "$what: migration completed ($(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }') s wall)"
+	ok "$what: migration completed ($(since "$t0") s wall)"
 	check "$what: the paused destination's RAM equals the source's" "qemu_compare_ram $src $dst"
 	check "$what: the destination runs on after cont (heartbeat, no corrupt page)" "qemu_cont_check $dst $src"
 }
@@ -76,7 +78,7 @@ check "idle guest boots" "qemu_start I0 --fill $FILL --dirty 0"
 check "dirtying guest boots" "qemu_start D0 --fill $FILL --dirty $DIRTY --seed 2"
 check "idle guest filled $FILL MiB (ready, heartbeat)" "qemu_wait_ready I0 180"
 check "dirtying guest filled $FILL MiB (ready, heartbeat)" "qemu_wait_ready D0 180"
-echo "# both guests ready $(awk -v a="$(date +%s.%N)" -v b="$t" 'BEGIN { printf "%.1f", a - b }') s after start"
+echo "# both guests ready $(since "$t") s after start"
 
 echo "# idle guest"
 step "idle, plain" I0 I1 "unix:$QEMU_WORK/i1.sock"
