@@ -303,8 +303,39 @@ static struct dp_amst_sess *find(struct dp_amst *a, const char *name)
 	return NULL;
 }
 
+/* Once per session, when it is freed: what HDE made of its streams and which
+ * settings the adaptive choice took (frames per setting), for the operator. */
+static void log_codec_summary(const struct dp_amst_sess *s)
+{
+	if (s->host == NULL)
+		return;
+	struct dp_host_codec_stats cs;
+	dp_host_sess_codec_stats(s->host, &cs);
+	if (cs.streams == 0)
+		return;
+	bool sending = s->role == NC_ROLE_SEND;
+	uint64_t raw = sending ? cs.hde.bytes_in : cs.hde.bytes_out;
+	uint64_t coded = sending ? cs.hde.bytes_out : cs.hde.bytes_in;
+	char by[HDE_SET__COUNT * 24] = "";
+	size_t at = 0;
+	for (unsigned i = 0; i < HDE_SET__COUNT && at < sizeof(by); i++) {
+		if (cs.hde.frames_by_setting[i] == 0)
+			continue;
+		int n = snprintf(by + at, sizeof(by) - at, "%s%s %llu", at ? ", " : "",
+		                 hde_setting_name((enum hde_setting)i),
+		                 (unsigned long long)cs.hde.frames_by_setting[i]);
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+	NC_LOG(NOTICE, "session %s: HDE %s %.1f MB of stream as %.1f MB, %llu ms busy, frames: %s",
+	       s->name, sending ? "coded" : "decoded", (double)raw / 1e6, (double)coded / 1e6,
+	       (unsigned long long)(cs.hde.ns_busy / 1000000), at ? by : "-");
+}
+
 static void sess_free(struct dp_amst_sess *s)
 {
+	log_codec_summary(s);
 	if (s->host)
 		dp_host_sess_destroy(s->host);
 	amst_conn_destroy(s->conn);

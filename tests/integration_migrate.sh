@@ -230,6 +230,12 @@ run_migration() {
 		"grep -q \"migration .*: the receiver's windows follow its reader\" $work/A.cp.log"
 	check "$what: both sessions are gone" \
 		"! ctl A --json session list | grep -q mig- && ! ctl B --json session list | grep -q mig-"
+	# When it frees a session, each dataplane logs what HDE made of its streams.
+	local id mb
+	id=$(mig_field id <"$work/m$n.json")
+	mb=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["stream_bytes"] / 1e6))' "$work/m$n.json")
+	check "$what: both dataplanes logged HDE's summary of the session ($mb MB of stream)" \
+		"grep -q 'session $id: HDE coded $mb MB of stream as .* frames: .*[0-9]' $work/A.dp.log && grep -q 'session $id: HDE decoded $mb MB of stream as' $work/B.dp.log"
 }
 run_migration 1 0
 run_migration 2 4
