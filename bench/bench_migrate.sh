@@ -12,6 +12,8 @@
 #   --nc-channels N    NovaCron's multifd channels (default 0: plain precopy, where HDE
 #                      finds the most deltas: one stream, one cache)
 #   --codec NAME       passed to `novactl migrate --codec NAME` (HDE compression)
+#   --set KEY=VALUE    a configuration override for both appliances (repeatable),
+#                      e.g. --set hde.mode=none --set amst.unsent_max_kb=512
 #   --out-dir DIR      bench-migrate.json and bench-migrate.png (default build/)
 #   --name NAME        the tools/wan topology name (default bm)
 # Prints a table per profile and workload, the goals, and one line of JSON last.
@@ -21,11 +23,12 @@ NC_BUILD=${NC_BUILD:?run through tools/novacron bench migrate}
 NC_SOURCE=${NC_SOURCE:?run through tools/novacron bench migrate}
 . "$NC_SOURCE/tests/lib_mig.sh"
 
-usage() { sed -n '6,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 profiles=lan10g,wan1g,wan1g-lossy
 workloads=idle,dirty20
 systems=novacron,qemu-plain,qemu-multifd,qemu-multifd-zstd,qemu-xbzrle
 mem_k=1048568 fill=256 channels=0 codec='' out_dir=$NC_BUILD name=bm
+appliance_set=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--profiles) profiles=$2; shift 2 ;;
@@ -36,6 +39,8 @@ while [ $# -gt 0 ]; do
 	--fill) fill=$2; shift 2 ;;
 	--nc-channels) channels=$2; shift 2 ;;
 	--codec) codec=$2; shift 2 ;;
+	--set) [[ ${2:-} == *=* ]] || { echo "bench_migrate: --set wants KEY=VALUE" >&2; exit 2; }
+		appliance_set+=("$2"); shift 2 ;;
 	--out-dir) out_dir=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
 	-h | --help) usage ;;

@@ -4,18 +4,20 @@
 # its control plane) from test and bench scripts. Sourced, not run. The
 # caller sets: work (a directory holding NAME.yaml and the runtime dir
 # $work/NAME), DP, CP, CTL (the binaries) and an array pids (every process
-# started is appended, for the caller's cleanup).
+# started is appended, for the caller's cleanup); optionally an array
+# appliance_set of KEY=VALUE overrides that every process started gets (--set).
 
 # appliance_start NAME [NETNS]: the dataplane, then the control plane, each
 # waited for until its control socket says ready; sets NAME_dp and NAME_cp.
 appliance_start() {
-	local name=$1 ns=${2:-} run=()
+	local name=$1 ns=${2:-} run=() set=() kv
 	[ -n "$ns" ] && run=(ip netns exec "$ns")
-	"${run[@]}" "$DP" --config "$work/$name.yaml" >>"$work/$name.dp.log" 2>&1 &
+	for kv in ${appliance_set[@]+"${appliance_set[@]}"}; do set+=(--set "$kv"); done
+	"${run[@]}" "$DP" --config "$work/$name.yaml" "${set[@]}" >>"$work/$name.dp.log" 2>&1 &
 	pids+=($!)
 	eval "${name}_dp=$!"
 	appliance_wait "$name" --dp || { appliance_failed "$name"; return 1; }
-	"${run[@]}" "$CP" --config "$work/$name.yaml" >>"$work/$name.cp.log" 2>&1 &
+	"${run[@]}" "$CP" --config "$work/$name.yaml" "${set[@]}" >>"$work/$name.cp.log" 2>&1 &
 	pids+=($!)
 	eval "${name}_cp=$!"
 	appliance_wait "$name" || { appliance_failed "$name"; return 1; }
