@@ -659,6 +659,10 @@ for line in open(sys.argv[1]):
         r[k] = int(v) if v.isdigit() else float(v)
     except ValueError:
         r[k] = v
+# Every run's rate: a list of numbers, however many runs there were.
+for k in ("memif_raw_runs_gbps", "aes_gcm_runs_gbps"):
+    if k in r:
+        r[k] = [float(x) for x in str(r[k]).split(",") if x]
 fails = [l.strip() for l in open(sys.argv[2]) if l.strip()]
 secs, warm = int(sys.argv[3]), int(sys.argv[4])
 g = r.get
@@ -680,7 +684,7 @@ print(f"  {'what':46} {'figure':>14} {'share':>8}  {'goal':18} {'':6}")
 raw, amst, sealed, aes = g("memif_raw_gbps"), g("memif_amst_gbps"), g("memif_amst_sealed_gbps"), g("aes_gcm_core_gbps")
 p1, p2 = ratio(amst, raw), ratio(sealed, aes)
 print(f"  {'raw port rate, frames (' + str(g('memif_raw_fill', '?')) + ')':46} {f(raw, 'Gbit/s'):>14}")
-print(f"  {'  its runs, the best kept (Gbit/s)':46} {str(g('memif_raw_runs_gbps', 'n/a')).replace(',', ' / '):>14}")
+print(f"  {'  its runs, the best kept (Gbit/s)':46} {' / '.join(f'{x:g}' for x in g('memif_raw_runs_gbps', [])) or 'n/a':>14}")
 print(f"  {'  of which UDP payload':46} {f(g('memif_raw_payload_gbps'), 'Gbit/s'):>14}")
 hraw, hsealed = g("memif_amst_host_gbps"), g("memif_amst_sealed_host_gbps")
 print(f"  {'AMST, sealing off, test streams (' + str(g('memif_amst_streams', '?')) + ')':46} {f(amst, 'Gbit/s'):>14} "
