@@ -316,7 +316,7 @@ static void log_codec_summary(const struct dp_amst_sess *s)
 	bool sending = s->role == NC_ROLE_SEND;
 	uint64_t raw = sending ? cs.hde.bytes_in : cs.hde.bytes_out;
 	uint64_t coded = sending ? cs.hde.bytes_out : cs.hde.bytes_in;
-	char by[HDE_SET__COUNT * 24] = "";
+	char by[HDE_SET__COUNT * 32] = "";
 	size_t at = 0;
 	for (unsigned i = 0; i < HDE_SET__COUNT && at < sizeof(by); i++) {
 		if (cs.hde.frames_by_setting[i] == 0)
