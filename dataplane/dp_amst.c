@@ -303,34 +303,58 @@ static struct dp_amst_sess *find(struct dp_amst *a, const char *name)
 	return NULL;
 }
 
+static void publish_hde(struct nc_hde_shm *o, const struct dp_host_sess *h, bool sending)
+{
+	struct dp_host_codec_stats cs;
+	dp_host_sess_codec_stats(h, &cs);
+	const struct hde_stats *st = &cs.hde;
+	o->stream_bytes = sending ? st->bytes_in : st->bytes_out;
+	o->frame_bytes = sending ? st->bytes_out : st->bytes_in;
+	o->frames = st->frames;
+	o->ns_busy = st->ns_busy;
+	for (unsigned i = 0; i < NC_HDE_TIERS && i < HDE_TIER__COUNT; i++) {
+		o->tier_pages[i] = st->tier[i].pages;
+		o->tier_bytes[i] = st->tier[i].bytes_in;
+	}
+	for (unsigned i = 0; i < NC_HDE_SETTINGS && i < HDE_SET__COUNT; i++)
+		o->frames_by_setting[i] = st->frames_by_setting[i];
+	o->cache_bytes = cs.cache_bytes;
+	o->cache_peak = cs.cache_peak;
+	o->cache_limit = cs.cache_limit;
+	o->mem_peak = st->mem_peak;
+	o->rec_pages = st->rec_pages;
+	o->rec_lost = st->rec_lost;
+	o->errors = cs.errors;
+	o->streams = cs.streams;
+}
+
 /* Once per session, when it is freed: what HDE made of its streams and which
- * settings the adaptive choice took (frames per setting), for the operator. */
+ * settings the adaptive choice took (frames per setting), for the operator;
+ * the figures session.stats shows under "hde". */
 static void log_codec_summary(const struct dp_amst_sess *s)
 {
 	if (s->host == NULL)
 		return;
-	struct dp_host_codec_stats cs;
-	dp_host_sess_codec_stats(s->host, &cs);
-	if (cs.streams == 0)
+	struct nc_hde_shm h = {0};
+	publish_hde(&h, s->host, s->role == NC_ROLE_SEND);
+	if (h.streams == 0)
 		return;
-	bool sending = s->role == NC_ROLE_SEND;
-	uint64_t raw = sending ? cs.hde.bytes_in : cs.hde.bytes_out;
-	uint64_t coded = sending ? cs.hde.bytes_out : cs.hde.bytes_in;
-	char by[HDE_SET__COUNT * 32] = "";
+	char by[NC_HDE_SETTINGS * 32] = "";
 	size_t at = 0;
-	for (unsigned i = 0; i < HDE_SET__COUNT && at < sizeof(by); i++) {
-		if (cs.hde.frames_by_setting[i] == 0)
+	for (unsigned i = 0; i < NC_HDE_SETTINGS && i < HDE_SET__COUNT && at < sizeof(by); i++) {
+		if (h.frames_by_setting[i] == 0)
 			continue;
 		int n = snprintf(by + at, sizeof(by) - at, "%s%s %llu", at ? ", " : "",
 		                 hde_setting_name((enum hde_setting)i),
-		                 (unsigned long long)cs.hde.frames_by_setting[i]);
+		                 (unsigned long long)h.frames_by_setting[i]);
 		if (n < 0)
 			break;
 		at += (size_t)n;
 	}
 	NC_LOG(NOTICE, "session %s: HDE %s %.1f MB of stream as %.1f MB, %llu ms busy, frames: %s",
-	       s->name, sending ? "coded" : "decoded", (double)raw / 1e6, (double)coded / 1e6,
-	       (unsigned long long)(cs.hde.ns_busy / 1000000), at ? by : "-");
+	       s->name, s->role == NC_ROLE_SEND ? "coded" : "decoded", (double)h.stream_bytes / 1e6,
+	       (double)h.frame_bytes / 1e6, (unsigned long long)(h.ns_busy / 1000000),
+	       at ? by : "-");
 }
 
 static void sess_free(struct dp_amst_sess *s)
@@ -776,31 +800,6 @@ int dp_amst_wait_fd(struct dp *dp)
 {
 	(void)dp;
 	return amst_state.enabled ? dp_host_fd(amst_state.host) : -1;
-}
-
-static void publish_hde(struct nc_hde_shm *o, const struct dp_host_sess *h, bool sending)
-{
-	struct dp_host_codec_stats cs;
-	dp_host_sess_codec_stats(h, &cs);
-	const struct hde_stats *st = &cs.hde;
-	o->stream_bytes = sending ? st->bytes_in : st->bytes_out;
-	o->frame_bytes = sending ? st->bytes_out : st->bytes_in;
-	o->frames = st->frames;
-	o->ns_busy = st->ns_busy;
-	for (unsigned i = 0; i < NC_HDE_TIERS && i < HDE_TIER__COUNT; i++) {
-		o->tier_pages[i] = st->tier[i].pages;
-		o->tier_bytes[i] = st->tier[i].bytes_in;
-	}
-	for (unsigned i = 0; i < NC_HDE_SETTINGS && i < HDE_SET__COUNT; i++)
-		o->frames_by_setting[i] = st->frames_by_setting[i];
-	o->cache_bytes = cs.cache_bytes;
-	o->cache_peak = cs.cache_peak;
-	o->cache_limit = cs.cache_limit;
-	o->mem_peak = st->mem_peak;
-	o->rec_pages = st->rec_pages;
-	o->rec_lost = st->rec_lost;
-	o->errors = cs.errors;
-	o->streams = cs.streams;
 }
 
 /* The next contents of a used session's slot, from its last ones in @p o. */
