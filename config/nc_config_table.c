@@ -4,6 +4,7 @@
 
 static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
 static const char *const poll_modes[] = {"adaptive", "busy", NULL};
+static const char *const tcg_guards[] = {"refuse", "warn", "off", NULL};
 static const char *const hde_modes[] = {"adaptive",  "fastest", "strongest", "none",
                                         "zstd-fast", "zstd1",   "igzip0",    "igzip1",
                                         "zstd3",     "zstd9",   "zstd19",    NULL};
@@ -103,6 +104,9 @@ const struct nc_cfg_def nc_config_table[] = {
          "peers); empty: libvirt_uri"},
         {"controlplane.libvirt_socket_dir", NC_CFG_STR, 1, 64, "/run/novacron-migrate", NULL, false,
          "directory of the migration sockets of libvirt migrations, the same path on every host"},
+        {"controlplane.tcg_guard", NC_CFG_ENUM, 0, 0, "refuse", tcg_guards, true,
+         "a TCG guest on QEMU before 9.0 with RAM a multiple of 256 KiB loses pages it dirties "
+         "while it migrates (a QEMU bug): refuse to migrate it, warn and migrate, or off"},
 };
 
 const size_t nc_config_table_len = sizeof(nc_config_table) / sizeof(nc_config_table[0]);

@@ -258,6 +258,32 @@ int cp_libvirt_domain_state(struct cp_libvirt *lv, const char *name,
 	return rc;
 }
 
+int cp_libvirt_domain_tcg_loss(struct cp_libvirt *lv, const char *name, char *why, size_t whylen)
+{
+	int rc = 0;
+	lv->err[0] = '\0';
+	if (whylen > 0)
+		why[0] = '\0';
+	virDomainPtr dom = lookup(lv, name, &rc);
+	if (dom == NULL)
+		return rc;
+	unsigned long version = 0;
+	char *xml = virDomainGetXMLDesc(dom, 0);
+	if (xml == NULL) {
+		char what[ERR_LEN];
+		snprintf(what, sizeof(what), "XML of domain '%s'", name);
+		rc = take_error(lv->err, sizeof(lv->err), what);
+	} else if (virConnectGetVersion(lv->conn, &version) < 0) {
+		rc = take_error(lv->err, sizeof(lv->err), "hypervisor version");
+	} else {
+		uint64_t ram = 0;
+		rc = cp_libvirt_tcg_loss_xml(xml, strlen(xml), version, &ram, why, whylen);
+	}
+	free(xml);
+	virDomainFree(dom);
+	return rc;
+}
+
 static void mig_free(struct cp_libvirt_migration *m)
 {
 	if (m->dom != NULL)

@@ -66,6 +66,29 @@ int cp_libvirt_domain_state(struct cp_libvirt *lv, const char *name,
  */
 int cp_libvirt_domain_idle(struct cp_libvirt *lv, const char *name);
 
+/**
+ * QEMU before 9.0, running a guest under TCG, loses pages the guest dirties
+ * during a live migration when the guest's RAM is a multiple of 256 KiB
+ * (QEMU commit 03bfc2188f fixed it); libvirt rounds a domain's memory up to
+ * whole MiB, so every such domain is at risk unless it gives QEMU a -m of
+ * its own in <qemu:commandline>. KVM guests are not. Device RAM (video
+ * memory) and memory devices are not looked at.
+ *
+ * Whether domain @p name on @p lv's host is at risk: 1 (it is; @p why says
+ * why), 0 (it is not), -ENOENT (no such domain), -EINVAL (its XML cannot be
+ * read; @p why), -EIO (libvirt failed; cp_libvirt_error).
+ */
+int cp_libvirt_domain_tcg_loss(struct cp_libvirt *lv, const char *name, char *why, size_t whylen);
+
+/**
+ * The same from a domain's XML (@p len bytes, as virDomainGetXMLDesc gives
+ * it) and the QEMU version libvirt reports (virConnectGetVersion: major *
+ * 1000000 + minor * 1000 + micro). *@p ram_bytes: the RAM QEMU gets (0 when
+ * the XML cannot be read). Returns 1, 0 or -EINVAL as above.
+ */
+int cp_libvirt_tcg_loss_xml(const char *xml, size_t len, unsigned long qemu_version,
+                            uint64_t *ram_bytes, char *why, size_t whylen);
+
 /** What to migrate where. Strings are copied by cp_libvirt_migrate_start. */
 struct cp_libvirt_migrate_opts {
 	const char *domain;   /* the domain's name on the source (required) */

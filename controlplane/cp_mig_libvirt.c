@@ -20,6 +20,7 @@
 
 #include "cp_libvirt.h"
 #include "cp_migrate.h"
+#include "cp_tcg.h"
 #include "nc_config.h"
 
 /* How long vm_state waits for an aborted migration to let go of the domain. */
@@ -32,6 +33,19 @@ struct lvm {
 	char *dest_uri; /* the destination's libvirtd, from peer.info */
 	char peer[64];  /* its host name, for messages */
 };
+
+/* controlplane.tcg_guard: a domain QEMU would migrate losing pages. */
+static int tcg_guard(struct lvm *h, const struct nc_config *cfg, char *err, size_t errlen)
+{
+	if (!cp_tcg_guard_on(cfg))
+		return 0;
+	char why[512], what[300];
+	int risk = cp_libvirt_domain_tcg_loss(h->lv, h->domain, why, sizeof(why));
+	if (risk < 0 && risk != -EINVAL)
+		snprintf(why, sizeof(why), "%s", cp_libvirt_error(h->lv));
+	snprintf(what, sizeof(what), "domain '%s'", h->domain);
+	return cp_tcg_guard(cfg, what, risk, why, err, errlen);
+}
 
 static void *l_open(const char *vm, const struct nc_config *cfg, int timeout_ms, char *err,
                     size_t errlen)
@@ -88,6 +102,8 @@ static void *l_open(const char *vm, const struct nc_config *cfg, int timeout_ms,
 		else if (rc != 0)
 			snprintf(err, errlen, "%s", cp_libvirt_error(h->lv));
 	}
+	if (rc == 0)
+		rc = tcg_guard(h, cfg, err, errlen);
 	if (rc != 0) {
 		cp_libvirt_destroy(h->lv);
 		free(h);

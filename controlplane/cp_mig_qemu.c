@@ -13,6 +13,8 @@
 
 #include "cp_migrate.h"
 #include "cp_qmp.h"
+#include "cp_tcg.h"
+#include "nc_config.h"
 
 #define QMP_TIMEOUT_MS 5000
 
@@ -20,10 +22,57 @@ struct qemu {
 	struct cp_qmp *q;
 };
 
+/* Whether QEMU would lose the pages its guest dirties while migrating
+ * (cp_tcg.h): 1 (why says so), 0, or a negative errno (why says why not). */
+static int tcg_risk(struct qemu *h, int timeout_ms, char *why, size_t whylen)
+{
+	json_t *kvm = NULL, *ver = NULL, *mem = NULL;
+	int rc = cp_qmp_cmd(h->q, "query-kvm", NULL, &kvm, timeout_ms, why, whylen);
+	if (rc == 0)
+		rc = cp_qmp_cmd(h->q, "query-version", NULL, &ver, timeout_ms, why, whylen);
+	if (rc == 0)
+		rc = cp_qmp_cmd(h->q, "query-memory-size-summary", NULL, &mem, timeout_ms, why,
+		                whylen);
+	if (rc == 0) {
+		const json_t *q = json_object_get(ver, "qemu");
+		const json_t *en = json_object_get(kvm, "enabled");
+		json_int_t major = json_integer_value(json_object_get(q, "major"));
+		json_int_t minor = json_integer_value(json_object_get(q, "minor"));
+		json_int_t micro = json_integer_value(json_object_get(q, "micro"));
+		json_int_t ram = json_integer_value(json_object_get(mem, "base-memory"));
+		if (!json_is_boolean(en) || major <= 0 || minor < 0 || minor > 999 || micro < 0 ||
+		    micro > 999 || major > 999 || ram <= 0) {
+			snprintf(why, whylen,
+			         "QEMU's query-kvm, query-version or "
+			         "query-memory-size-summary answer is not as expected");
+			rc = -EPROTO;
+		} else {
+			unsigned long v = (unsigned long)(major * 1000000 + minor * 1000 + micro);
+			rc = cp_tcg_loses_pages(!json_is_true(en), v, (uint64_t)ram, "", why,
+			                        whylen);
+		}
+	}
+	json_decref(kvm);
+	json_decref(ver);
+	json_decref(mem);
+	return rc;
+}
+
+/* controlplane.tcg_guard (cp_tcg.h); no configuration: no check. */
+static int tcg_guard(struct qemu *h, const char *vm, const struct nc_config *cfg, int timeout_ms,
+                     char *err, size_t errlen)
+{
+	if (cfg == NULL || !cp_tcg_guard_on(cfg))
+		return 0;
+	char why[512], what[300];
+	int risk = tcg_risk(h, timeout_ms, why, sizeof(why));
+	snprintf(what, sizeof(what), "the QEMU at %s", vm);
+	return cp_tcg_guard(cfg, what, risk, why, err, errlen);
+}
+
 static void *q_open(const char *vm, const struct nc_config *cfg, int timeout_ms, char *err,
                     size_t errlen)
 {
-	(void)cfg;
 	struct qemu *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -49,6 +98,8 @@ static void *q_open(const char *vm, const struct nc_config *cfg, int timeout_ms,
 		}
 	}
 	json_decref(r);
+	if (rc == 0)
+		rc = tcg_guard(h, vm, cfg, timeout_ms, err, errlen);
 	if (rc != 0) {
 		cp_qmp_close(h->q);
 		free(h);

@@ -170,7 +170,13 @@ after_migration() {
 		[ "$(relay_conns b)" = "$conns" ]
 	if [ -n "$kernel" ]; then
 		check "$dom: its console on B keeps going" console_moves "$dom"
-		check "$dom: no panic on B's console" eval "! grep -q 'Kernel panic' $(serial b "$dom")"
+		check "$dom: QEMU's RAM on B is $LV_MEM_KIB KiB (nc.ram)" libvirt_ram_ok b "$dom"
+		if grep -q 'Kernel panic' "$(serial b "$dom")"; then
+			not_ok "$dom: no panic on B's console; its end:"
+			tail -n 25 "$(serial b "$dom")" | sed 's/^/#   /'
+		else
+			ok "$dom: no panic on B's console"
+		fi
 	fi
 	# Done with it: keep the machine's two cores for what follows.
 	libvirt_virsh b destroy "$dom" >/dev/null 2>&1

@@ -11,9 +11,10 @@
 #   1. plain precopy and multifd x4: novactl succeeds, stream digests are
 #      equal at both appliances, the paused destination's RAM (pmemsave)
 #      equals the source's;
-#   2. an unknown host, a second migration of a running one, a destination
-#      with nobody listening and one that refuses the connection are clear
-#      errors, and the source VM keeps running;
+#   2. an unknown host, a TCG guest of 256 MiB (QEMU 7.2 would lose its
+#      dirty pages: controlplane.tcg_guard), a second migration of a running
+#      one, a destination with nobody listening and one that refuses the
+#      connection are clear errors, and the source VM keeps running;
 #   3. the destination's control plane, then (4.) its dataplane, then (5.)
 #      the source's dataplane is killed mid-migration (rate-capped): novactl
 #      fails, says why, and the source VM keeps running.
@@ -249,6 +250,18 @@ out=$(ctl A migrate "$work/src3.qmp" --to host-zz --dest "unix:$work/in3.sock" 2
 rc=$?
 echo "#   $out"
 check "unknown host: exit 1, says so" "[ $rc -eq 1 ] && grep -q 'unknown host' <<<\"\$out\""
+# A guest of 256 MiB, a multiple of 256 KiB: QEMU 7.2 under TCG would lose
+# pages it dirties (controlplane.tcg_guard), so it is refused, saying why.
+RAM_K=262144 qemu_start src256 "$wan-a" || exit 1
+out=$(ctl A migrate "$work/src256.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
+rc=$?
+echo "#   $out"
+check "a TCG guest of 256 MiB: exit 1, says why" \
+	"[ $rc -eq 1 ] && grep -q 'is not migrated: it runs under TCG on QEMU 7\.' <<<\"\$out\" &&
+	grep -q 'with 262144 KiB of RAM, a multiple of 256 KiB' <<<\"\$out\""
+check "a TCG guest of 256 MiB: still runs" "[ \"\$(vm_status src256)\" = running ]"
+kill "$qemu_pid" 2>/dev/null
+wait "$qemu_pid" 2>/dev/null
 out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/nobody.sock" 2>&1)
 rc=$?
 sed 's/^/#   /' <<<"$out"

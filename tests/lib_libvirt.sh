@@ -21,12 +21,16 @@
 #                                   also ends whatever is left in the host)
 #   libvirt_virsh NAME ARGS...      virsh connected to NAME's libvirtd
 #   libvirt_domain_xml DOM [KERNEL INITRD [CMDLINE]]   a TCG domain (stdout)
+#   libvirt_ram_ok NAME DOM         DOM's QEMU on NAME has its RAM as that made it
 #   libvirt_host_stop [NAME...]     stop hosts (all when no NAME), leave nothing
 
 LV_MIGDIR=${LV_MIGDIR:-/run/novacron-migrate}
-# Not a multiple of 256 KiB (DESIGN.md), but libvirt rounds it up to whole
-# MiB for QEMU (-m 256): the TCG dirty-page loss is not avoided this way.
+# Not a multiple of 256 KiB (QEMU 7.2's TCG dirty-page loss, DESIGN.md).
+# libvirt rounds a domain's memory up to whole MiB (a multiple of 256 KiB),
+# so libvirt_domain_xml gives QEMU this exact size itself (see there).
 LV_MEM_KIB=${LV_MEM_KIB:-262136}
+# 0: leave the RAM size to libvirt (whole MiB), to test what refuses that.
+LV_OWN_RAM=${LV_OWN_RAM:-1}
 LV_QEMU=${LV_QEMU:-/usr/bin/qemu-system-x86_64}
 # The host paths each host gets its own copy of (bind mounts).
 LV_BINDS=(/etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt)
@@ -247,16 +251,37 @@ libvirt_host_stop() {
 # (type='qemu'), $LV_MEM_KIB of RAM, one vCPU, no disks, no network, its
 # serial console written to /var/log/libvirt/qemu/DOM.serial (a per-host
 # file). With KERNEL and INITRD it boots them directly (console=ttyS0).
+# libvirt would start QEMU with -m rounded up to whole MiB and a pc.ram
+# backend of that size, a multiple of 256 KiB, which QEMU 7.2 under TCG
+# migrates losing dirty pages (DESIGN.md). So the domain carries QEMU
+# arguments of its own (<qemu:commandline>, appended after libvirt's; QEMU
+# takes the last -m and machine property): a RAM backend nc.ram of exactly
+# $LV_MEM_KIB and the machine's memory on it. libvirt's own pc.ram backend
+# is then created but never mapped nor migrated. The domain's XML, and with
+# it these arguments, goes to the destination with the migration.
+# LV_OWN_RAM=0 leaves them out.
 libvirt_domain_xml() {
 	local dom=$1 kernel=${2:-} initrd=${3:-} cmdline=${4:-console=ttyS0 panic=-1}
-	local boot="    <boot dev='hd'/>"
+	local boot="    <boot dev='hd'/>" own=""
+	if ((LV_MEM_KIB % 256 == 0 || LV_MEM_KIB % 8 != 0)); then
+		lv_say "LV_MEM_KIB=$LV_MEM_KIB: must be a multiple of 8 KiB and not of 256 KiB (e.g. 262136)"
+		return 1
+	fi
+	[ "$LV_OWN_RAM" = 0 ] || own="  <qemu:commandline>
+    <qemu:arg value='-m'/>
+    <qemu:arg value='${LV_MEM_KIB}k'/>
+    <qemu:arg value='-object'/>
+    <qemu:arg value='memory-backend-ram,id=nc.ram,size=$((LV_MEM_KIB * 1024))'/>
+    <qemu:arg value='-machine'/>
+    <qemu:arg value='memory-backend=nc.ram'/>
+  </qemu:commandline>"
 	if [ -n "$kernel" ]; then
 		boot="    <kernel>$kernel</kernel>"
 		[ -z "$initrd" ] || boot+=$'\n'"    <initrd>$initrd</initrd>"
 		boot+=$'\n'"    <cmdline>$cmdline</cmdline>"
 	fi
 	cat <<EOF
-<domain type='qemu'>
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>$dom</name>
   <memory unit='KiB'>$LV_MEM_KIB</memory>
   <vcpu>1</vcpu>
@@ -275,6 +300,15 @@ $boot
     </serial>
     <memballoon model='none'/>
   </devices>
+$own
 </domain>
 EOF
+}
+
+# libvirt_ram_ok NAME DOM: the QEMU of DOM on host NAME keeps the guest's RAM
+# in nc.ram, $LV_MEM_KIB KiB (libvirt_domain_xml), not in libvirt's pc.ram.
+libvirt_ram_ok() {
+	libvirt_virsh "$1" qemu-monitor-command "$2" --hmp 'info ramblock' 2>/dev/null |
+		awk -v want="$(printf '0x%016x' $((LV_MEM_KIB * 1024)))" \
+			'$1 == "nc.ram" && tolower($5) == want { f = 1 } END { exit !f }'
 }

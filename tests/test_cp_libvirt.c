@@ -248,6 +248,159 @@ static void test_migration_outlives_handle(void **state)
 	cp_libvirt_migration_destroy(m);
 }
 
+/* cp_libvirt_tcg_loss_xml: which domains QEMU < 9.0 under TCG would migrate
+ * losing dirty pages (RAM a multiple of 256 KiB), read from their XML. */
+#define QNS       "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+#define MEM(v, u) "<memory unit='" u "'>" v "</memory>"
+#define ARGS(a)   "<qemu:commandline>" a "</qemu:commandline>"
+#define ARG(v)    "<qemu:arg value='" v "'/>"
+
+static int loss(const char *xml, unsigned long version, uint64_t *ram, char *why, size_t len)
+{
+	return cp_libvirt_tcg_loss_xml(xml, strlen(xml), version, ram, why, len);
+}
+
+static void test_tcg_loss_xml(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *xml;
+		unsigned long version;
+		int rc;
+		uint64_t ram;
+	} cases[] = {
+	        /* libvirt's MiB: always a multiple of 256 KiB under TCG on 7.2 */
+	        {"<domain type='qemu'>" MEM("262144", "KiB") "</domain>", 7002000, 1, 268435456},
+	        /* the XML as the test driver keeps it: rounded as libvirt does for QEMU */
+	        {"<domain type='qemu'>" MEM("262136", "KiB") "</domain>", 7002000, 1, 268435456},
+	        {"<domain type='qemu'><memory>262136</memory></domain>", 7002000, 1, 268435456},
+	        {"<domain type='qemu'>" MEM("268427264", "bytes") "</domain>", 7002000, 1,
+	         268435456},
+	        {"<domain type='qemu'>" MEM("300", "MiB") "</domain>", 8002002, 1, 314572800},
+	        {"<domain type='qemu'>" MEM("1", "GB") "</domain>", 7002000, 1, 1000341504},
+	        /* fixed in QEMU 9.0; KVM never took the path */
+	        {"<domain type='qemu'>" MEM("262144", "KiB") "</domain>", 9000000, 0, 268435456},
+	        {"<domain type='kvm'>" MEM("4", "GiB") "</domain>", 7002000, 0, 4294967296},
+	        /* the domain's own -m: the last one counts; bare numbers are MiB */
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB") ARGS(
+	                 ARG("-m") ARG("262136k") ARG("-object")
+	                         ARG("memory-backend-ram,id=nc.ram,size=268427264")) "</domain>",
+	         7002000, 0, 268427264},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("262136k") ARG("-m") ARG("512")) "</domain>",
+	         7002000, 1, 536870912},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("size=1048568K,slots=2,maxmem=4G")) "</domain>",
+	         7002000, 0, 1073733632},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("1G")) "</domain>",
+	         7002000, 1, 1073741824},
+	        /* QEMU rounds -m up to 8 KiB: a byte over 256 MiB - 8 KiB is 256 MiB */
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("268427265b")) "</domain>",
+	         7002000, 1, 268435456},
+	        /* an -m in no namespace, or another one, is not QEMU's */
+	        {"<domain type='qemu'>" MEM("262144",
+	                                    "KiB") "<commandline><arg value='-m'/><arg "
+	                                           "value='262136k'/></commandline></domain>",
+	         7002000, 1, 268435456},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB") ARGS(ARG("-m")) "</domain>",
+	         7002000, 1, 268435456},
+	        /* unreadable */
+	        {"<domain type='qemu'>" MEM("x", "KiB") "</domain>", 7002000, -EINVAL, 0},
+	        {"<domain type='qemu'>" MEM("256", "parsecs") "</domain>", 7002000, -EINVAL, 0},
+	        {"<domain type='qemu'>" MEM("0", "KiB") "</domain>", 7002000, -EINVAL, 0},
+	        {"<domain type='qemu'>" MEM("99999999999999999999", "KiB") "</domain>", 7002000,
+	         -EINVAL, 0},
+	        {"<domain type='qemu'>" MEM("18014398509481983", "KiB") "</domain>", 7002000,
+	         -EINVAL, 0},
+	        {"<domain type='qemu'></domain>", 7002000, -EINVAL, 0},
+	        {"<domain>" MEM("262144", "KiB") "</domain>", 7002000, -EINVAL, 0},
+	        {"<network type='qemu'>" MEM("262144", "KiB") "</network>", 7002000, -EINVAL, 0},
+	        {"<domain type='qemu'>" MEM("262144", "KiB"), 7002000, -EINVAL, 0},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("lots")) "</domain>",
+	         7002000, -EINVAL, 0},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("256Mx")) "</domain>",
+	         7002000, -EINVAL, 0},
+	        {"<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                 ARGS(ARG("-m") ARG("99999999T")) "</domain>",
+	         7002000, -EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char why[512] = "x";
+		uint64_t ram = 7;
+		int rc = loss(cases[i].xml, cases[i].version, &ram, why, sizeof(why));
+		if (rc != cases[i].rc || ram != cases[i].ram)
+			fail_msg("case %zu (%s): rc %d ram %llu (want %d, %llu): %s", i,
+			         cases[i].xml, rc, (unsigned long long)ram, cases[i].rc,
+			         (unsigned long long)cases[i].ram, why);
+		if (rc == 0)
+			assert_string_equal(why, "");
+		else
+			assert_true(why[0] != '\0');
+	}
+
+	char why[512];
+	uint64_t ram;
+	assert_int_equal(loss("<domain type='qemu'>" MEM("262144", "KiB") "</domain>", 7002000,
+	                      &ram, why, sizeof(why)),
+	                 1);
+	contains(why, "TCG on QEMU 7.2.0 with 262144 KiB of RAM, a multiple of 256 KiB");
+	contains(why, "QEMU commit 03bfc2188f");
+	assert_int_equal(loss("<domain type='qemu' " QNS ">" MEM("262144", "KiB")
+	                              ARGS(ARG("-m") ARG("256M")) "</domain>",
+	                      8001003, &ram, why, sizeof(why)),
+	                 1);
+	contains(why, "QEMU 8.1.3 with 262144 KiB of RAM (its qemu:commandline -m)");
+	assert_int_equal(loss("<domain type='qemu'>" MEM("x", "MiB") "</domain>", 7002000, &ram,
+	                      why, sizeof(why)),
+	                 -EINVAL);
+	contains(why, "its <memory> (x MiB) cannot be read");
+	assert_int_equal(loss("<domain", 7002000, &ram, why, sizeof(why)), -EINVAL);
+	contains(why, "not well-formed");
+	assert_int_equal(cp_libvirt_tcg_loss_xml(NULL, 0, 7002000, &ram, why, sizeof(why)),
+	                 -EINVAL);
+	/* A short buffer is cut, not overrun. */
+	char small[16];
+	assert_int_equal(loss("<domain type='qemu'>" MEM("262144", "KiB") "</domain>", 7002000,
+	                      &ram, small, sizeof(small)),
+	                 1);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+}
+
+/* The same through libvirt: the test driver's 'test' domain is not TCG; a
+ * type='qemu' domain defined there is, with its 256 MiB - 8 KiB rounded to
+ * MiB as libvirt does for QEMU (the test driver reports QEMU "0.0.2"). */
+static void test_domain_tcg_loss(void **state)
+{
+	(void)state;
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	assert_non_null(lv);
+	char why[512];
+	assert_int_equal(cp_libvirt_domain_tcg_loss(lv, "test", why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+	assert_int_equal(cp_libvirt_domain_tcg_loss(lv, "nosuchdom", why, sizeof(why)), -ENOENT);
+	contains(cp_libvirt_error(lv), "domain 'nosuchdom'");
+
+	virConnectPtr conn = virConnectOpen(TEST_URI);
+	assert_non_null(conn);
+	virDomainPtr d = virDomainDefineXML(conn, "<domain type='qemu'><name>tcg1</name>"
+	                                          "<memory unit='KiB'>262136</memory>"
+	                                          "<os><type arch='x86_64'>hvm</type></os>"
+	                                          "</domain>");
+	assert_non_null(d);
+	/* test:///default is one state per process: the handle sees it too. */
+	int rc = cp_libvirt_domain_tcg_loss(lv, "tcg1", why, sizeof(why));
+	virDomainUndefine(d);
+	virDomainFree(d);
+	virConnectClose(conn);
+	assert_int_equal(rc, 1);
+	contains(why, "QEMU 0.0.2 with 262144 KiB of RAM");
+	cp_libvirt_destroy(lv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +411,8 @@ int main(void)
 	        cmocka_unit_test(test_migrate_domain_not_running),
 	        cmocka_unit_test(test_migrate_refused_by_driver),
 	        cmocka_unit_test(test_migration_outlives_handle),
+	        cmocka_unit_test(test_tcg_loss_xml),
+	        cmocka_unit_test(test_domain_tcg_loss),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

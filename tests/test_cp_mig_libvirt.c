@@ -145,6 +145,52 @@ static void test_open_not_running(void **state)
 	nc_config_destroy(cfg);
 }
 
+/* A TCG domain that QEMU < 9.0 would migrate losing its dirty pages (its
+ * RAM a multiple of 256 KiB; the test driver says it is QEMU 0.0.2):
+ * refused by default, migrated with a warning or unchecked on request. */
+static void test_open_tcg_guard(void **state)
+{
+	(void)state;
+	char err[512];
+	struct nc_config *cfg = config(TEST_URI);
+	virConnectPtr c = virConnectOpen(TEST_URI);
+	assert_non_null(c);
+	virDomainPtr d = virDomainDefineXML(c, "<domain type='qemu'><name>tcg1</name>"
+	                                       "<memory unit='KiB'>262144</memory>"
+	                                       "<os><type arch='x86_64'>hvm</type></os>"
+	                                       "</domain>");
+	assert_non_null(d);
+	assert_int_equal(virDomainCreate(d), 0);
+
+	errno = 0;
+	assert_null(be->open("libvirt:tcg1", cfg, 1000, err, sizeof(err)));
+	assert_int_equal(errno, ENOTSUP);
+	contains(err, "domain 'tcg1' is not migrated: it runs under TCG on QEMU "
+	              "0.0.2 with 262144 KiB of RAM, a multiple of 256 KiB");
+	contains(err, "set controlplane.tcg_guard to warn");
+	/* The 'test' domain (type='test') is not TCG: it opens, as above. */
+	void *h = be->open("libvirt:test", cfg, 1000, err, sizeof(err));
+	assert_non_null(h);
+	be->close(h);
+
+	static const char *const allow[] = {"warn", "off"};
+	for (size_t i = 0; i < 2; i++) {
+		if (nc_config_set(cfg, "controlplane.tcg_guard", allow[i], false, err, sizeof(err)))
+			fail_msg("%s", err);
+		h = be->open("libvirt:tcg1", cfg, 1000, err, sizeof(err));
+		if (h == NULL)
+			fail_msg("guard %s: %s", allow[i], err);
+		be->close(h);
+	}
+	assert_int_not_equal(
+	        nc_config_set(cfg, "controlplane.tcg_guard", "maybe", false, err, sizeof(err)), 0);
+	assert_int_equal(virDomainDestroy(d), 0);
+	assert_int_equal(virDomainUndefine(d), 0);
+	virDomainFree(d);
+	virConnectClose(c);
+	nc_config_destroy(cfg);
+}
+
 /* The destination must name a libvirtd, and not ours. */
 static void test_peer_info_refused(void **state)
 {
@@ -241,9 +287,13 @@ static void test_libvirt_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_the_backend),         cmocka_unit_test(test_open_refused),
-	        cmocka_unit_test(test_open_unknown_domain), cmocka_unit_test(test_open_not_running),
-	        cmocka_unit_test(test_peer_info_refused),   cmocka_unit_test(test_libvirt_refuses),
+	        cmocka_unit_test(test_the_backend),
+	        cmocka_unit_test(test_open_refused),
+	        cmocka_unit_test(test_open_unknown_domain),
+	        cmocka_unit_test(test_open_not_running),
+	        cmocka_unit_test(test_open_tcg_guard),
+	        cmocka_unit_test(test_peer_info_refused),
+	        cmocka_unit_test(test_libvirt_refuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

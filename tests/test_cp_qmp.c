@@ -25,6 +25,9 @@
 
 #include "cp_migrate.h"
 #include "cp_qmp.h"
+#include "cp_tcg.h"
+#include "nc_config.h"
+#include "nc_config_table.h"
 
 #define GREETING                                                                                   \
 	"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 19, \"minor\": 2, \"major\": 7}, "         \
@@ -245,6 +248,100 @@ static void test_mig_completed_late(void **state)
 	assert_int_equal(f.requests, 5);
 }
 
+/* cp_tcg_loses_pages: only TCG, only before QEMU 9.0, only RAM a multiple
+ * of 256 KiB. */
+static void test_tcg_rule(void **state)
+{
+	(void)state;
+	char why[512] = "x";
+	assert_true(cp_tcg_loses_pages(true, 7002019, 256ull << 20, "", why, sizeof(why)));
+	assert_non_null(strstr(why, "it runs under TCG on QEMU 7.2.19 with 262144 KiB of RAM, a "
+	                            "multiple of 256 KiB"));
+	assert_true(cp_tcg_loses_pages(true, 8999999, 1ull << 40, " (x)", why, sizeof(why)));
+	assert_non_null(strstr(why, "QEMU 8.999.999 with 1073741824 KiB of RAM (x), a multiple"));
+	assert_true(cp_tcg_loses_pages(true, 7002019, 256 << 10, NULL, why, sizeof(why)));
+	assert_false(cp_tcg_loses_pages(false, 7002019, 256ull << 20, "", why, sizeof(why)));
+	assert_string_equal(why, "");
+	assert_false(
+	        cp_tcg_loses_pages(true, CP_TCG_QEMU_FIXED, 256ull << 20, "", why, sizeof(why)));
+	assert_false(
+	        cp_tcg_loses_pages(true, 7002019, (256ull << 20) - 8192, "", why, sizeof(why)));
+	assert_false(cp_tcg_loses_pages(true, 7002019, (256ull << 20) + (128 << 10), "", why,
+	                                sizeof(why)));
+}
+
+#define QMP_OK(ret) "{\"return\": " ret ", \"id\": %ID%}\n"
+#define QMP_IDLE    QMP_OK("{\"status\": \"none\"}")
+#define QMP_TCG     QMP_OK("{\"enabled\": false, \"present\": true}")
+#define QMP_KVM     QMP_OK("{\"enabled\": true, \"present\": true}")
+#define QMP_V(a, b, c)                                                                             \
+	QMP_OK("{\"qemu\": {\"major\": " #a ", \"minor\": " #b ", \"micro\": " #c                  \
+	       "}, \"package\": \"\"}")
+#define QMP_RAM(n) QMP_OK("{\"base-memory\": " #n "}")
+
+/* The QEMU back end asks QEMU (query-kvm, query-version,
+ * query-memory-size-summary) before it migrates: a TCG guest of 256 MiB on
+ * QEMU 7.2 is refused (controlplane.tcg_guard: refuse, the default); one of
+ * 256 MiB - 8 KiB, a KVM guest, QEMU 9.0, or answers it cannot read go on;
+ * warn and off let it go. */
+static void test_mig_tcg_guard(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *guard;
+		const char *kvm, *ver, *ram;
+		bool refused;
+		int requests;
+	} cases[] = {
+	        {"refuse", QMP_TCG, QMP_V(7, 2, 19), QMP_RAM(268435456), true, 4},
+	        {"refuse", QMP_TCG, QMP_V(8, 2, 0), QMP_RAM(1073741824), true, 4},
+	        {"refuse", QMP_TCG, QMP_V(7, 2, 19), QMP_RAM(268427264), false, 4},
+	        {"refuse", QMP_KVM, QMP_V(7, 2, 19), QMP_RAM(268435456), false, 4},
+	        {"refuse", QMP_TCG, QMP_V(9, 0, 0), QMP_RAM(268435456), false, 4},
+	        {"refuse", QMP_TCG, QMP_V(7, 2, 19), QMP_OK("{}"), false, 4},
+	        {"refuse", QMP_OK("{}"), QMP_V(7, 2, 19), QMP_RAM(268435456), false, 4},
+	        {"refuse",
+	         "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"no\"}, "
+	         "\"id\": %ID%}\n",
+	         NULL, NULL, false, 2},
+	        {"warn", QMP_TCG, QMP_V(7, 2, 19), QMP_RAM(268435456), false, 4},
+	        {"off", NULL, NULL, NULL, false, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fake f = {
+		        .greeting = GREETING,
+		        .reply = {"{\"return\": {}, \"id\": %ID%}\n", QMP_IDLE, cases[i].kvm,
+		                  cases[i].ver, cases[i].ram},
+		};
+		struct nc_config *cfg = nc_config_create(nc_config_table, nc_config_table_len);
+		assert_non_null(cfg);
+		char err[512] = "";
+		if (nc_config_set(cfg, "controlplane.tcg_guard", cases[i].guard, false, err,
+		                  sizeof(err)))
+			fail_msg("%s", err);
+		pthread_t t = start_fake(&f);
+		errno = 0;
+		void *h = cp_mig_qemu.open(path, cfg, 2000, err, sizeof(err));
+		if (cases[i].refused) {
+			if (h != NULL)
+				fail_msg("case %zu: not refused", i);
+			assert_int_equal(errno, ENOTSUP);
+			assert_non_null(strstr(err, "is not migrated: it runs under TCG on QEMU"));
+			assert_non_null(strstr(err, "set controlplane.tcg_guard to warn"));
+		} else {
+			if (h == NULL)
+				fail_msg("case %zu: refused: %s", i, err);
+			cp_mig_qemu.close(h);
+		}
+		stop_fake(&f, t);
+		/* the capabilities, query-migrate, then the three questions (or not) */
+		if (f.requests != cases[i].requests + 1)
+			fail_msg("case %zu: %d requests, want %d", i, f.requests,
+			         cases[i].requests + 1);
+		nc_config_destroy(cfg);
+	}
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -253,6 +350,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_not_qmp, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_silent_and_gone, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mig_completed_late, setup, teardown),
+	        cmocka_unit_test(test_tcg_rule),
+	        cmocka_unit_test_setup_teardown(test_mig_tcg_guard, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cp_qmp", tests, NULL, NULL);
 }
