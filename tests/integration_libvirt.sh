@@ -17,7 +17,8 @@
 # VM keeps running on A each time. Last, the hosts stop and leave nothing.
 #
 # The domains boot tools/mkguest's guest (kernel + initramfs, its workload
-# filling 64 MiB and printing a heartbeat) when tools/mkguest exists, or the
+# filling 64 MiB, then dirtying 2 MB/s, checking its pages against their
+# checksums and printing a heartbeat) when tools/mkguest exists, or the
 # NC_GUEST_KERNEL and NC_GUEST_INITRD given; NC_GUEST_KERNEL=none: firmware
 # only (SeaBIOS finding no disk).
 set -uo pipefail
@@ -118,7 +119,8 @@ relay_bytes() {
 }
 
 define_start() { # define_start DOM: define and start DOM on A (with a kernel: booted)
-	libvirt_domain_xml "$1" "$kernel" "$initrd" >"$work/$1.xml"
+	libvirt_domain_xml "$1" "$kernel" "$initrd" "console=ttyS0 panic=-1 nc.dirty_mbps=2" \
+		>"$work/$1.xml"
 	libvirt_virsh a define "$work/$1.xml" >/dev/null && libvirt_virsh a start "$1" >/dev/null ||
 		return 1
 	[ -n "$kernel" ] || return 0
@@ -171,11 +173,11 @@ after_migration() {
 	if [ -n "$kernel" ]; then
 		check "$dom: its console on B keeps going" console_moves "$dom"
 		check "$dom: QEMU's RAM on B is $LV_MEM_KIB KiB (nc.ram)" libvirt_ram_ok b "$dom"
-		if grep -q 'Kernel panic' "$(serial b "$dom")"; then
-			not_ok "$dom: no panic on B's console; its end:"
+		if grep -q 'Kernel panic\|corrupt page' "$(serial b "$dom")"; then
+			not_ok "$dom: no panic or corrupt page on B's console; its end:"
 			tail -n 25 "$(serial b "$dom")" | sed 's/^/#   /'
 		else
-			ok "$dom: no panic on B's console"
+			ok "$dom: no panic or corrupt page on B's console"
 		fi
 	fi
 	# Done with it: keep the machine's two cores for what follows.
