@@ -10,21 +10,20 @@
 # hosts ($LV_MIGDIR/ID.sock), where the source appliance listens in A and the
 # destination QEMU listens in B, so each appliance must see its own host's
 # directory there. The domain is a TCG guest booting tools/mkguest's kernel
-# and initramfs (its workload filling memory, then idle but for its
-# heartbeat, dirtying 2 MB/s and checking its pages against their checksums).
-# Its RAM is 262136 KiB, not a multiple of 256 KiB, so that QEMU 7.2 under
-# TCG does not lose dirty pages (../shared/DESIGN.md; libvirt_domain_xml
-# gives QEMU that size past libvirt's rounding to whole MiB).
+# and initramfs (its workload filling memory, then dirtying 2 MB/s, checking
+# its pages against their checksums and printing a heartbeat). Its RAM is
+# 262136 KiB, not a multiple of 256 KiB, so that QEMU 7.2 under TCG does not
+# lose dirty pages (../shared/DESIGN.md; libvirt_domain_xml gives QEMU that
+# size past libvirt's rounding to whole MiB).
 #   1. plain and with --channels 4 (libvirt --parallel, 4 connections + the
 #      main one, one AMST stream each): novactl exits 0, the stream digests
 #      are equal at both appliances (digest_ok), the domain runs on B and is
 #      gone from A, the guest's heartbeat continues on B with no corrupt page;
 #   2. refusals, the domain running on A after each: an unknown domain, one
 #      that is not running, a TCG domain of libvirt's own RAM size (QEMU 7.2
-#      would lose its dirty pages: controlplane.tcg_guard), an
-#      unknown host, a destination whose libvirtd
-#      refuses the domain (B has another domain of that name), a second
-#      migration of a domain already migrating;
+#      would lose its dirty pages: controlplane.tcg_guard), an unknown host,
+#      a destination whose libvirtd refuses the domain (B has another domain
+#      of that name), a second migration of a domain already migrating;
 #   3. the destination's dataplane killed mid-migration: novactl fails and
 #      says why, the domain keeps running on A (its heartbeat too), and
 #      nothing is left on B.
