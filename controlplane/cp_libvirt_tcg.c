@@ -50,7 +50,8 @@ static bool in_ns(const xmlNode *n, const char *href)
 	return n->ns != NULL && n->ns->href != NULL && strcmp((const char *)n->ns->href, href) == 0;
 }
 
-/* "123" with nothing after it: 0, or -1 (empty, not a number, too big). */
+/* The decimal digits at s (no sign, no space) as *v, *end past them: 0, or
+ * -1 (no digit, too big). */
 static int parse_u64(const char *s, const char **end, uint64_t *v)
 {
 	if (*s < '0' || *s > '9')
@@ -63,14 +64,6 @@ static int parse_u64(const char *s, const char **end, uint64_t *v)
 	}
 	*v = x;
 	*end = s;
-	return 0;
-}
-
-static int mul(uint64_t a, uint64_t b, uint64_t *out)
-{
-	if (b != 0 && a > UINT64_MAX / b)
-		return -1;
-	*out = a * b;
 	return 0;
 }
 
@@ -130,13 +123,12 @@ static int qemu_m(const char *arg, uint64_t *bytes)
 	}
 	if (*end != '\0' && *end != ',')
 		return -1;
-	return mul(v, scale, bytes);
+	return __builtin_mul_overflow(v, scale, bytes) ? -1 : 0;
 }
 
-/* The last "-m VALUE" of the domain's qemu:commandline, or NULL. */
-static const xmlNode *last_m(const xmlNode *root, xmlChar **value)
+/* The last "-m VALUE" of the domain's qemu:commandline in *value (NULL: none). */
+static void last_m(const xmlNode *root, xmlChar **value)
 {
-	const xmlNode *found = NULL;
 	*value = NULL;
 	for (const xmlNode *c = root->children; c != NULL; c = c->next) {
 		if (!is(c, "commandline") || !in_ns(c, QEMU_NS))
@@ -151,7 +143,6 @@ static const xmlNode *last_m(const xmlNode *root, xmlChar **value)
 			if (next_is_m) {
 				xmlFree(*value);
 				*value = v;
-				found = a;
 				next_is_m = false;
 				continue;
 			}
@@ -159,7 +150,6 @@ static const xmlNode *last_m(const xmlNode *root, xmlChar **value)
 			xmlFree(v);
 		}
 	}
-	return found;
 }
 
 /* The domain's <memory> in bytes as libvirt gives it to QEMU (whole MiB). */
@@ -174,7 +164,8 @@ static int libvirt_memory(const xmlNode *root, uint64_t *bytes, char *why, size_
 		const char *end = "";
 		int rc = 0;
 		if (scale == 0 || text == NULL || parse_u64((const char *)text, &end, &v) != 0 ||
-		    *end != '\0' || mul(v, scale, bytes) != 0 || *bytes > UINT64_MAX - MIB) {
+		    *end != '\0' || __builtin_mul_overflow(v, scale, bytes) ||
+		    *bytes > UINT64_MAX - MIB) {
 			snprintf(why, whylen, "its <memory> (%s %s) cannot be read",
 			         text ? (const char *)text : "", unit ? (const char *)unit : "KiB");
 			rc = -EINVAL;
@@ -223,7 +214,8 @@ int cp_libvirt_tcg_loss_xml(const char *xml, size_t len, unsigned long qemu_vers
 		goto out;
 	}
 	uint64_t ram = 0;
-	if (last_m(root, &m) != NULL) {
+	last_m(root, &m);
+	if (m != NULL) {
 		if (qemu_m((const char *)m, &ram) != 0) {
 			snprintf(why, whylen, "its qemu:commandline -m '%s' cannot be read",
 			         (const char *)m);

@@ -58,11 +58,11 @@ static int tcg_risk(struct qemu *h, int timeout_ms, char *why, size_t whylen)
 	return rc;
 }
 
-/* controlplane.tcg_guard (cp_tcg.h); no configuration: no check. */
+/* controlplane.tcg_guard (cp_tcg.h). */
 static int tcg_guard(struct qemu *h, const char *vm, const struct nc_config *cfg, int timeout_ms,
                      char *err, size_t errlen)
 {
-	if (cfg == NULL || !cp_tcg_guard_on(cfg))
+	if (!cp_tcg_guard_on(cfg))
 		return 0;
 	char why[512], what[300];
 	int risk = tcg_risk(h, timeout_ms, why, sizeof(why));

@@ -229,9 +229,14 @@ static void test_mig_completed_late(void **state)
 	                  /* a destination's own incoming migration: no total-time */
 	                  "{\"return\": {\"status\": \"completed\"}, \"id\": %ID%}\n"},
 	};
-	pthread_t t = start_fake(&f);
+	/* Not asked whether QEMU would lose pages (test_mig_tcg_guard is). */
+	struct nc_config *cfg = nc_config_create(nc_config_table, nc_config_table_len);
+	assert_non_null(cfg);
 	char err[256] = "";
-	void *h = cp_mig_qemu.open(path, NULL, 2000, err, sizeof(err));
+	assert_int_equal(
+	        nc_config_set(cfg, "controlplane.tcg_guard", "off", false, err, sizeof(err)), 0);
+	pthread_t t = start_fake(&f);
+	void *h = cp_mig_qemu.open(path, cfg, 2000, err, sizeof(err));
 	assert_non_null(h);
 	struct cp_mig_progress p;
 	assert_int_equal(cp_mig_qemu.poll(h, &p, err, sizeof(err)), 0);
@@ -246,6 +251,7 @@ static void test_mig_completed_late(void **state)
 	cp_mig_qemu.close(h);
 	stop_fake(&f, t);
 	assert_int_equal(f.requests, 5);
+	nc_config_destroy(cfg);
 }
 
 /* cp_tcg_loses_pages: only TCG, only before QEMU 9.0, only RAM a multiple
