@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cp_libvirt.h"
+#include "cp_tcg.h"
 
 static void one(const uint8_t *data, size_t size, unsigned long version)
 {
@@ -22,7 +23,7 @@ static void one(const uint8_t *data, size_t size, unsigned long version)
 		abort(); /* every error and every risk says why */
 	if (rc == -EINVAL && ram != 0)
 		abort();
-	if (rc == 1 && (version >= 9000000 || ram == 0 || ram % (256 * 1024) != 0))
+	if (rc == 1 && (version >= CP_TCG_QEMU_FIXED || ram == 0 || ram % (256 * 1024) != 0))
 		abort();
 	if (rc >= 0 && ram % (8 * 1024) != 0)
 		abort(); /* QEMU's RAM is whole 8 KiB */
@@ -31,6 +32,6 @@ static void one(const uint8_t *data, size_t size, unsigned long version)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	one(data, size, 7002000);
-	one(data, size, 9000000);
+	one(data, size, CP_TCG_QEMU_FIXED);
 	return 0;
 }
