@@ -1121,6 +1121,84 @@ static void test_window_switch(void **state)
 	sim_fini(&m);
 }
 
+/* The client opens one more stream, sending bytes_each on it too. */
+static void sim_open_another(struct sim *m)
+{
+	unsigned k = m->nstreams;
+	assert_true(k < NSTREAMS_MAX);
+	int id = amst_stream_open(m->s[0].c);
+	assert_true(id >= 0);
+	m->s[0].ids[k] = (uint32_t)id;
+	m->s[0].have_id[k] = true;
+	m->s[0].to_send[k] = m->bytes_each;
+	m->s[1].to_send[k] = m->bytes_back;
+	m->nstreams = k + 1;
+}
+
+/* A stream the peer opens after the receiver switched its windows
+ * (session.set follow_reader) starts with the window the handshake told the
+ * peer, not the one the switch made: after a switch from whole buffers (16
+ * MiB told) to following the reader (4 MiB to start), the peer's bytes past 4
+ * MiB were dropped as beyond the buffer; after the switch the other way (4
+ * MiB told, 16 wanted), no window update was ever sent and the stream waited
+ * for good. A slow reader (200 Mbit/s) lets the sender run ahead. */
+static void window_switch_then_open(bool whole_first)
+{
+	static struct sim m;
+	sim_1g(&m, 48u << 20, 16u << 20, 5000000, 1250000, whole_first);
+	m.app_tick_ns = 1000000;
+	m.s[1].read_Bps = 25e6;
+	sim_run(&m, 300000000);
+	assert_true(m.s[0].established);
+	assert_non_null(m.s[1].c);
+	amst_conn_set_full_window(m.s[1].c, !whole_first);
+	sim_open_another(&m);
+	sim_run(&m, 60ull * 1000000000);
+	print_message("    %s first: both streams delivered by %.2f s, %llu packets dropped "
+	              "beyond a window\n",
+	              whole_first ? "whole buffers" : "following the reader",
+	              (double)m.done_at / 1e9,
+	              (unsigned long long)stats(&m, 1).drops[AMST_DROP_FLOW]);
+	sim_check_exact(&m);
+	assert_int_equal(stats(&m, 1).drops[AMST_DROP_FLOW], 0);
+	sim_fini(&m);
+}
+
+static void test_window_switch_then_open(void **state)
+{
+	(void)state;
+	window_switch_then_open(true);
+	window_switch_then_open(false);
+}
+
+/* Each side's max_streams bounds the streams its peer opens, not its own: a
+ * client that takes 4 streams from its peer may open 6 on a server that takes
+ * 8, and the server's bytes and FIN on streams 8 and 10 must reach it (they
+ * were dropped as over the client's own limit). */
+static void test_stream_limit_is_the_peers(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 0, 1u << 20, 256u << 10);
+	m.s[0].cfg.max_streams = 4;
+	amst_conn_destroy(m.s[0].c);
+	m.s[0].c = amst_conn_client(&m.s[0].cfg, 0);
+	assert_non_null(m.s[0].c);
+	for (int i = 0; i < 4; i++)
+		sim_open_another(&m);
+	for (uint64_t t = 100000; !m.s[0].established && t < 100000000; t += 100000)
+		sim_run(&m, t);
+	assert_true(m.s[0].established);
+	sim_open_another(&m);
+	sim_open_another(&m);
+	assert_int_equal(m.s[0].ids[5], 10);
+	sim_run(&m, 30ull * 1000000000);
+	sim_check_exact(&m);
+	assert_int_equal(stats(&m, 0).drops[AMST_DROP_STREAM_LIMIT], 0);
+	assert_int_equal(stats(&m, 1).drops[AMST_DROP_STREAM_LIMIT], 0);
+	sim_fini(&m);
+}
+
 /* Regression: a sender whose worker stalls (an HDE batch coded inline) sends
  * less than its pacing rate; taken for the path's rate, that walked the
  * bandwidth estimate and the pacing rate down, and the stalls then cost more. */
@@ -1633,6 +1711,8 @@ int main(void)
 	        cmocka_unit_test(test_reader_pause_keeps_model),
 	        cmocka_unit_test(test_window_follows_slow_reader),
 	        cmocka_unit_test(test_window_switch),
+	        cmocka_unit_test(test_window_switch_then_open),
+	        cmocka_unit_test(test_stream_limit_is_the_peers),
 	        cmocka_unit_test(test_buffers_follow_need),
 	        cmocka_unit_test(test_unsent_cap),
 	        cmocka_unit_test(test_window_follows_ack_aggregation),

@@ -113,6 +113,9 @@ struct amst_conn {
 	uint32_t peer_cid;
 	uint8_t my_random[AMST_RANDOM_LEN];
 	uint8_t peer_random[AMST_RANDOM_LEN];
+	/* The window each stream the peer opens starts with, as our INIT or
+	 * ACCEPT said: fixed when the conn is made, whatever full_window becomes. */
+	uint64_t told_stream_window;
 	uint64_t init_pn; /* client: pn (random) of our INIT; server: of the peer's INIT */
 	struct amst_hello peer_hello;
 	struct amst_aead *hs; /* handshake key */
@@ -395,6 +398,7 @@ static struct amst_conn *conn_new(const struct amst_conn_cfg *cfg, uint64_t now)
 	c->sent = calloc(SENT_RING, sizeof(*c->sent));
 	c->next_local_stream = cfg->client ? 0 : 1;
 	c->max_data_adv = cfg->session_window;
+	c->told_stream_window = rwin_initial(c);
 	if (c->sent == NULL || amst_rangeset_init(&c->rx_pns, RX_PN_RANGES) != 0 ||
 	    amst_random(c->my_random, sizeof(c->my_random)) != 0 ||
 	    derive(&c->hs, c->psk, cfg->psk_len, NULL, 0, "handshake") != 0) {
@@ -449,9 +453,15 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	/* Whole, but touched only as far as s_size and r_size reach. */
 	s->sbuf = malloc(c->cfg.stream_buf);
 	s->rbuf = malloc(c->cfg.stream_buf);
-	s->r_win = s->r_adv = rwin_initial(c);
+	/* The peer may send up to the window the handshake told it; the one
+	 * wanted now differs if full_window changed since (session.set): a larger
+	 * one is advertised at once, a smaller one takes over as the reader is
+	 * measured, and the buffer covers both. */
+	s->r_adv = c->told_stream_window;
+	s->r_win = rwin_initial(c);
+	s->msd_pending = s->r_win > s->r_adv;
 	s->s_size = (uint32_t)min64(SBUF_INIT, c->cfg.stream_buf);
-	s->r_size = pow2_at_least(s->r_win, c->cfg.stream_buf);
+	s->r_size = pow2_at_least(max64(s->r_win, s->r_adv), c->cfg.stream_buf);
 	s->r_ep_ns = c->last_rx_ns;
 	s->s_peer_max = c->peer_hello.max_stream_data;
 	if (s->sbuf == NULL || s->rbuf == NULL ||
@@ -481,7 +491,7 @@ static void hello_fill(const struct amst_conn *c, struct amst_hello *h)
 	memcpy(h->random, c->my_random, AMST_RANDOM_LEN);
 	h->flags = (c->cfg.seal ? AMST_HELLO_SEALED : 0) |
 	           ((uint32_t)c->cfg.app_flags << AMST_HELLO_APP_SHIFT);
-	h->max_stream_data = rwin_initial(c);
+	h->max_stream_data = c->told_stream_window;
 	h->max_data = c->cfg.session_window;
 	h->max_streams = c->cfg.max_streams;
 	memset(h->name, 0, sizeof(h->name));
@@ -967,14 +977,16 @@ static int open_body(struct amst_conn *c, uint64_t pn, uint8_t *pkt, size_t body
 static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_drop *why)
 {
 	uint32_t id = f->u.stream.id;
-	if (id >= AMST_MAX_STREAMS || id / 2 >= c->cfg.max_streams) {
+	/* Our limit is on the streams the peer opens; ours are known or not. */
+	bool ours = (id & 1) == (c->cfg.client ? 0u : 1u);
+	if (id >= AMST_MAX_STREAMS || (!ours && id / 2 >= c->cfg.max_streams)) {
 		*why = AMST_DROP_STREAM_LIMIT;
 		return -EBADMSG;
 	}
 	struct amst_stream *s = stream_get(c, id);
 	if (s == NULL) {
 		/* Only the peer opens streams of its parity. */
-		if ((id & 1) == (c->cfg.client ? 0u : 1u)) {
+		if (ours) {
 			*why = AMST_DROP_STATE;
 			return -EBADMSG;
 		}
