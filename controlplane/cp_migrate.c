@@ -257,12 +257,15 @@ static void peer_close_session(struct cp_peer_conn *pc, const char *name)
 	json_decref(r);
 }
 
+static void reap(struct cp_migrations *ms);
+
 static void *mig_thread(void *arg)
 {
 	struct mig *m = arg;
 	struct cp *cp = m->ms->cp;
 	char err[512] = "", reason[512] = "";
-	bool local_open = false, peer_open = false, started = false;
+	bool local_open = false, peer_open = false, started = false, handed_over = false;
+	char late[512] = ""; /* what ended it after QEMU had completed (handed_over) */
 	enum mig_state end = MIG_FAILED;
 	int digest_ok = -1;
 
@@ -382,11 +385,6 @@ static void *mig_thread(void *arg)
 	uint64_t last_wire = 0;
 	for (;;) {
 		sleep_ms(POLL_MS);
-		if (cancel_asked(m)) {
-			end = MIG_CANCELLED;
-			snprintf(reason, sizeof(reason), "cancelled by the operator");
-			goto out;
-		}
 		struct cp_mig_progress pr;
 		rc = m->be->poll(m->h, &pr, err, sizeof(err));
 		if (rc != 0) {
@@ -464,6 +462,14 @@ static void *mig_thread(void *arg)
 			explain(m, pc, q, reason, sizeof(reason));
 			goto out;
 		}
+		/* Asked only now: once QEMU has completed, the source is paused
+		 * with everything sent, and the stream must go on (above). */
+		if (cancel_asked(m)) {
+			json_decref(ls);
+			end = MIG_CANCELLED;
+			snprintf(reason, sizeof(reason), "cancelled by the operator");
+			goto out;
+		}
 		const char *le = ls ? sess_error(ls) : NULL;
 		bool lclosed = ls && strcmp(json_string_value(json_object_get(ls, "state")) ?: "",
 		                            "closed") == 0;
@@ -501,9 +507,13 @@ static void *mig_thread(void *arg)
 			}
 		}
 	}
-	/* Completed: the digests of both ends must agree. */
+verify:
+	/* Completed: the digests of both ends must agree. Until they do, the
+	 * appliances may still hold the stream's end: wait while the destination
+	 * gets bytes, DIGEST_WAIT_MS after the last ones. */
 	set_phase(m, MIG_VERIFYING, "comparing stream digests");
 	long long deadline = now_ms() + DIGEST_WAIT_MS;
+	uint64_t delivered = 0;
 	digest_ok = 0;
 	for (;;) {
 		json_t *ls = local_stats(cp, m->id), *ps = NULL;
@@ -524,6 +534,15 @@ static void *mig_thread(void *arg)
 		if (done) {
 			digest_ok = ok;
 			break;
+		}
+		uint64_t got = 0;
+		pthread_mutex_lock(&m->ms->lock);
+		for (unsigned i = 0; i < m->n_streams; i++)
+			got += m->streams[i].dst_bytes;
+		pthread_mutex_unlock(&m->ms->lock);
+		if (got > delivered) {
+			delivered = got;
+			deadline = now_ms() + DIGEST_WAIT_MS;
 		}
 		if (rc != 0 && rc != -EREMOTEIO) {
 			cp_peer_conn_close(pc);
@@ -557,12 +576,50 @@ static void *mig_thread(void *arg)
 			                     : "stream digests differ between the appliances");
 		}
 	}
+	if (handed_over) {
+		char r2[sizeof(reason)];
+		if (digest_ok == 1)
+			NC_LOG(NOTICE,
+			       "migration %s: QEMU had completed before this (%s): the stream "
+			       "arrived whole",
+			       m->id, late);
+		else
+			snprintf(r2, sizeof(r2),
+			         "%s after QEMU had completed (the source is paused, everything "
+			         "sent): %s; the destination may not have the VM",
+			         late, reason);
+		if (digest_ok != 1)
+			snprintf(reason, sizeof(reason), "%s", r2);
+	}
 out:
-	if (end != MIG_COMPLETED && started) {
+	if (end != MIG_COMPLETED && started && !handed_over) {
 		char cerr[256];
 		struct cp_mig_progress pr;
-		if (m->be->poll(m->h, &pr, cerr, sizeof(cerr)) == 0 &&
-		    pr.status == CP_MIG_ST_ACTIVE)
+		int prc = m->be->poll(m->h, &pr, cerr, sizeof(cerr));
+		/* Too late to cancel or give up: QEMU has sent everything and
+		 * paused the source; what the appliances hold may still reach the
+		 * destination, so the stream is seen through, not cut. */
+		if (prc == 0 && pr.status == CP_MIG_ST_COMPLETED && local_open && peer_open) {
+			if (pc == NULL)
+				pc = cp_peer_connect(cp, m->to, err, sizeof(err));
+			if (pc != NULL) {
+				handed_over = true;
+				snprintf(late, sizeof(late), "%s", reason);
+				reason[0] = '\0';
+				NC_LOG(WARN,
+				       "migration %s: %s, but QEMU had completed: waiting for "
+				       "the stream to arrive",
+				       m->id, late);
+				pthread_mutex_lock(&m->ms->lock);
+				if (pr.total != 0)
+					m->prog = pr;
+				else
+					m->prog.status = pr.status;
+				pthread_mutex_unlock(&m->ms->lock);
+				goto verify;
+			}
+		}
+		if (prc == 0 && pr.status == CP_MIG_ST_ACTIVE)
 			(void)m->be->cancel(m->h, cerr, sizeof(cerr));
 		/* Wait (briefly) for the hypervisor to settle: it resumes the source. */
 		for (int i = 0; i < 50; i++) {
@@ -768,6 +825,7 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 		snprintf(err, errlen, "this host's dataplane is not running");
 		return -ENOTCONN;
 	}
+	reap(ms); /* finished slots are reused only once joined */
 	pthread_mutex_lock(&ms->lock);
 	struct mig *slot = NULL;
 	for (unsigned i = 0; i < MAX_MIGRATIONS; i++) {
