@@ -55,6 +55,9 @@ const struct nc_cfg_def nc_config_table[] = {
          "streams (host connections) one session carries"},
         {"amst.idle_timeout_ms", NC_CFG_INT, 500, 600000, "5000", NULL, false,
          "a session whose peer is silent this long ends with an error"},
+        {"amst.closed_linger_s", NC_CFG_INT, 0, 86400, "120", NULL, false,
+         "a closed session keeps its slot and last stats this long unless session.close "
+         "removes it first (0: until then)"},
         {"amst.unsent_ms", NC_CFG_INT, 0, 10000, "20", NULL, false,
          "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "

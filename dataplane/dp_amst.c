@@ -53,7 +53,8 @@ struct dp_amst_sess {
 	uint64_t unsent_ns; /* send: the unsent limit (amst.unsent_ms, or session.open/set's) */
 	bool full_window; /* receive: whole buffers (!amst.follow_reader, or session.open/set's) */
 	uint64_t opened_ns;
-	uint32_t flags; /* NC_SESS_REQ_* */
+	uint64_t closed_ns; /* when its conn closed (0: open) */
+	uint32_t flags;     /* NC_SESS_REQ_* */
 	struct dp_host_addr addr;
 	struct amst_conn *conn;
 	struct dp_host_sess *host;
@@ -87,7 +88,8 @@ struct dp_amst {
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
 	uint64_t rates_ns;                                  /* last feed_link_rates() */
-	unsigned idle_loops;                  /* dp_amst_run calls in a row that found no work */
+	uint64_t linger_ns;  /* a closed session nobody removes goes after this (0: never) */
+	unsigned idle_loops; /* dp_amst_run calls in a row that found no work */
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
 
@@ -379,6 +381,7 @@ static void sess_events(struct dp_amst_sess *s)
 			const char *reason;
 			uint32_t code = amst_conn_error(s->conn, &reason);
 			s->state = NC_SESS_CLOSED;
+			s->closed_ns = dp_now_ns();
 			if (code != AMST_CLOSE_OK)
 				snprintf(s->error, sizeof(s->error), "%s", reason);
 			nc_log_msg(code ? NC_LOG_WARN : NC_LOG_NOTICE, NC_LOG_MODULE,
@@ -762,9 +765,23 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 		sess_events(s);
 		if (s->state == NC_SESS_RESOLVING && s->resolved)
 			s->state = NC_SESS_HANDSHAKE;
-		if (s->free_when_closed && amst_conn_state(s->conn) == AMST_CLOSED) {
-			NC_LOG(NOTICE, "session %s removed", s->name);
-			sess_free(s);
+		if (amst_conn_state(s->conn) == AMST_CLOSED) {
+			if (s->closed_ns == 0)
+				s->closed_ns = now;
+			/* Kept for its last stats until the control plane removes it;
+			 * one whose control plane never does (it died, or lost the
+			 * reply) would hold its slot for good. */
+			bool stale =
+			        a->linger_ns && now >= s->closed_ns &&
+			        now - s->closed_ns >= a->linger_ns; /* closed_ns may be past now */
+			if (s->free_when_closed || stale) {
+				NC_LOG(NOTICE, "session %s removed%s", s->name,
+				       stale && !s->free_when_closed
+				               ? " (closed, and not removed within "
+				                 "amst.closed_linger_s)"
+				               : "");
+				sess_free(s);
+			}
 		}
 	}
 	tx_flush(a);
@@ -784,6 +801,8 @@ uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 		if (!s->used || s->conn == NULL)
 			continue;
 		uint64_t n = amst_conn_next_time(s->conn);
+		if (s->closed_ns && a->linger_ns && n > s->closed_ns + a->linger_ns)
+			n = s->closed_ns + a->linger_ns;
 		if (!s->resolved)
 			n = now + 10000000ull; /* ARP: look again in 10 ms */
 		/* A session that is moving data must not wait behind long naps:
@@ -1019,6 +1038,7 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 		         nc_config_get_str(dp->cfg, "hde.mode"));
 		return -EINVAL;
 	}
+	a->linger_ns = (uint64_t)nc_config_get_int(dp->cfg, "amst.closed_linger_s") * 1000000000ull;
 	a->codec = (struct dp_host_codec){
 	        .on = true,
 	        .p = {.mode = hmode,

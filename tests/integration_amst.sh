@@ -70,6 +70,7 @@ amst:
   mtu: $6
   seal: ${7:-true}
   idle_timeout_ms: 5000
+  closed_linger_s: 4
   session_memory_mb: 256
 hde:
   cache_mb: 64
@@ -337,6 +338,14 @@ wait $snd
 rc=$?
 check "the source connection failed instead of finishing" "[ $rc -ne 0 ]"
 check "the sending session ended with an error" "wait_state A s2 closed 15 && ctl A --json session stats s2 | grep -q silent"
+gone_within() { # gone_within NODE SESSION SECONDS: no longer listed
+	for _ in $(seq $(($3 * 10))); do
+		ctl "$1" --json session list | grep -q "\"$2\"" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "nobody removes it: it is gone after amst.closed_linger_s (4 s), not before 2 s" "ctl A --json session list | grep -q '\"s2\"' && sleep 2 && ctl A --json session list | grep -q '\"s2\"' && gone_within A s2 4"
 check "the sending dataplane is still up" "kill -0 $A_dp"
 kill "$srv" 2>/dev/null
 kill -TERM "$B_cp" "$A_cp" "$A_dp" 2>/dev/null
