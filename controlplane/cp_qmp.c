@@ -32,8 +32,8 @@ static long long now_ms(void)
 static void note_event(struct cp_qmp *q, const json_t *m)
 {
 	q->events++;
-	snprintf(q->last_event, sizeof(q->last_event), "%s",
-	         json_string_value(json_object_get(m, "event")));
+	const char *name = json_string_value(json_object_get(m, "event"));
+	snprintf(q->last_event, sizeof(q->last_event), "%s", name ? name : "?");
 }
 
 /* Read lines until the reply to @p id (or, with id < 0, the next non-event). */
