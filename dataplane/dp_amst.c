@@ -161,6 +161,8 @@ static void tx_queue(struct dp_amst *a, struct rte_mbuf *m)
 			return;
 		}
 	}
+	if (a->n_backlog == 0) /* the port's 100 ms start from its first packet */
+		a->tx_progress_ns = dp_now_ns();
 	a->backlog[a->n_backlog++] = m;
 	if (a->n_backlog >= TX_BURST)
 		tx_flush(a);
