@@ -1058,7 +1058,9 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 	}
 	a->arp = dp_arp_create(64);
 	a->host = dp_host_create();
-	if (a->arp == NULL || a->host == NULL) {
+	/* INITs are opened with it before a session's conn is made for them. */
+	a->base.hs_key = amst_handshake_key(a->base.psk, a->base.psk_len);
+	if (a->arp == NULL || a->host == NULL || a->base.hs_key == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1085,6 +1087,8 @@ static void amst_shutdown(void *arg)
 	a->n_backlog = 0;
 	dp_host_destroy(a->host);
 	dp_arp_destroy(a->arp);
+	amst_aead_destroy(a->base.hs_key);
+	a->base.hs_key = NULL;
 	a->host = NULL;
 	a->arp = NULL;
 	a->enabled = false;

@@ -1325,9 +1325,10 @@ static void test_peer_stream_limit(void **state)
 
 /* An INIT names its session and carries its time: a receiver takes it only
  * for the session of that name, only while fresh, and only once. */
-static void test_init_names_and_replays(void **state)
+/* With @p made_once, the server opens INITs with a handshake key made once
+ * (amst_conn_cfg.hs_key, as the dataplane does) instead of one per INIT. */
+static void init_names_and_replays(bool made_once)
 {
-	(void)state;
 	const uint64_t t0 = 1800000000000ull; /* ms since the epoch */
 	struct amst_conn_cfg ccfg = base_cfg(true, true);
 	snprintf(ccfg.name, sizeof(ccfg.name), "mig-1");
@@ -1339,7 +1340,18 @@ static void test_init_names_and_replays(void **state)
 	assert_true(n > 0);
 
 	struct amst_conn_cfg scfg = base_cfg(false, true);
+	if (made_once) {
+		scfg.hs_key = amst_handshake_key(scfg.psk, scfg.psk_len);
+		assert_non_null(scfg.hs_key);
+	}
 	enum amst_drop why;
+	/* Not sealed with our PSK (its tag flipped): refused before anything is
+	 * made for it. */
+	init[n - 1] ^= 0x01;
+	errno = 0;
+	assert_null(amst_conn_accept(&scfg, init, n, 0, &why));
+	assert_int_equal(errno, EBADMSG);
+	init[n - 1] ^= 0x01;
 	/* Another session's name. */
 	snprintf(scfg.name, sizeof(scfg.name), "mig-2");
 	scfg.wall_ms = t0;
@@ -1396,6 +1408,14 @@ static void test_init_names_and_replays(void **state)
 		amst_conn_destroy(sv);
 		amst_conn_destroy(cl);
 	}
+	amst_aead_destroy(scfg.hs_key);
+}
+
+static void test_init_names_and_replays(void **state)
+{
+	(void)state;
+	init_names_and_replays(false);
+	init_names_and_replays(true);
 }
 
 static void test_api_errors(void **state)

@@ -537,10 +537,16 @@ static int open_hello(struct amst_aead *hs, const uint8_t *pkt, size_t len, uint
 	return amst_hello_parse(tmp, AMST_HELLO_LEN, hello);
 }
 
-static bool hello_fits(const struct amst_conn *c, const struct amst_hello *h)
+static bool hello_fits(const struct amst_conn_cfg *cfg, const struct amst_hello *h)
 {
-	return (bool)(h->flags & AMST_HELLO_SEALED) == c->cfg.seal && h->max_stream_data >= 4096 &&
+	return (bool)(h->flags & AMST_HELLO_SEALED) == cfg->seal && h->max_stream_data >= 4096 &&
 	       h->max_data >= h->max_stream_data && h->max_streams >= 1;
+}
+
+struct amst_aead *amst_handshake_key(const uint8_t *psk, size_t psk_len)
+{
+	struct amst_aead *k = NULL;
+	return derive(&k, psk, psk_len, NULL, 0, "handshake") == 0 ? k : NULL;
 }
 
 struct amst_conn *amst_conn_client(const struct amst_conn_cfg *cfg, uint64_t now_ns)
@@ -569,30 +575,39 @@ struct amst_conn *amst_conn_accept(const struct amst_conn_cfg *cfg, const uint8_
 		errno = EINVAL;
 		return NULL;
 	}
-	struct amst_conn *c = conn_new(cfg, now_ns);
-	if (c == NULL)
+	/* Authenticated first: what does not open costs no conn, keys or rings. */
+	struct amst_aead *hs =
+	        cfg->hs_key ? cfg->hs_key : amst_handshake_key(cfg->psk, cfg->psk_len);
+	if (hs == NULL) {
+		errno = ENOMEM;
 		return NULL;
+	}
 	struct amst_hdr h;
-	if (open_hello(c->hs, pkt, len, AMST_PKT_INIT, &h, &c->peer_hello) != 0 || h.dst_cid != 0 ||
-	    !hello_fits(c, &c->peer_hello)) {
-		amst_conn_destroy(c);
+	struct amst_hello hello;
+	int rc = open_hello(hs, pkt, len, AMST_PKT_INIT, &h, &hello);
+	if (hs != cfg->hs_key)
+		amst_aead_destroy(hs);
+	if (rc != 0 || h.dst_cid != 0 || !hello_fits(cfg, &hello)) {
 		errno = EBADMSG;
 		return NULL;
 	}
-	if (cfg->name[0] != '\0' && strncmp(cfg->name, c->peer_hello.name, AMST_NAME_LEN) != 0) {
-		amst_conn_destroy(c);
+	if (cfg->name[0] != '\0' && strncmp(cfg->name, hello.name, AMST_NAME_LEN) != 0) {
 		errno = ENOENT;
 		return NULL;
 	}
 	if (cfg->wall_ms != 0) {
-		uint64_t t = c->peer_hello.time_ms;
+		uint64_t t = hello.time_ms;
 		uint64_t age = t > cfg->wall_ms ? t - cfg->wall_ms : cfg->wall_ms - t;
 		if (age > AMST_INIT_MAX_AGE_MS) {
-			amst_conn_destroy(c);
 			errno = ESTALE;
 			return NULL;
 		}
 	}
+	struct amst_conn *c = conn_new(cfg, now_ns);
+	if (c == NULL)
+		return NULL;
+	c->cfg.hs_key = NULL; /* the caller's; the conn has its own */
+	c->peer_hello = hello;
 	c->peer_cid = c->peer_hello.src_cid;
 	c->init_pn = h.pn;
 	memcpy(c->peer_random, c->peer_hello.random, AMST_RANDOM_LEN);
@@ -1171,7 +1186,7 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 			return 0;
 		}
 		if (open_hello(c->hs, pkt, len, AMST_PKT_ACCEPT, &hh, &hello) != 0 ||
-		    !hello_fits(c, &hello))
+		    !hello_fits(&c->cfg, &hello))
 			return drop(c, AMST_DROP_HANDSHAKE);
 		c->peer_hello = hello;
 		c->peer_cid = hello.src_cid;

@@ -101,6 +101,11 @@ struct amst_conn_cfg {
 	uint64_t wall_ms;
 	/** The application's flags, sent in the hello (e.g. how stream bytes are coded). */
 	uint8_t app_flags;
+	/** Optional, servers: the PSK's handshake key, made once by the caller
+	 *  (amst_handshake_key()) and used by one thread at a time. An INIT is
+	 *  opened with it before anything is allocated for it; NULL: the key is
+	 *  derived for each INIT. */
+	struct amst_aead *hs_key;
 };
 
 struct amst_conn;
@@ -168,6 +173,10 @@ struct amst_conn_stats {
 };
 
 struct amst_conn;
+
+/** The handshake key of @p psk (for amst_conn_cfg.hs_key; amst_aead_destroy()
+ *  frees it), or NULL. */
+struct amst_aead *amst_handshake_key(const uint8_t *psk, size_t psk_len);
 
 /** A client session; its first output is INIT. NULL with errno (EINVAL, ENOMEM). */
 struct amst_conn *amst_conn_client(const struct amst_conn_cfg *cfg, uint64_t now_ns);
