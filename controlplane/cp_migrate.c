@@ -70,6 +70,9 @@ struct mig {
 	unsigned seq;
 	char id[NC_SESSION_NAME_LEN];
 	char vm[256];
+	bool vm_file; /* vm is a QMP socket: vm_dev and vm_ino say which */
+	dev_t vm_dev;
+	ino_t vm_ino;
 	char to[CP_PEER_NAME_MAX + 1];
 	char dest[NC_SESSION_ADDR_LEN];
 	char listen[NC_SESSION_ADDR_LEN];
@@ -826,11 +829,18 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 		return -ENOTCONN;
 	}
 	reap(ms); /* finished slots are reused only once joined */
+	/* A QMP socket is the same VM by any path (a symlink, "//"); a libvirt
+	 * domain's name has no '/'. */
+	struct stat vst;
+	bool vm_file = strchr(vm, '/') != NULL && stat(vm_key(vm), &vst) == 0;
 	pthread_mutex_lock(&ms->lock);
 	struct mig *slot = NULL;
 	for (unsigned i = 0; i < MAX_MIGRATIONS; i++) {
 		struct mig *m = &ms->m[i];
-		if (m->used && !finished(m->state) && strcmp(vm_key(m->vm), vm_key(vm)) == 0) {
+		bool same = strcmp(vm_key(m->vm), vm_key(vm)) == 0 ||
+		            (vm_file && m->vm_file && m->vm_dev == vst.st_dev &&
+		             m->vm_ino == vst.st_ino);
+		if (m->used && !finished(m->state) && same) {
 			snprintf(err, errlen, "%.100s is already migrating (%s to %s)", vm, m->id,
 			         m->to);
 			pthread_mutex_unlock(&ms->lock);
@@ -855,6 +865,11 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	memset(slot, 0, sizeof(*slot));
 	slot->used = true; /* reserved: a second start of the same VM is refused from here */
 	slot->seq = ++ms->next_seq;
+	slot->vm_file = vm_file;
+	if (vm_file) {
+		slot->vm_dev = vst.st_dev;
+		slot->vm_ino = vst.st_ino;
+	}
 	slot->ms = ms;
 	slot->state = MIG_STARTING;
 	slot->digest_ok = -1;

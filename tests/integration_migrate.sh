@@ -282,6 +282,13 @@ rc=$?
 echo "#   $out"
 check "a second migration of the same VM: exit 1, says so" \
 	"[ $rc -eq 1 ] && grep -q 'already migrating' <<<\"\$out\""
+ln -sf "$work/src3.qmp" "$work/src3-link.qmp"
+out=$(ctl A migrate "$work/src3-link.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
+rc=$?
+echo "#   $out"
+# Known by its record (not only by QEMU's own state, which says "(status ...)").
+check "the same VM by another path (a symlink to its QMP socket): exit 1, says so" \
+	"[ $rc -eq 1 ] && grep -q 'already migrating (mig-' <<<\"\$out\""
 sleep 1
 check "migrate cancel stops the running one" "ctl A migrate cancel '$work/src3.qmp' >/dev/null"
 for _ in $(seq 100); do
