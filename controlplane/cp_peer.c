@@ -261,6 +261,52 @@ static const struct nc_ctl_method peer_methods[] = {
 
 /* ---- the listening side ---- */
 
+/* The sessions a peer opened here over one connection, by name. */
+struct opened {
+	char name[NC_MAX_SESSIONS][NC_SESSION_NAME_LEN];
+	unsigned n;
+};
+
+static void opened_del(struct opened *o, const char *name)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		if (strcmp(o->name[i], name) == 0) {
+			memmove(o->name[i], o->name[i + 1], (o->n - i - 1) * sizeof(o->name[0]));
+			o->n--;
+			return;
+		}
+}
+
+static void opened_add(struct opened *o, const char *name)
+{
+	opened_del(o, name);
+	if (o->n == NC_MAX_SESSIONS) /* more than the slots: the oldest is long gone */
+		opened_del(o, o->name[0]);
+	snprintf(o->name[o->n++], sizeof(o->name[0]), "%s", name);
+}
+
+/* The peer is gone (its control plane died, or gave up, between opening a
+ * receiving session here and its own): a session of its still waiting for
+ * the INIT would wait for good and hold a slot. Sessions already under way
+ * are left to AMST (the peer's dataplane may still be sending). */
+static void close_waiting(struct cp_peers *p, const char *peer, const struct opened *o)
+{
+	for (unsigned i = 0; i < o->n; i++) {
+		json_t *st = NULL;
+		char err[256];
+		if (cp_session_stats(p->cp, o->name[i], &st, err, sizeof(err)) != 0)
+			continue;
+		const char *state = json_string_value(json_object_get(st, "state"));
+		if (state && strcmp(state, "listening") == 0 &&
+		    cp_session_close(p->cp, o->name[i], err, sizeof(err)) == 0)
+			NC_LOG(NOTICE,
+			       "peer %s went away: its session %s, still waiting for the INIT, "
+			       "closed",
+			       peer, o->name[i]);
+		json_decref(st);
+	}
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn_slot *slot = arg;
@@ -282,6 +328,7 @@ static void *conn_thread(void *arg)
 		goto out_io;
 	}
 	NC_LOG(INFO, "peer %s connected (AMST %s)", other.name, other.amst_ip);
+	struct opened opened = {.n = 0};
 	for (;;) {
 		json_t *req = NULL;
 		/* Idle peers may wait long; shutdown() of the socket wakes us at exit. */
@@ -296,12 +343,29 @@ static void *conn_thread(void *arg)
 		}
 		if (rc != 0)
 			break;
+		const char *method = json_string_value(json_object_get(req, "method"));
+		const char *sname =
+		        json_string_value(json_object_get(json_object_get(req, "params"), "name"));
+		int tracked = 0; /* 1: session.open, -1: session.close */
+		char name[NC_SESSION_NAME_LEN] = "";
+		if (method && sname && strlen(sname) < sizeof(name)) {
+			tracked = strcmp(method, "session.open") == 0    ? 1
+			          : strcmp(method, "session.close") == 0 ? -1
+			                                                 : 0;
+			snprintf(name, sizeof(name), "%s", sname);
+		}
 		char *line = json_dumps(req, JSON_COMPACT);
 		json_decref(req);
 		if (line == NULL)
 			break;
 		json_t *rep = nc_ctl_handle_line(p->methods, line, strlen(line));
 		free(line);
+		if (tracked && json_is_true(json_object_get(rep, "ok"))) {
+			if (tracked > 0)
+				opened_add(&opened, name);
+			else
+				opened_del(&opened, name);
+		}
 		pthread_mutex_lock(&p->lock);
 		p->requests++;
 		pthread_mutex_unlock(&p->lock);
@@ -311,6 +375,7 @@ static void *conn_thread(void *arg)
 			break;
 	}
 	NC_LOG(INFO, "peer %s disconnected", other.name);
+	close_waiting(p, other.name, &opened);
 out_io:
 	/* Forget the fd before closing it: shutdown at exit must not hit a reused one. */
 	pthread_mutex_lock(&p->lock);

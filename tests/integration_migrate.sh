@@ -366,6 +366,36 @@ check "and says why (this host's dataplane)" "grep -q \"this host's dataplane\" 
 check "the source VM still runs" "[ \"\$(vm_status src6)\" = running ]"
 check "the destination's session ends" "sleep 3; ! ctl B --json session list | grep -q '\"state\": \"established\"'"
 
+echo "# 5b. the source's control plane dies between opening the destination's session and its own"
+kill -KILL "${qemus[@]}" 2>/dev/null
+wait "${qemus[@]}" 2>/dev/null
+qemus=()
+appliance_stop A
+appliance_start A "$wan-a" || exit 1
+qemu_start src7 "$wan-a" && qemu_start dst7 "$wan-b" -incoming "unix:$work/in7.sock" -S &&
+	wait_sock "$work/in7.sock" || exit 1
+# Its own dataplane stopped, the control plane waits (3 s) for its session
+# there after the destination's is open: both are killed in that wait, so
+# no INIT ever comes.
+kill -STOP "$A_dp"
+ctl A migrate "$work/src7.qmp" --to host-b --dest "unix:$work/in7.sock" --no-wait >/dev/null 2>&1
+waiting=0
+for _ in $(seq 50); do
+	ctl B --json session list 2>/dev/null | grep -q '"state": "listening"' && { waiting=1; break; }
+	sleep 0.1
+done
+kill -KILL "$A_cp" "$A_dp"
+check "the destination's session waits for the INIT" "[ $waiting -eq 1 ]"
+listening_gone() { # within 3 s, B has no session waiting for its INIT
+	for _ in $(seq 30); do
+		ctl B --json session list | grep -q '"state": "listening"' || return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "the source's control plane gone, the destination closes it" listening_gone
+check "and says so in its log" "grep -q 'still waiting for the INIT, closed' $work/B.cp.log"
+
 echo "# 6. peer configuration errors stop the control plane with the reason"
 out=$(ip netns exec "$wan-b" timeout 20 "$CP" --config "$work/B.yaml" --set "controlplane.peers=host-a" 2>&1)
 rc=$?
