@@ -54,6 +54,7 @@ struct cp_peers {
 	pthread_t accept_thread;
 	bool listening;
 	pthread_mutex_t lock;
+	bool stopping; /* our own shutdown: the peers did not go away */
 	struct conn_slot conns[MAX_CONNS];
 	unsigned long accepted, refused, requests;
 };
@@ -375,7 +376,11 @@ static void *conn_thread(void *arg)
 			break;
 	}
 	NC_LOG(INFO, "peer %s disconnected", other.name);
-	close_waiting(p, other.name, &opened);
+	pthread_mutex_lock(&p->lock);
+	bool stopping = p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	if (!stopping)
+		close_waiting(p, other.name, &opened);
 out_io:
 	/* Forget the fd before closing it: shutdown at exit must not hit a reused one. */
 	pthread_mutex_lock(&p->lock);
@@ -578,6 +583,7 @@ static void peers_shutdown(void *arg)
 		(void)write(p->wake[1], "x", 1);
 		pthread_join(p->accept_thread, NULL);
 		pthread_mutex_lock(&p->lock);
+		p->stopping = true;
 		for (unsigned i = 0; i < MAX_CONNS; i++)
 			if (p->conns[i].used && p->conns[i].fd >= 0)
 				shutdown(p->conns[i].fd, SHUT_RDWR);

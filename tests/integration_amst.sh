@@ -70,7 +70,7 @@ amst:
   mtu: $6
   seal: ${7:-true}
   idle_timeout_ms: 5000
-  closed_linger_s: 4
+  closed_linger_s: 10
   session_memory_mb: 256
 hde:
   cache_mb: 64
@@ -345,7 +345,7 @@ gone_within() { # gone_within NODE SESSION SECONDS: no longer listed
 	done
 	return 1
 }
-check "nobody removes it: it is gone after amst.closed_linger_s (4 s), not before 2 s" "ctl A --json session list | grep -q '\"s2\"' && sleep 2 && ctl A --json session list | grep -q '\"s2\"' && gone_within A s2 4"
+check "nobody removes it: it is gone after amst.closed_linger_s (10 s), not before 5 s" "ctl A --json session list | grep -q '\"s2\"' && sleep 5 && ctl A --json session list | grep -q '\"s2\"' && gone_within A s2 10"
 check "the sending dataplane is still up" "kill -0 $A_dp"
 kill "$srv" 2>/dev/null
 kill -TERM "$B_cp" "$A_cp" "$A_dp" 2>/dev/null

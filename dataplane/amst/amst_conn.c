@@ -459,7 +459,10 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	 * measured, and the buffer covers both. */
 	s->r_adv = c->told_stream_window;
 	s->r_win = rwin_initial(c);
-	s->msd_pending = s->r_win > s->r_adv;
+	/* Not on a stream of ours yet: the peer ignores an update for a stream
+	 * it has not seen, and the first read here sends one (stream_consumed). */
+	bool ours = (id & 1) == (c->cfg.client ? 0u : 1u);
+	s->msd_pending = !ours && s->r_win > s->r_adv;
 	s->s_size = (uint32_t)min64(SBUF_INIT, c->cfg.stream_buf);
 	s->r_size = pow2_at_least(max64(s->r_win, s->r_adv), c->cfg.stream_buf);
 	s->r_ep_ns = c->last_rx_ns;
