@@ -80,9 +80,9 @@ struct dp_amst {
 	 * takes chains and copies them before its transmit call returns. */
 	bool tx_gather;
 	struct rte_mbuf_ext_shared_info ext_info;
-	uint64_t tx_linearized;  /* chained packets the port left: copied whole */
-	uint64_t tx_progress_ns; /* last time the port took a packet */
-	unsigned rr;             /* session served first, rotating */
+	uint64_t tx_linearized; /* chained packets the port left: copied whole */
+	uint64_t tx_stall_ns;   /* when the port first refused the backlog (0: it takes it) */
+	unsigned rr;            /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
 	uint64_t init_unmatched, init_stale, init_replayed; /* of init_refused */
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
@@ -141,13 +141,20 @@ static void tx_flush(struct dp_amst *a)
 		memmove(a->backlog, a->backlog + sent,
 		        (a->n_backlog - sent) * sizeof(a->backlog[0]));
 		a->n_backlog -= sent;
-		a->tx_progress_ns = dp_now_ns();
-	} else if (a->n_backlog && dp_now_ns() - a->tx_progress_ns > 100000000ull) {
-		/* The port took nothing for 100 ms (link down?): drop, AMST resends. */
-		for (unsigned i = 0; i < a->n_backlog; i++)
-			rte_pktmbuf_free(a->backlog[i]);
-		a->tx_dropped += a->n_backlog;
-		a->n_backlog = 0;
+		a->tx_stall_ns = 0;
+	} else if (a->n_backlog) {
+		/* The port took nothing for 100 ms from its first refusal (link
+		 * down?): drop, AMST resends. No clock read while it takes. */
+		uint64_t now = dp_now_ns();
+		if (a->tx_stall_ns == 0) {
+			a->tx_stall_ns = now;
+		} else if (now - a->tx_stall_ns > 100000000ull) {
+			for (unsigned i = 0; i < a->n_backlog; i++)
+				rte_pktmbuf_free(a->backlog[i]);
+			a->tx_dropped += a->n_backlog;
+			a->n_backlog = 0;
+			a->tx_stall_ns = 0;
+		}
 	}
 }
 
@@ -161,8 +168,6 @@ static void tx_queue(struct dp_amst *a, struct rte_mbuf *m)
 			return;
 		}
 	}
-	if (a->n_backlog == 0) /* the port's 100 ms start from its first packet */
-		a->tx_progress_ns = dp_now_ns();
 	a->backlog[a->n_backlog++] = m;
 	if (a->n_backlog >= TX_BURST)
 		tx_flush(a);
