@@ -386,6 +386,9 @@ static void *mig_thread(void *arg)
 	       m->dest, m->channels);
 	long long last_peer = now_ms(), last_wire_t = now_ms();
 	uint64_t last_wire = 0;
+	/* The dataplane publishes its sessions every 100 ms, later when the
+	 * machine is busy: one missing from a poll or two is not gone yet. */
+	unsigned ls_missing = 0;
 	for (;;) {
 		sleep_ms(POLL_MS);
 		struct cp_mig_progress pr;
@@ -473,10 +476,12 @@ static void *mig_thread(void *arg)
 			snprintf(reason, sizeof(reason), "cancelled by the operator");
 			goto out;
 		}
+		ls_missing = ls == NULL ? ls_missing + 1 : 0;
 		const char *le = ls ? sess_error(ls) : NULL;
 		bool lclosed = ls && strcmp(json_string_value(json_object_get(ls, "state")) ?: "",
 		                            "closed") == 0;
-		if (ls == NULL || lclosed || le != NULL || !cp_dplink_alive(cp->link)) {
+		if ((ls == NULL && ls_missing >= 3) || lclosed || le != NULL ||
+		    !cp_dplink_alive(cp->link)) {
 			char q[400];
 			snprintf(q, sizeof(q), "%s%s",
 			         ls == NULL ? "the sending session is gone" : "", le ? le : "");
