@@ -442,6 +442,12 @@ void amst_conn_destroy(struct amst_conn *c)
 	free(c);
 }
 
+/* Streams of our parity are ours (we opened them): a client's are even. */
+static bool stream_ours(const struct amst_conn *c, uint32_t id)
+{
+	return (id & 1) == (c->cfg.client ? 0u : 1u);
+}
+
 static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 {
 	struct amst_stream *s = calloc(1, sizeof(*s));
@@ -461,7 +467,7 @@ static struct amst_stream *stream_new(struct amst_conn *c, uint32_t id)
 	s->r_win = rwin_initial(c);
 	/* Not on a stream of ours yet: the peer ignores an update for a stream
 	 * it has not seen, and the first read here sends one (stream_consumed). */
-	bool ours = (id & 1) == (c->cfg.client ? 0u : 1u);
+	bool ours = stream_ours(c, id);
 	s->msd_pending = !ours && s->r_win > s->r_adv;
 	s->s_size = (uint32_t)min64(SBUF_INIT, c->cfg.stream_buf);
 	s->r_size = pow2_at_least(max64(s->r_win, s->r_adv), c->cfg.stream_buf);
@@ -996,7 +1002,7 @@ static int on_stream(struct amst_conn *c, const struct amst_frame *f, enum amst_
 {
 	uint32_t id = f->u.stream.id;
 	/* Our limit is on the streams the peer opens; ours are known or not. */
-	bool ours = (id & 1) == (c->cfg.client ? 0u : 1u);
+	bool ours = stream_ours(c, id);
 	if (id >= AMST_MAX_STREAMS || (!ours && id / 2 >= c->cfg.max_streams)) {
 		*why = AMST_DROP_STREAM_LIMIT;
 		return -EBADMSG;
@@ -1114,7 +1120,7 @@ static int process_frames(struct amst_conn *c, const uint8_t *p, size_t len, uin
 			 * so the peer's application hears of it. */
 			if (s == NULL && f.u.reset.id < AMST_MAX_STREAMS &&
 			    f.u.reset.id / 2 < c->cfg.max_streams &&
-			    (f.u.reset.id & 1) != (c->cfg.client ? 0u : 1u)) {
+			    !stream_ours(c, f.u.reset.id)) {
 				s = stream_new(c, f.u.reset.id);
 				if (s)
 					push_event(c, AMST_EV_STREAM_OPENED, s->id, 0);
@@ -2059,7 +2065,7 @@ bool amst_conn_all_acked(const struct amst_conn *c)
 {
 	for (unsigned i = 0; i < AMST_MAX_STREAMS; i++) {
 		const struct amst_stream *s = c->streams[i];
-		if (s == NULL || (i & 1) != (c->cfg.client ? 0u : 1u))
+		if (s == NULL || !stream_ours(c, i))
 			continue;
 		if (s->reset_sent ? !s->reset_acked
 		                  : (s->s_base < s->s_end || (s->fin_queued && !s->fin_acked)))
