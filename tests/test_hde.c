@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <isa-l/crc.h>
 #include <jansson.h>
 
 #include "hde.h"
@@ -845,6 +846,21 @@ static void test_forged_frames(void **state)
 	assert_int_equal(encode_all(b.p, b.len, &prm, 1, 0, &enc, NULL), 0);
 	assert_true(enc.len > 40);
 	assert_int_equal(decode_all(enc.p + 40, enc.len - 40, &prm, 1, &dec, NULL, NULL), -EPROTO);
+	/* a HELLO whose reserved word is not 0, its checksum made right */
+	uint8_t hello[40];
+	memcpy(hello, enc.p, sizeof(hello));
+	size_t cb, bb;
+	assert_int_equal(hde_peek_hello(hello, sizeof(hello), &cb, &bb), 0);
+	hello[24 + 12] = 1;
+	uint32_t crc = crc32_iscsi(hello, 20, 0);
+	crc = crc32_iscsi(hello + 24, 16, crc);
+	for (int i = 0; i < 4; i++)
+		hello[20 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(hde_peek_hello(hello, sizeof(hello), &cb, &bb), -EBADMSG);
+	d = hde_dec_create(&prm);
+	assert_int_equal(hde_dec_process(d, hello, sizeof(hello), &used, out, sizeof(out), &got),
+	                 -EBADMSG);
+	hde_dec_destroy(d);
 	free(b.p);
 	free(enc.p);
 	free(dec.p);

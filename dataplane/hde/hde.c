@@ -1420,6 +1420,8 @@ static int dec_frame(struct hde_dec *d)
 		if (d->hello_seen || payload != HELLO_SIZE || body_len != HELLO_SIZE || raw != 0 ||
 		    h[4] != HDE_SET_NONE)
 			return -EBADMSG;
+		if (get32(d->pbuf + 12) != 0) /* reserved: a later format may use it */
+			return -EBADMSG;
 		if (get32(d->pbuf) != HDE_PAGE_SIZE)
 			return -EPROTO;
 		uint32_t slots = get32(d->pbuf + 4), batch = get32(d->pbuf + 8);
@@ -1469,7 +1471,7 @@ int hde_peek_hello(const void *buf, size_t len, size_t *cache_bytes, size_t *bat
 		return -EBADMSG;
 	const uint8_t *p = h + HDR_SIZE;
 	uint32_t slots = get32(p + 4), batch = get32(p + 8);
-	if (get32(p) != HDE_PAGE_SIZE || slots > (1u << 24))
+	if (get32(p) != HDE_PAGE_SIZE || slots > (1u << 24) || get32(p + 12) != 0)
 		return -EBADMSG;
 	*cache_bytes = slots ? enc_cache_size(slots) : 0;
 	*batch_bytes = batch;
