@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 9u
+#define NC_ABI_VERSION 10u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -86,6 +86,8 @@ _Static_assert(sizeof(struct nc_session_req) == 184, "session request layout");
 #define NC_SESS_REQ_RATE 0x8
 /** nc_session_req.flags (receive; open or set): whole_window replaces amst.follow_reader. */
 #define NC_SESS_REQ_WINDOW 0x10
+/** nc_session_req.flags (close): only while the session waits for its INIT (else -EBUSY). */
+#define NC_SESS_REQ_IF_WAITING 0x20
 /** nc_session_shm.flags (receive): the session advertises whole buffers now. */
 #define NC_SESS_F_WHOLE_WINDOW 0x100
 

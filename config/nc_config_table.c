@@ -58,6 +58,10 @@ const struct nc_cfg_def nc_config_table[] = {
         {"amst.closed_linger_s", NC_CFG_INT, 0, 86400, "120", NULL, false,
          "a closed session keeps its slot and last stats this long unless session.close "
          "removes it first (0: until then)"},
+        {"amst.unused_close_s", NC_CFG_INT, 0, 86400, "600", NULL, false,
+         "a sending session with no host connection open and nothing unacknowledged this long "
+         "is ended with an error on both sides (one a dead control plane left behind); a "
+         "receiving session that got no INIT this long is removed (0: never)"},
         {"amst.unsent_ms", NC_CFG_INT, 0, 10000, "20", NULL, false,
          "unsent bytes a stream takes from its host, as ms at the path's estimated rate (at least "
          "256 KiB; 0: the stream buffer's size): keeps QEMU's bandwidth estimate and "

@@ -40,6 +40,9 @@ int cp_session_open(struct cp *cp, const json_t *params, json_t **result, char *
 int cp_session_set_unsent(struct cp *cp, const char *name, unsigned ms, char *err, size_t errlen);
 int cp_session_stats(struct cp *cp, const char *name, json_t **result, char *err, size_t errlen);
 int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen);
+/* Close a receiving session only while it still waits for its INIT, in one
+ * step at the dataplane: -EBUSY (an INIT came) or -ENOENT leave it be. */
+int cp_session_close_waiting(struct cp *cp, const char *name, char *err, size_t errlen);
 /** Register session.open/stats/close on @p ctl (the peer link's registry). */
 int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp);
 

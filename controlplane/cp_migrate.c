@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * cp_migrate: live migration through the appliances, on the source host's
- * control plane. migrate.start checks what it can at once (the host is a
- * known peer, the VM is not already migrating here, the VM's monitor
- * answers) and hands the rest to a thread of the migration's own:
+ * control plane. migrate.start checks at once what it can without waiting
+ * on anyone (the request, the host is a known peer, the VM is not already
+ * migrating here, its QMP socket is there) and hands the rest to a thread
+ * of the migration's own, so the control socket never waits on a VM's
+ * monitor or on libvirt:
  *
+ *   0. open the VM through the back end (its monitor answers, QEMU is not
+ *      migrating already, controlplane.tcg_guard);
  *   1. connect to the destination's control plane (cp_peer), check that the
  *      destination socket is there, open the receive session there
  *      (connecting to --dest) and the send session here (listening on a UNIX
@@ -272,8 +276,19 @@ static void *mig_thread(void *arg)
 	enum mig_state end = MIG_FAILED;
 	int digest_ok = -1;
 
+	struct cp_peer_conn *pc = NULL;
+	m->h = m->be->open(m->vm, cp->cfg, OPEN_TIMEOUT_MS, err, sizeof(err));
+	if (m->h == NULL) {
+		snprintf(reason, sizeof(reason), "%s", err);
+		goto out;
+	}
+	if (cancel_asked(m)) {
+		end = MIG_CANCELLED;
+		snprintf(reason, sizeof(reason), "cancelled by the operator");
+		goto out;
+	}
 	set_phase(m, MIG_STARTING, "connecting to the peer");
-	struct cp_peer_conn *pc = cp_peer_connect(cp, m->to, err, sizeof(err));
+	pc = cp_peer_connect(cp, m->to, err, sizeof(err));
 	if (pc == NULL) {
 		snprintf(reason, sizeof(reason), "%s", err);
 		goto out;
@@ -666,11 +681,12 @@ out:
 		peer_close_session(pc, m->id);
 	}
 	cp_peer_conn_close(pc);
-	char vs[32] = "";
+	char vs[32] = "unknown";
 	char verr[256];
-	if (m->be->vm_state(m->h, vs, sizeof(vs), verr, sizeof(verr)) != 0)
+	if (m->h != NULL && m->be->vm_state(m->h, vs, sizeof(vs), verr, sizeof(verr)) != 0)
 		snprintf(vs, sizeof(vs), "unknown");
-	m->be->close(m->h);
+	if (m->h != NULL)
+		m->be->close(m->h);
 	m->h = NULL;
 	pthread_mutex_lock(&m->ms->lock);
 	m->state = end;
@@ -833,11 +849,14 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 		snprintf(err, errlen, "this host's dataplane is not running");
 		return -ENOTCONN;
 	}
-	reap(ms); /* finished slots are reused only once joined */
-	/* A QMP socket is the same VM by any path (a symlink, "//"); a libvirt
-	 * domain's name has no '/'. */
+	/* A QMP socket is the same VM by any path (a symlink, "//"). */
 	struct stat vst;
-	bool vm_file = strchr(vm, '/') != NULL && stat(vm_key(vm), &vst) == 0;
+	bool vm_file = !be->same_path && stat(vm_key(vm), &vst) == 0;
+	if (!be->same_path && !vm_file) {
+		snprintf(err, errlen, "no QMP socket at %.200s: %s", vm_key(vm), strerror(errno));
+		return -ENOENT;
+	}
+	reap(ms); /* finished slots are reused only once joined */
 	pthread_mutex_lock(&ms->lock);
 	struct mig *slot = NULL;
 	for (unsigned i = 0; i < MAX_MIGRATIONS; i++) {
@@ -911,17 +930,11 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 			         strerror(errno));
 		}
 	}
-	slot->h = rc == 0 ? slot->be->open(vm, cp->cfg, OPEN_TIMEOUT_MS, why, sizeof(why)) : NULL;
 	if (rc != 0) {
-		snprintf(err, errlen, "%s", why);
-	} else if (slot->h == NULL) {
-		rc = errno ? -errno : -EIO;
 		snprintf(err, errlen, "%s", why);
 	} else if (pthread_create(&slot->thread, NULL, mig_thread, slot) != 0) {
 		rc = -EAGAIN;
 		snprintf(err, errlen, "cannot start the migration's thread");
-		slot->be->close(slot->h);
-		slot->h = NULL;
 	}
 	pthread_mutex_lock(&ms->lock);
 	if (rc != 0) {

@@ -293,18 +293,14 @@ static void opened_add(struct opened *o, const char *name)
 static void close_waiting(struct cp_peers *p, const char *peer, const struct opened *o)
 {
 	for (unsigned i = 0; i < o->n; i++) {
-		json_t *st = NULL;
 		char err[256];
-		if (cp_session_stats(p->cp, o->name[i], &st, err, sizeof(err)) != 0)
-			continue;
-		const char *state = json_string_value(json_object_get(st, "state"));
-		if (state && strcmp(state, "listening") == 0 &&
-		    cp_session_close(p->cp, o->name[i], err, sizeof(err)) == 0)
+		/* the dataplane checks and closes in one step: an INIT arriving
+		 * meanwhile keeps its session */
+		if (cp_session_close_waiting(p->cp, o->name[i], err, sizeof(err)) == 0)
 			NC_LOG(NOTICE,
 			       "peer %s went away: its session %s, still waiting for the INIT, "
 			       "closed",
 			       peer, o->name[i]);
-		json_decref(st);
 	}
 }
 

@@ -421,17 +421,27 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 	return 0;
 }
 
-static int m_close(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+static int close_req(struct cp *cp, const json_t *params, uint8_t flags, char *name_out, char *err,
+                     size_t errlen)
 {
-	struct cp *cp = arg;
 	struct nc_session_req req;
 	memset(&req, 0, sizeof(req));
 	int rc = name_param(params, &req, err, errlen);
+	req.flags = flags;
 	if (rc == 0)
 		rc = command(cp, NC_MSG_SESSION_CLOSE, &req, err, errlen);
+	if (rc == 0 && name_out != NULL)
+		memcpy(name_out, req.name, sizeof(req.name));
+	return rc;
+}
+
+static int m_close(const json_t *params, json_t **result, void *arg, char *err, size_t errlen)
+{
+	char name[NC_SESSION_NAME_LEN];
+	int rc = close_req(arg, params, 0, name, err, errlen);
 	if (rc)
 		return rc;
-	*result = json_pack("{s:s, s:b}", "name", req.name, "closing", 1);
+	*result = json_pack("{s:s, s:b}", "name", name, "closing", 1);
 	return 0;
 }
 
@@ -459,10 +469,17 @@ int cp_session_set_unsent(struct cp *cp, const char *name, unsigned ms, char *er
 
 int cp_session_close(struct cp *cp, const char *name, char *err, size_t errlen)
 {
-	json_t *p = json_pack("{s:s}", "name", name), *r = NULL;
-	int rc = m_close(p, &r, cp, err, errlen);
+	json_t *p = json_pack("{s:s}", "name", name);
+	int rc = close_req(cp, p, 0, NULL, err, errlen);
 	json_decref(p);
-	json_decref(r);
+	return rc;
+}
+
+int cp_session_close_waiting(struct cp *cp, const char *name, char *err, size_t errlen)
+{
+	json_t *p = json_pack("{s:s}", "name", name);
+	int rc = close_req(cp, p, NC_SESS_REQ_IF_WAITING, NULL, err, errlen);
+	json_decref(p);
 	return rc;
 }
 

@@ -54,6 +54,7 @@ struct dp_amst_sess {
 	bool full_window; /* receive: whole buffers (!amst.follow_reader, or session.open/set's) */
 	uint64_t opened_ns;
 	uint64_t closed_ns; /* when its conn closed (0: open) */
+	uint64_t busy_ns;   /* last seen with a stream open or bytes unacknowledged */
 	uint32_t flags;     /* NC_SESS_REQ_* */
 	struct dp_host_addr addr;
 	struct amst_conn *conn;
@@ -88,8 +89,10 @@ struct dp_amst {
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
 	uint64_t rates_ns;                                  /* last feed_link_rates() */
-	uint64_t linger_ns;  /* a closed session nobody removes goes after this (0: never) */
-	unsigned idle_loops; /* dp_amst_run calls in a row that found no work */
+	uint64_t linger_ns;       /* a closed session nobody removes goes after this (0: never) */
+	uint64_t unused_ns;       /* an open session unused this long is ended (0: never) */
+	uint64_t unused_check_ns; /* next end_unused() */
+	unsigned idle_loops;      /* dp_amst_run calls in a row that found no work */
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
 
@@ -97,6 +100,8 @@ struct dp_amst {
 #define HOST_POLL_NS 20000u
 /* How often HDE's adaptive choice hears the links' delivery rates. */
 #define RATE_FEED_NS 100000000u
+/* How often sessions are looked at for amst.unused_close_s. */
+#define UNUSED_CHECK_NS 1000000000ull
 
 static struct dp_amst amst_state;
 
@@ -460,6 +465,7 @@ static int open_session(struct dp_amst *a, const struct nc_session_req *r, char 
 	s->addr = ha;
 	s->local_cid = random_cid(a);
 	s->opened_ns = wall_ns();
+	s->busy_ns = dp_now_ns();
 	if (r->role == NC_ROLE_SEND) {
 		struct amst_conn_cfg cfg = a->base;
 		cfg.client = true;
@@ -553,6 +559,10 @@ int dp_amst_cmd(struct dp *dp, struct nc_msg *m, char *err, size_t errlen)
 		if (s == NULL) {
 			snprintf(err, errlen, "no session '%s'", name);
 			return -ENOENT;
+		}
+		if ((m->u.sess.flags & NC_SESS_REQ_IF_WAITING) && s->state != NC_SESS_LISTENING) {
+			snprintf(err, errlen, "session '%s' no longer waits for its INIT", name);
+			return -EBUSY;
 		}
 		if (s->conn && amst_conn_state(s->conn) != AMST_CLOSED) {
 			amst_conn_close(s->conn, AMST_CLOSE_OK, "closed by the operator",
@@ -735,6 +745,50 @@ static void feed_link_rates(struct dp_amst *a)
 	}
 }
 
+/* amst.unused_close_s: a sending session with no host connection open and
+ * nothing unacknowledged for that long is ended, with an error on both
+ * sides (its CLOSE ends the peer's). Its control plane would have closed
+ * it: one that died (or lost the reply) leaves a session that keepalives
+ * would keep up for good, holding a slot here and at the peer. The sending
+ * side decides: its host connections say whether the session is in use (a
+ * receiving side learns of a stream only from its first frame). A
+ * receiving session still waiting for its INIT has no peer to tell: it is
+ * removed. */
+static void end_unused(struct dp_amst *a, uint64_t now)
+{
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->closed_ns != 0 || s->state == NC_SESS_CLOSING ||
+		    (s->conn != NULL && amst_conn_state(s->conn) == AMST_CLOSED) ||
+		    (s->role == NC_ROLE_RECEIVE && s->conn != NULL))
+			continue;
+		bool busy = false;
+		if (s->conn != NULL) {
+			struct dp_host_sess_stats st = {.streams_open = 0};
+			if (s->host)
+				dp_host_sess_get_stats(s->host, &st);
+			busy = st.streams_open > 0 || !amst_conn_all_acked(s->conn);
+		}
+		if (busy || now < s->busy_ns) {
+			s->busy_ns = now;
+			continue;
+		}
+		if (now - s->busy_ns < a->unused_ns)
+			continue;
+		unsigned secs = (unsigned)(a->unused_ns / 1000000000ull);
+		if (s->conn == NULL) {
+			NC_LOG(NOTICE, "session %s removed: no INIT in %u s (amst.unused_close_s)",
+			       s->name, secs);
+			sess_free(s);
+			continue;
+		}
+		char why[64];
+		snprintf(why, sizeof(why), "unused for %u s (amst.unused_close_s)", secs);
+		amst_conn_close(s->conn, AMST_CLOSE_APP, why, now);
+		s->state = NC_SESS_CLOSING;
+	}
+}
+
 unsigned dp_amst_run(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
@@ -754,6 +808,10 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 	if (now - a->rates_ns >= RATE_FEED_NS) {
 		a->rates_ns = now;
 		feed_link_rates(a);
+	}
+	if (a->unused_ns && now >= a->unused_check_ns) {
+		a->unused_check_ns = now + UNUSED_CHECK_NS;
+		end_unused(a, now);
 	}
 	a->rr = (a->rr + 1) % NC_MAX_SESSIONS;
 	for (unsigned k = 0; k < NC_MAX_SESSIONS; k++) {
@@ -972,6 +1030,8 @@ static bool tx_gather_ok(const struct dp *dp, uint16_t port_id)
 	return strcmp(info.driver_name, "net_af_packet") == 0;
 }
 
+static void amst_shutdown(void *arg);
+
 static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
 {
 	(void)ctx;
@@ -1046,6 +1106,7 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 		return -EINVAL;
 	}
 	a->linger_ns = (uint64_t)nc_config_get_int(dp->cfg, "amst.closed_linger_s") * 1000000000ull;
+	a->unused_ns = (uint64_t)nc_config_get_int(dp->cfg, "amst.unused_close_s") * 1000000000ull;
 	a->codec = (struct dp_host_codec){
 	        .on = true,
 	        .p = {.mode = hmode,
@@ -1066,6 +1127,8 @@ static int amst_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errle
 	/* INITs are opened with it before a session's conn is made for them. */
 	a->base.hs_key = amst_handshake_key(a->base.psk, a->base.psk_len);
 	if (a->arp == NULL || a->host == NULL || a->base.hs_key == NULL) {
+		/* shutdown runs only for components that came up */
+		amst_shutdown(a);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}

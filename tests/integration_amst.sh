@@ -11,7 +11,9 @@
 #      copies whole what the full ring leaves; byte-exact, no bad checksum.
 #   2. memif: the receiving dataplane is killed mid-stream: the sending
 #      session ends with an error and its host connections are closed.
-#   3. WAN (tools/wan, af_packet ports in network namespaces): 256 MiB on
+#   3. memif: sessions nobody uses end (amst.unused_close_s), one in use
+#      does not; a receiving session that gets no INIT is removed.
+#   4. WAN (tools/wan, af_packet ports in network namespaces): 256 MiB on
 #      wan1g and on wan1g-lossy; 64 MiB on wan1g-lossy with sealing off (sent
 #      from the stream buffers); forged packets are dropped and counted; the
 #      link is cut mid-stream: both sessions end with an error.
@@ -353,6 +355,28 @@ wait "$A_dp" 2>/dev/null
 check "the sending dataplane stops cleanly afterwards" "[ \$? -eq 0 ]"
 sleep 0.5
 
+echo "# 3. sessions nobody uses end (amst.unused_close_s, 3 s here)"
+appliance_set=(amst.unused_close_s=3)
+appliance_start A && appliance_start B || exit 1
+appliance_set=()
+check "sessions s3 (both sides, 50 Mbit/s) and s4 (receive only) opened" \
+	"ctl A session open s3 send 10.88.0.2 unix:$work/src3.sock 50 >/dev/null &&
+	ctl B session open s3 receive 10.88.0.1 unix:$work/dst3.sock >/dev/null &&
+	ctl B session open s4 receive 10.88.0.1 unix:$work/dst4.sock >/dev/null"
+$PY serve "unix:$work/dst3.sock" --conns 1 --no-hash --out "$work/dst3.json" --timeout 30 &
+srv=$!
+sleep 0.3
+# 6 s of one stream: longer than the limit, and it is not cut
+$PY send "unix:$work/src3.sock" --conns 1 --seconds 6 --no-hash --out "$work/src3.json" --timeout 30
+check "a stream in use for twice the limit ends cleanly" "[ \$? -eq 0 ]"
+wait "$srv"
+check "and its session is still up" "[ \"\$(state_of A s3)\" = established ]"
+check "the receiving session that never got an INIT is removed" "gone_within B s4 2"
+check "then, unused, the sending session ends, saying why" \
+	"wait_state A s3 closed 6 && ctl A --json session stats s3 | grep -q 'unused for 3 s (amst.unused_close_s)'"
+check "and so does its peer" "wait_state B s3 closed 3"
+appliance_stop A B
+
 if [ -n "${AMST_SKIP_WAN:-}" ]; then
 	echo "1..$checks"
 	echo "$((checks - failures)) passed, $failures failed"
@@ -360,7 +384,7 @@ if [ -n "${AMST_SKIP_WAN:-}" ]; then
 	exit
 fi
 
-echo "# 3. over an emulated WAN, af_packet ports in network namespaces"
+echo "# 4. over an emulated WAN, af_packet ports in network namespaces"
 # wan_carry SEND RECV NAME MIB SEED [TIMEOUT]: session NAME from SEND (10.77.0.11) to
 # RECV (10.77.0.12), two streams of MIB MiB each sent and read back; then
 # compare $work/src-NAME.json $work/dst-NAME.json 2.

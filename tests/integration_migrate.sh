@@ -275,6 +275,34 @@ sed 's/^/#   /' <<<"$out"
 check "the destination refuses the connection: exit 1, says so" \
 	"[ $rc -eq 1 ] && grep -q 'refused' <<<\"\$out\""
 check "the source VM still runs" "[ \"\$(vm_status src3)\" = running ]"
+out=$(ctl A migrate "$work/none.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
+rc=$?
+echo "#   $out"
+check "no QMP socket at the VM's path: exit 1, says so" \
+	"[ $rc -eq 1 ] && grep -q 'no QMP socket at $work/none.qmp' <<<\"\$out\""
+# A monitor that accepts and never says a word: the VM is opened on the
+# migration's thread, so the control socket answers meanwhile.
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(60)' "$work/hung.qmp" &
+hung=$!
+pids+=("$hung")
+for _ in $(seq 50); do [ -S "$work/hung.qmp" ] && break; sleep 0.1; done
+ctl A migrate "$work/hung.qmp" --to host-b --dest "unix:$work/in3.sock" --no-wait >/dev/null
+rc=$?
+ctl A --json migrate status "$work/hung.qmp" >"$work/hung1.json"
+check "a VM whose monitor never answers: migrate.start answers (exit $rc)" "[ $rc -eq 0 ]"
+check "and so does migrate.status, while the VM is being opened" \
+	"grep -q '\"phase\": \"connecting to the VM\"' $work/hung1.json"
+hung_failed() { # within 10 s, the migration fails saying why
+	for _ in $(seq 100); do
+		ctl A --json migrate status "$work/hung.qmp" >"$work/hung2.json"
+		grep -q '"state": "failed"' "$work/hung2.json" && grep -q 'QMP greeting' "$work/hung2.json" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "then it fails, saying the monitor did not greet" hung_failed
+kill "$hung" 2>/dev/null
+wait "$hung" 2>/dev/null
 qemu_start dst3 "$wan-b" -incoming "unix:$work/in3.sock" -S && wait_sock "$work/in3.sock" || exit 1
 ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/in3.sock" --rate 8 --codec none --no-wait >/dev/null
 out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
