@@ -100,6 +100,10 @@ const struct nc_cfg_def nc_config_table[] = {
          "IPv4:PORT where this control plane listens for its peers; empty: it does not"},
         {"controlplane.peers", NC_CFG_STRLIST, 0, 32, "", NULL, false,
          "the peer hosts as NAME=IPv4:PORT (their peer_listen)"},
+        {"controlplane.peer_dests", NC_CFG_STRLIST, 0, 16, "", NULL, false,
+         "where a peer's migrations may deliver on this host, besides libvirt_socket_dir: "
+         "directories of destination sockets (/DIR) and TCP destinations (tcp:IP for any "
+         "port, tcp:IP:PORT)"},
         {"controlplane.peer_psk", NC_CFG_STR, 0, 64, "", NULL, false,
          "key the peers authenticate each other with, 16-64 characters, the same on all"},
         {"controlplane.peer_timeout_ms", NC_CFG_INT, 100, 600000, "5000", NULL, true,

@@ -25,6 +25,7 @@
 
 #define MAX_PEERS 32
 #define MAX_CONNS 16
+#define MAX_DESTS 16
 
 /* ---- the component ---- */
 
@@ -56,7 +57,12 @@ struct cp_peers {
 	pthread_mutex_t lock;
 	bool stopping; /* our own shutdown: the peers did not go away */
 	struct conn_slot conns[MAX_CONNS];
-	unsigned long accepted, refused, requests;
+	unsigned long accepted, refused, requests, forbidden;
+	struct cp_peer_owners owners; /* sessions the peers opened here, under lock */
+	/* where a peer may have its sessions deliver (controlplane.peer_dests and
+	 * libvirt_socket_dir; cp_peer_dest_ok) */
+	const char *dests[MAX_DESTS + 1];
+	unsigned n_dests;
 };
 
 struct cp_peer_conn {
@@ -351,17 +357,38 @@ static void *conn_thread(void *arg)
 			                                                 : 0;
 			snprintf(name, sizeof(name), "%s", sname);
 		}
-		char *line = json_dumps(req, JSON_COMPACT);
-		json_decref(req);
-		if (line == NULL)
-			break;
-		json_t *rep = nc_ctl_handle_line(p->methods, line, strlen(line));
-		free(line);
+		char why[400];
+		pthread_mutex_lock(&p->lock);
+		int allowed = cp_peer_request_ok(
+		        &p->owners, &other, method, json_object_get(req, "params"), p->dests,
+		        p->n_dests, nc_config_get_str(p->cp->cfg, "runtime.dir"), why, sizeof(why));
+		p->forbidden += allowed != 0;
+		pthread_mutex_unlock(&p->lock);
+		json_t *rep;
+		if (allowed != 0) {
+			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, method, why);
+			rep = json_pack("{s:O?, s:b, s:{s:s, s:s}}", "id",
+			                json_object_get(req, "id"), "ok", 0, "error", "code",
+			                "forbidden", "message", why);
+			json_decref(req);
+		} else {
+			char *line = json_dumps(req, JSON_COMPACT);
+			json_decref(req);
+			if (line == NULL)
+				break;
+			rep = nc_ctl_handle_line(p->methods, line, strlen(line));
+			free(line);
+		}
 		if (tracked && json_is_true(json_object_get(rep, "ok"))) {
-			if (tracked > 0)
+			pthread_mutex_lock(&p->lock);
+			if (tracked > 0) {
 				opened_add(&opened, name);
-			else
+				cp_peer_owner_set(&p->owners, name, other.name);
+			} else {
 				opened_del(&opened, name);
+				cp_peer_owner_del(&p->owners, name);
+			}
+			pthread_mutex_unlock(&p->lock);
 		}
 		pthread_mutex_lock(&p->lock);
 		p->requests++;
@@ -445,6 +472,39 @@ static void *accept_thread(void *arg)
 	return NULL;
 }
 
+/* controlplane.peer_dests: "/DIR", "tcp:IP" or "tcp:IP:PORT"; and
+ * controlplane.libvirt_socket_dir, where libvirt migrations deliver. */
+static int parse_dests(struct cp_peers *p, char *err, size_t errlen)
+{
+	const char *const *items;
+	unsigned n = nc_config_get_list(p->cp->cfg, "controlplane.peer_dests", &items);
+	if (n > MAX_DESTS) {
+		snprintf(err, errlen, "controlplane.peer_dests: at most %d entries", MAX_DESTS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const char *d = items[i];
+		struct sockaddr_in sin;
+		bool ok = d[0] == '/';
+		if (strncmp(d, "tcp:", 4) == 0) {
+			char ipport[32];
+			snprintf(ipport, sizeof(ipport), "%s%s", d + 4,
+			         strchr(d + 4, ':') ? "" : ":1");
+			ok = strlen(d) < 28 && cp_parse_ipport(ipport, &sin) == 0;
+		}
+		if (!ok) {
+			snprintf(err, errlen,
+			         "controlplane.peer_dests: '%.80s' is not /DIR, tcp:IP or "
+			         "tcp:IP:PORT",
+			         d);
+			return -EINVAL;
+		}
+		p->dests[p->n_dests++] = d;
+	}
+	p->dests[p->n_dests++] = nc_config_get_str(p->cp->cfg, "controlplane.libvirt_socket_dir");
+	return 0;
+}
+
 static int parse_peers(struct cp_peers *p, char *err, size_t errlen)
 {
 	const char *const *items;
@@ -521,6 +581,8 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	const char *psk = nc_config_get_str(cp->cfg, "controlplane.peer_psk");
 	snprintf(p->psk, sizeof(p->psk), "%s", psk);
 	int rc = parse_peers(p, err, errlen);
+	if (rc == 0)
+		rc = parse_dests(p, err, errlen);
 	if (rc != 0)
 		return rc;
 	const char *listen_at = nc_config_get_str(cp->cfg, "controlplane.peer_listen");

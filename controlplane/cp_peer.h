@@ -31,6 +31,8 @@
 
 #include <jansson.h>
 
+#include "nc_abi.h"
+
 #define CP_PEER_PROTO     "novacron-peer/1"
 #define CP_PEER_NONCE_LEN 16
 #define CP_PEER_MAC_LEN   32
@@ -59,6 +61,45 @@ bool cp_peer_name_ok(const char *s);
 
 /** Copy @p ip to @p out if it is a dotted IPv4 address, else make @p out "". */
 void cp_peer_copy_ip(char out[16], const char *ip);
+
+/* ---- what a peer may ask (cp_peer_policy.c; unit-tested without a control plane) ---- */
+
+#define CP_PEER_OWNED_MAX 32
+
+/** Which peer opened which session here, by name (the oldest forgotten first). */
+struct cp_peer_owners {
+	struct {
+		char name[NC_SESSION_NAME_LEN];
+		char peer[CP_PEER_NAME_MAX + 1];
+	} e[CP_PEER_OWNED_MAX];
+	unsigned n;
+};
+
+void cp_peer_owner_set(struct cp_peer_owners *t, const char *name, const char *peer);
+void cp_peer_owner_del(struct cp_peer_owners *t, const char *name);
+/** The peer that opened session @p name here, or NULL. */
+const char *cp_peer_owner(const struct cp_peer_owners *t, const char *name);
+
+/**
+ * May a peer name @p addr as a receiving session's destination (or ask
+ * peer.check_dest about it)? A UNIX socket whose directory, links
+ * resolved, is one of @p allowed ("/DIR" entries) and not @p runtime_dir,
+ * the socket itself not a link; a TCP address @p allowed lists ("tcp:IP"
+ * for any port, or "tcp:IP:PORT"). 0, or -EPERM/-EINVAL/-ENOENT saying why.
+ */
+int cp_peer_dest_ok(const char *addr, const char *const *allowed, unsigned n_allowed,
+                    const char *runtime_dir, char *err, size_t errlen);
+
+/**
+ * May @p peer call @p method with @p params over the peer link? session.open
+ * only of a receiving session that takes the peer's own INIT and delivers
+ * where cp_peer_dest_ok allows; session.stats/set/close only of sessions
+ * @p owners says it opened; peer.check_dest as cp_peer_dest_ok. 0 or -EPERM
+ * (or cp_peer_dest_ok's error) with the reason.
+ */
+int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer_other *peer,
+                       const char *method, const json_t *params, const char *const *allowed,
+                       unsigned n_allowed, const char *runtime_dir, char *err, size_t errlen);
 
 /** MAC of a handshake: @p label "client" or "server". 0 or -EIO. */
 int cp_peer_mac(const char *psk, const char *label, const uint8_t sn[CP_PEER_NONCE_LEN],

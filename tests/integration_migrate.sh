@@ -82,6 +82,8 @@ controlplane:
     - "$8"
   peer_psk: $PEER_PSK
   peer_timeout_ms: 3000
+  peer_dests:
+    - $work
 EOF
 }
 
@@ -275,6 +277,23 @@ sed 's/^/#   /' <<<"$out"
 check "the destination refuses the connection: exit 1, says so" \
 	"[ $rc -eq 1 ] && grep -q 'refused' <<<\"\$out\""
 check "the source VM still runs" "[ \"\$(vm_status src3)\" = running ]"
+# What a peer may ask is the destination's to say (controlplane.peer_dests).
+out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/B/cp.sock" 2>&1)
+rc=$?
+echo "#   $out"
+check "a destination that is the destination host's control socket: exit 1, refused there" \
+	"[ $rc -eq 1 ] && grep -q 'runtime directory' <<<\"\$out\""
+ln -sf "$work/B/cp.sock" "$work/link.sock"
+out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/link.sock" 2>&1)
+rc=$?
+echo "#   $out"
+check "or a symbolic link to it: exit 1, refused" "[ $rc -eq 1 ] && grep -q 'a symbolic link' <<<\"\$out\""
+out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:/run/elsewhere.sock" 2>&1)
+rc=$?
+echo "#   $out"
+check "a destination outside controlplane.peer_dests: exit 1, says so" \
+	"[ $rc -eq 1 ] && grep -q 'controlplane.peer_dests' <<<\"\$out\""
+check "the destination logged the refusal" "grep -q 'peer host-a: peer.check_dest refused' $work/B.cp.log"
 out=$(ctl A migrate "$work/none.qmp" --to host-b --dest "unix:$work/in3.sock" 2>&1)
 rc=$?
 echo "#   $out"

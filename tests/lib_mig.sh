@@ -117,6 +117,8 @@ controlplane:
     - "$7"
   peer_psk: $MIG_PEER_PSK
   peer_timeout_ms: 5000
+  peer_dests:
+    - $MIG_WORK
 EOF
 }
 

@@ -3,7 +3,9 @@
  * test_cp_peer: the peer link's handshake (cp_peer_auth.c) over a socket
  * pair, the listening side on a thread: the right key both ways, a wrong
  * key, an unknown name, a server of another name, a forged server, replayed
- * and malformed messages, a silent and a vanished peer.
+ * and malformed messages, a silent and a vanished peer. And what a peer may
+ * ask (cp_peer_policy.c): destinations against a scratch tree of
+ * directories and links, session methods against the owners table.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -287,11 +290,163 @@ static void test_mac(void **state)
 	assert_false(cp_peer_name_ok("a\"b"));
 }
 
+/* ---- what a peer may ask (cp_peer_policy.c) ---- */
+
+static char pol_dir[64];
+
+/* A scratch tree: ok/ (allowed), run/ (the runtime dir, inside ok/),
+ * other/, ok/link -> other/, ok/sock-link -> run/cp.sock. */
+static int policy_setup(void **state)
+{
+	(void)state;
+	snprintf(pol_dir, sizeof(pol_dir), "/tmp/test_cp_peer.XXXXXX");
+	if (mkdtemp(pol_dir) == NULL)
+		return -1;
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+	         "cd %s && mkdir -p ok/run other && touch ok/run/cp.sock && ln -s ../other ok/link "
+	         "&& ln -s run/cp.sock ok/sock-link",
+	         pol_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int policy_teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", pol_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int dest(const char *fmt, char *err)
+{
+	char addr[256], ok[128], run[128];
+	snprintf(addr, sizeof(addr), fmt, pol_dir);
+	snprintf(ok, sizeof(ok), "%s/ok/", pol_dir); /* a trailing '/' is the same dir */
+	snprintf(run, sizeof(run), "%s/ok/run", pol_dir);
+	const char *allowed[] = {ok, "tcp:10.0.0.9", "tcp:10.0.0.8:4444"};
+	return cp_peer_dest_ok(addr, allowed, 3, run, err, 256);
+}
+
+static void test_peer_dests(void **state)
+{
+	(void)state;
+	char err[256];
+	assert_int_equal(dest("unix:%s/ok/in.sock", err), 0);
+	assert_int_equal(dest("unix:%s/ok/./in.sock", err), 0); /* resolves into ok/ */
+	assert_int_equal(dest("unix:%s/other/in.sock", err), -EPERM);
+	assert_non_null(strstr(err, "controlplane.peer_dests"));
+	assert_int_equal(dest("unix:%s/ok/../other/in.sock", err), -EPERM);
+	assert_int_equal(dest("unix:%s/ok/link/in.sock", err), -EPERM); /* a linked dir */
+	assert_int_equal(dest("unix:%s/ok/sock-link", err), -EPERM);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(dest("unix:%s/ok/run/cp.sock", err), -EPERM);
+	assert_non_null(strstr(err, "runtime directory"));
+	assert_int_equal(dest("unix:%s/ok/..", err), -EINVAL);
+	assert_int_equal(dest("unix:%s/ok/", err), -EINVAL);
+	assert_int_equal(dest("unix:%s/okay/in.sock", err), -ENOENT); /* no such dir */
+	assert_int_equal(dest("unix:%s/ok2/in.sock", err), -ENOENT);
+	assert_int_equal(dest("unix:relative.sock", err), -EINVAL);
+	assert_int_equal(dest("ftp:x", err), -EINVAL);
+	/* TCP: only what the list names ("tcp:IP" any port) */
+	assert_int_equal(dest("tcp:10.0.0.9:4444", err), 0);
+	assert_int_equal(dest("tcp:10.0.0.8:4444", err), 0);
+	assert_int_equal(dest("tcp:10.0.0.8:4445", err), -EPERM);
+	assert_int_equal(dest("tcp:10.0.0.8:44445", err), -EPERM);
+	assert_int_equal(dest("tcp:10.0.0.99:1", err), -EPERM);
+	assert_int_equal(dest("tcp:127.0.0.1:7480", err), -EPERM);
+	/* the root allows every directory, still not the runtime one */
+	const char *root[] = {"/"};
+	char addr[256];
+	snprintf(addr, sizeof(addr), "unix:%s/other/in.sock", pol_dir);
+	assert_int_equal(cp_peer_dest_ok(addr, root, 1, "/nonexistent-run", err, sizeof(err)), 0);
+	snprintf(addr, sizeof(addr), "unix:%s/ok/run/x.sock", pol_dir);
+	char run[128];
+	snprintf(run, sizeof(run), "%s/ok/run/", pol_dir);
+	assert_int_equal(cp_peer_dest_ok(addr, root, 1, run, err, sizeof(err)), -EPERM);
+}
+
+static int req(const struct cp_peer_owners *o, const char *peer, const char *method,
+               const char *params_fmt, char *err)
+{
+	char ok[128], js[512];
+	snprintf(ok, sizeof(ok), "%s/ok", pol_dir);
+	snprintf(js, sizeof(js), params_fmt, pol_dir);
+	const char *allowed[] = {ok};
+	struct cp_peer_other other = {.amst_ip = "10.1.0.1"};
+	snprintf(other.name, sizeof(other.name), "%s", peer);
+	json_t *p = json_loads(js, 0, NULL);
+	assert_non_null(p);
+	int rc = cp_peer_request_ok(o, &other, method, p, allowed, 1, "/nonexistent-run", err, 256);
+	json_decref(p);
+	return rc;
+}
+
+static void test_peer_requests(void **state)
+{
+	(void)state;
+	char err[256];
+	struct cp_peer_owners o = {.n = 0};
+	const char *open_ok = "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
+	                      "\"connect\":\"unix:%s/ok/in.sock\"}";
+	assert_int_equal(req(&o, "host-a", "session.open", open_ok, err), 0);
+	assert_int_equal(req(&o, "host-a", "session.open",
+	                     "{\"name\":\"m1\",\"role\":\"send\",\"peer\":\"10.1.0.1\","
+	                     "\"listen\":\"unix:%s/ok/in.sock\"}",
+	                     err),
+	                 -EPERM);
+	assert_non_null(strstr(err, "receiving sessions only"));
+	assert_int_equal(req(&o, "host-a", "session.open",
+	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.2\","
+	                     "\"connect\":\"unix:%s/ok/in.sock\"}",
+	                     err),
+	                 -EPERM);
+	assert_non_null(strstr(err, "its own AMST address (10.1.0.1)"));
+	assert_int_equal(req(&o, "host-a", "session.open",
+	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
+	                     "\"connect\":\"unix:%s/other/in.sock\"}",
+	                     err),
+	                 -EPERM);
+	assert_int_equal(req(&o, "host-a", "session.open",
+	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\"}", err),
+	                 -EPERM);
+	/* sessions: only the peer's own, by host name */
+	const char *m1 = "{\"name\":\"m1\",\"x\":\"%s\"}";
+	assert_int_equal(req(&o, "host-a", "session.close", m1, err), -EPERM);
+	assert_non_null(strstr(err, "not one host-a opened here"));
+	cp_peer_owner_set(&o, "m1", "host-a");
+	assert_int_equal(req(&o, "host-a", "session.stats", m1, err), 0);
+	assert_int_equal(req(&o, "host-a", "session.set", m1, err), 0);
+	assert_int_equal(req(&o, "host-a", "session.close", m1, err), 0);
+	assert_int_equal(req(&o, "host-c", "session.close", m1, err), -EPERM);
+	cp_peer_owner_del(&o, "m1");
+	assert_int_equal(req(&o, "host-a", "session.close", m1, err), -EPERM);
+	/* the table forgets the oldest first */
+	char name[32];
+	for (int i = 0; i <= CP_PEER_OWNED_MAX; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		cp_peer_owner_set(&o, name, "host-a");
+	}
+	assert_int_equal(o.n, CP_PEER_OWNED_MAX);
+	assert_null(cp_peer_owner(&o, "s0"));
+	assert_string_equal(cp_peer_owner(&o, "s1"), "host-a");
+	/* peer.check_dest is held to the same rule; other methods pass */
+	assert_int_equal(
+	        req(&o, "host-a", "peer.check_dest", "{\"address\":\"unix:%s/other/x.sock\"}", err),
+	        -EPERM);
+	assert_int_equal(
+	        req(&o, "host-a", "peer.check_dest", "{\"address\":\"unix:%s/ok/x.sock\"}", err),
+	        0);
+	assert_int_equal(req(&o, "host-a", "peer.info", "{\"x\":\"%s\"}", err), 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_mac),
+	        cmocka_unit_test_setup_teardown(test_peer_dests, policy_setup, policy_teardown),
+	        cmocka_unit_test_setup_teardown(test_peer_requests, policy_setup, policy_teardown),
 	        cmocka_unit_test(test_right_key),
 	        cmocka_unit_test(test_wrong_key),
 	        cmocka_unit_test(test_unknown_name),

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * cp_peer_policy: what a peer may ask of this host's session methods over
+ * the peer link (see cp_peer.h). A peer is a migration's source: it opens
+ * receiving sessions here that take its own INIT and deliver to the
+ * destination QEMU, then reads, steers and closes those sessions. Without
+ * these checks any one host of the cluster could make this host's
+ * dataplane write the bytes it sends into a socket of its choice (this
+ * control plane's own, a VM's monitor, a local TCP service) or end other
+ * hosts' migrations.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cp_peer.h"
+
+void cp_peer_owner_set(struct cp_peer_owners *t, const char *name, const char *peer)
+{
+	cp_peer_owner_del(t, name);
+	if (t->n == CP_PEER_OWNED_MAX) /* the oldest: its session is long gone */
+		cp_peer_owner_del(t, t->e[0].name);
+	snprintf(t->e[t->n].name, sizeof(t->e[0].name), "%s", name);
+	snprintf(t->e[t->n].peer, sizeof(t->e[0].peer), "%s", peer);
+	t->n++;
+}
+
+void cp_peer_owner_del(struct cp_peer_owners *t, const char *name)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (strcmp(t->e[i].name, name) == 0) {
+			memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof(t->e[0]));
+			t->n--;
+			return;
+		}
+}
+
+const char *cp_peer_owner(const struct cp_peer_owners *t, const char *name)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		if (strcmp(t->e[i].name, name) == 0)
+			return t->e[i].peer;
+	return NULL;
+}
+
+/* Is @p path (resolved) @p dir or below it? */
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		return true;
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* @p dir with its symbolic links resolved, or as written if it does not exist. */
+static const char *resolved(const char *dir, char out[PATH_MAX])
+{
+	return realpath(dir, out) ? out : dir;
+}
+
+int cp_peer_dest_ok(const char *addr, const char *const *allowed, unsigned n_allowed,
+                    const char *runtime_dir, char *err, size_t errlen)
+{
+	if (strncmp(addr, "tcp:", 4) == 0) {
+		for (unsigned i = 0; i < n_allowed; i++) {
+			size_t n = strlen(allowed[i]);
+			if (strncmp(allowed[i], "tcp:", 4) == 0 &&
+			    strncmp(addr, allowed[i], n) == 0 &&
+			    (addr[n] == '\0' ||
+			     (addr[n] == ':' && strchr(allowed[i] + 4, ':') == NULL)))
+				return 0;
+		}
+		snprintf(err, errlen,
+		         "destination %.100s: a peer may name a TCP destination only if "
+		         "controlplane.peer_dests lists it",
+		         addr);
+		return -EPERM;
+	}
+	if (strncmp(addr, "unix:/", 6) != 0) {
+		snprintf(err, errlen, "destination %.100s: must be unix:/PATH or tcp:IP:PORT",
+		         addr);
+		return -EINVAL;
+	}
+	const char *path = addr + 5;
+	/* Its directory, symbolic links resolved: "..", "." and links cannot
+	 * lead out of an allowed one. */
+	char dir[PATH_MAX], real[PATH_MAX], tmp[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t dlen = (size_t)(slash - path);
+	if (strlen(path) >= sizeof(dir) || slash[1] == '\0' || strcmp(slash + 1, ".") == 0 ||
+	    strcmp(slash + 1, "..") == 0) {
+		snprintf(err, errlen, "destination %.100s: not a socket's path", addr);
+		return -EINVAL;
+	}
+	memcpy(dir, path, dlen);
+	dir[dlen] = '\0';
+	if (realpath(dlen ? dir : "/", real) == NULL) {
+		snprintf(err, errlen, "destination %.100s: its directory: %s", addr,
+		         strerror(errno));
+		return -ENOENT;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "destination %.100s: a symbolic link", addr);
+		return -EPERM;
+	}
+	if (runtime_dir != NULL && runtime_dir[0] != '\0' &&
+	    under(real, resolved(runtime_dir, tmp))) {
+		snprintf(err, errlen,
+		         "destination %.100s: in this host's runtime directory (its control "
+		         "sockets)",
+		         addr);
+		return -EPERM;
+	}
+	for (unsigned i = 0; i < n_allowed; i++)
+		if (allowed[i][0] == '/' && under(real, resolved(allowed[i], tmp)))
+			return 0;
+	snprintf(err, errlen,
+	         "destination %.100s: a peer may name sockets only in this host's "
+	         "controlplane.peer_dests directories or controlplane.libvirt_socket_dir",
+	         addr);
+	return -EPERM;
+}
+
+int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer_other *peer,
+                       const char *method, const json_t *params, const char *const *allowed,
+                       unsigned n_allowed, const char *runtime_dir, char *err, size_t errlen)
+{
+	if (method == NULL)
+		return 0; /* the registry answers that */
+	const char *name = json_string_value(json_object_get(params, "name"));
+	if (strcmp(method, "peer.check_dest") == 0) {
+		const char *a = json_string_value(json_object_get(params, "address"));
+		return a ? cp_peer_dest_ok(a, allowed, n_allowed, runtime_dir, err, errlen) : 0;
+	}
+	if (strcmp(method, "session.open") == 0) {
+		const char *role = json_string_value(json_object_get(params, "role"));
+		const char *from = json_string_value(json_object_get(params, "peer"));
+		const char *to = json_string_value(json_object_get(params, "connect"));
+		if (role == NULL || strcmp(role, "receive") != 0 ||
+		    json_object_get(params, "listen") != NULL) {
+			snprintf(err, errlen, "a peer may open receiving sessions only");
+			return -EPERM;
+		}
+		if (from == NULL || strcmp(from, peer->amst_ip) != 0) {
+			snprintf(err, errlen,
+			         "a peer's session takes the INIT of its own AMST address (%s), "
+			         "not %.20s",
+			         peer->amst_ip, from ? from : "none");
+			return -EPERM;
+		}
+		if (to == NULL) {
+			snprintf(err, errlen,
+			         "a peer's session must name its destination (connect)");
+			return -EPERM;
+		}
+		return cp_peer_dest_ok(to, allowed, n_allowed, runtime_dir, err, errlen);
+	}
+	if (strcmp(method, "session.stats") == 0 || strcmp(method, "session.set") == 0 ||
+	    strcmp(method, "session.close") == 0) {
+		const char *owner = name ? cp_peer_owner(owners, name) : NULL;
+		if (name != NULL && (owner == NULL || strcmp(owner, peer->name) != 0)) {
+			snprintf(err, errlen, "session '%.64s' is not one %s opened here", name,
+			         peer->name);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
