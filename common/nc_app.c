@@ -398,6 +398,17 @@ int nc_app_run(struct nc_app *app)
 		NC_LOG(ERR, "cannot declare the common components");
 		return 1;
 	}
+	/* Refused before any component starts: a second control plane would
+	 * otherwise attach to the dataplane's rings and take replies meant for
+	 * the first before its control socket found the path served. */
+	if (nc_ctl_in_use(app->ctl)) {
+		NC_LOG(ERR, "boot refused: %s: another process is serving this socket",
+		       nc_ctl_path(app->ctl));
+		fprintf(stderr,
+		        "novacron-%s: boot refused: %s: another process is serving this socket\n",
+		        app->ident, nc_ctl_path(app->ctl));
+		return 1;
+	}
 	NC_LOG(NOTICE, "booting (pid %d)", (int)getpid());
 	int rc = nc_init_start(app->init, err, sizeof(err));
 	if (rc != 0) {

@@ -588,6 +588,12 @@ static bool socket_alive(const char *path)
 	return alive;
 }
 
+bool nc_ctl_in_use(const struct nc_ctl *ctl)
+{
+	struct stat st;
+	return lstat(ctl->path, &st) == 0 && S_ISSOCK(st.st_mode) && socket_alive(ctl->path);
+}
+
 int nc_ctl_start(struct nc_ctl *ctl, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};

@@ -94,6 +94,9 @@ void nc_ctl_destroy(struct nc_ctl *ctl);
 
 const char *nc_ctl_path(const struct nc_ctl *ctl);
 
+/** Does another process answer on @p ctl's socket path now? */
+bool nc_ctl_in_use(const struct nc_ctl *ctl);
+
 /**
  * Handle one request line (without its newline) and return the reply object
  * (new reference, never NULL). What the serving thread does for each line;

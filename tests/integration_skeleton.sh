@@ -232,7 +232,9 @@ fi
 expect "ping after restart" 0 ctl dp ping 5
 expect "second cp refused while one serves" 1 "$CP" --config "$cfg"
 contains "refusal says the socket is served" "another process is serving"
+contains "and comes before anything starts (no ring attached)" "boot refused"
 alive "first control plane" "$cp_pid"
+expect "the first still gets its replies" 0 ctl dp ping 5
 
 echo "# clean stops"
 expect "shutdown method" 0 ctl shutdown
