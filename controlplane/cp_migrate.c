@@ -367,11 +367,13 @@ static void *mig_thread(void *arg)
 	rc = cp_peer_call(pc, "session.open", p, &r, err, sizeof(err));
 	json_decref(p);
 	json_decref(r);
+	/* An open that timed out may still be carried out there: the cleanup
+	 * closes it all the same (the name is this migration's own). */
+	peer_open = rc == 0 || rc == -ETIMEDOUT;
 	if (rc != 0) {
 		snprintf(reason, sizeof(reason), "cannot open the receiving session: %s", err);
 		goto out;
 	}
-	peer_open = true;
 	p = json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:s, s:i, s:i}", "name", m->id, "role",
 	              "send", "peer", other->amst_ip, "listen", m->listen, "rate_mbps",
 	              m->rate_mbps, "digest", 1, "codec", m->hde ? "hde" : "none", "streams",
@@ -380,11 +382,11 @@ static void *mig_thread(void *arg)
 	rc = cp_session_open(cp, p, &r, err, sizeof(err));
 	json_decref(p);
 	json_decref(r);
+	local_open = rc == 0 || rc == -ETIMEDOUT; /* as above: the dataplane may yet open it */
 	if (rc != 0) {
 		snprintf(reason, sizeof(reason), "cannot open the sending session: %s", err);
 		goto out;
 	}
-	local_open = true;
 	if (cancel_asked(m)) {
 		end = MIG_CANCELLED;
 		snprintf(reason, sizeof(reason), "cancelled by the operator");
