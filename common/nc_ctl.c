@@ -239,13 +239,30 @@ static int check_params(const struct nc_ctl_method *m, const json_t *params, cha
 	return 0;
 }
 
+/* @p msg with every byte outside ASCII made '?': for a message jansson
+ * refused as not UTF-8 (snprintf may cut one short in the middle of a
+ * character, and messages echo the client's bytes). */
+static void ascii_only(const char *msg, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; msg[o] != '\0' && o + 1 < cap; o++)
+		out[o] = (unsigned char)msg[o] < 0x80 ? msg[o] : '?';
+	out[o] = '\0';
+}
+
 static json_t *reply_error(json_t *id, const char *code, const char *msg)
 {
 	json_t *r = json_object();
 	if (id)
 		json_object_set(r, "id", id);
 	json_object_set_new(r, "ok", json_false());
-	json_object_set_new(r, "error", json_pack("{s:s, s:s}", "code", code, "message", msg));
+	json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (e == NULL) {
+		char clean[1024];
+		ascii_only(msg, clean, sizeof(clean));
+		e = json_pack("{s:s, s:s}", "code", code, "message", clean);
+	}
+	json_object_set_new(r, "error", e);
 	return r;
 }
 

@@ -181,6 +181,17 @@ static void test_bad_requests(void **state)
 	        code_of(ctl, "{\"method\":\"test.echo\",\"params\":{\"name\":\"x\",\"nope\":1}}",
 	                NULL),
 	        "invalid_params");
+	/* A method name of 2-byte characters, one byte off: the message, cut at
+	 * 200 bytes, ends in half a character, and the reply keeps its error. */
+	char line[600] = "{\"method\": \"a";
+	for (int i = 0; i < 150; i++)
+		strcat(line, "\xc3\xa9");
+	strcat(line, "\"}");
+	assert_string_equal(code_of(ctl, line, &r), "unknown_method");
+	assert_non_null(
+	        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	               "unknown method 'a?"));
+	json_decref(r);
 	assert_string_equal(code_of(ctl, "{\"method\": \"test.fail\"}", &r), "failed");
 	assert_non_null(
 	        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
@@ -191,8 +202,8 @@ static void test_bad_requests(void **state)
 	unsigned long reqs, errs;
 	unsigned clients;
 	nc_ctl_counters(ctl, &reqs, &errs, &clients);
-	assert_int_equal(reqs, 16);
-	assert_int_equal(errs, 16);
+	assert_int_equal(reqs, 17);
+	assert_int_equal(errs, 17);
 	nc_ctl_destroy(ctl);
 }
 
