@@ -94,6 +94,9 @@ const struct nc_cfg_def nc_config_table[] = {
          "how long the control plane waits for the dataplane to answer a command"},
         {"controlplane.attach_retries", NC_CFG_INT, 0, 100, "10", NULL, false,
          "times the control plane retries attaching to the dataplane's rings"},
+        {"controlplane.reattach", NC_CFG_BOOL, 0, 0, "true", NULL, false,
+         "when its dataplane goes away, the control plane restarts itself (same pid, once no "
+         "migration runs) and waits for the next one; false: it stays, reporting it gone"},
         {"controlplane.host_name", NC_CFG_STR, 0, 63, "", NULL, false,
          "this host's name among its peers (letters, digits, - _ .); empty: the system's"},
         {"controlplane.peer_listen", NC_CFG_STR, 0, 21, "", NULL, false,

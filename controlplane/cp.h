@@ -22,6 +22,7 @@ struct cp {
 	struct cp_peers *peers;               /* set while the peer link is up */
 	struct cp_peers *peers_mem;           /* owned */
 	struct cp_migrations *migrations_mem; /* owned */
+	bool reattach; /* the dataplane went away: restart to attach to the next one */
 };
 
 /* Components, one per module; each registers its own control methods. */
@@ -32,6 +33,11 @@ int cp_peer_component(struct cp *cp);
 int cp_migrate_component(struct cp *cp);
 void cp_peer_free(struct cp_peers *p);
 void cp_migrate_free(struct cp_migrations *m);
+/** Migrations not finished yet. */
+unsigned cp_migrate_running(struct cp *cp);
+/** Does a dataplane answer "ready" on runtime.dir/dp.sock, with our file prefix?
+ *  0, or a negative errno with the reason. */
+int cp_dataplane_ready(struct cp *cp, char *err, size_t errlen);
 
 /* Session methods for other modules (cp_session.c): the same checks and
  * answers as the control socket's session.open/stats/close. */

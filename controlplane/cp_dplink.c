@@ -6,6 +6,11 @@
  * changes of dataplane.* keys; serves dp.ping. A request polls the event ring
  * itself while it waits (backing off from 10 us to 200 us), so nothing polls
  * when nobody waits.
+ *
+ * A watcher notices the dataplane going away (controlplane.reattach): once no
+ * migration runs, it stops the process, which main() re-executes to wait
+ * for the next dataplane (a DPDK secondary attaches once, and while it is
+ * attached a new primary cannot start).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +30,12 @@
 #include "nc_log.h"
 
 #define MAX_WAITERS 32
+#define WATCH_NS    200000000ull
+/* Once the dataplane is gone and no migration runs, the last statuses stay
+ * readable this long before the restart; migrations get at most
+ * REATTACH_MAX_WAIT_NS to end. */
+#define REATTACH_GRACE_NS    3000000000ull
+#define REATTACH_MAX_WAIT_NS 60000000000ull
 
 struct waiter {
 	uint64_t seq; /* 0: free */
@@ -41,7 +52,13 @@ struct cp_dplink {
 	uint64_t next_seq;
 	struct waiter waiters[MAX_WAITERS];
 	uint64_t sent, replies, timeouts, stray;
+	uint32_t dp_pid; /* the dataplane attached to (its memzone may be gone) */
+	pthread_t watcher;
+	bool watching;
+	bool stop; /* atomic: the watcher ends */
 };
+
+static bool pid_gone(uint32_t pid);
 
 static uint64_t now_ns(void)
 {
@@ -239,6 +256,39 @@ void cp_dplink_status(struct cp_dplink *l, json_t *st)
 	pthread_mutex_unlock(&l->lock);
 }
 
+static void *watch_thread(void *arg)
+{
+	struct cp_dplink *l = arg;
+	uint64_t gone_ns = 0, idle_ns = 0;
+	while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = {.tv_nsec = (long)WATCH_NS};
+		nanosleep(&ts, NULL);
+		uint64_t now = now_ns();
+		if (gone_ns == 0) {
+			if (!pid_gone(l->dp_pid))
+				continue;
+			gone_ns = now;
+			NC_LOG(WARN,
+			       "dataplane pid %u is gone: once no migration runs, the control "
+			       "plane "
+			       "restarts itself to wait for the next one (controlplane.reattach)",
+			       l->dp_pid);
+		}
+		if (cp_migrate_running(l->cp) > 0 && now - gone_ns < REATTACH_MAX_WAIT_NS) {
+			idle_ns = 0;
+			continue;
+		}
+		if (idle_ns == 0)
+			idle_ns = now;
+		if (now - idle_ns < REATTACH_GRACE_NS)
+			continue;
+		__atomic_store_n(&l->cp->reattach, true, __ATOMIC_RELEASE);
+		nc_app_request_stop(l->cp->app);
+		break;
+	}
+	return NULL;
+}
+
 static int dplink_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
 {
 	(void)ctx;
@@ -276,6 +326,10 @@ static int dplink_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t err
 	                                        "dataplane.sleep_max_us", NULL};
 	for (const char *const *k = forwarded; *k; k++)
 		nc_config_set_apply(l->cp->cfg, *k, apply_forward, l);
+	l->dp_pid = s->dp_pid;
+	__atomic_store_n(&l->stop, false, __ATOMIC_RELEASE);
+	l->watching = nc_config_get_bool(l->cp->cfg, "controlplane.reattach") &&
+	              pthread_create(&l->watcher, NULL, watch_thread, l) == 0;
 	l->cp->link = l;
 	NC_LOG(INFO, "attached to dataplane pid %u (ABI v%u)", s->dp_pid, s->abi_version);
 	return 0;
@@ -288,6 +342,11 @@ static void dplink_shutdown(void *arg)
 	                                        "dataplane.sleep_max_us", NULL};
 	for (const char *const *k = forwarded; *k; k++)
 		nc_config_set_apply(l->cp->cfg, *k, NULL, NULL);
+	if (l->watching) {
+		__atomic_store_n(&l->stop, true, __ATOMIC_RELEASE);
+		pthread_join(l->watcher, NULL);
+		l->watching = false;
+	}
 	l->cp->link = NULL;
 	l->cmd = l->evt = NULL;
 	l->stats = NULL;
@@ -302,6 +361,13 @@ static enum nc_health dplink_health(void *arg, char *msg, size_t msglen)
 		return NC_HEALTH_FAILED;
 	}
 	uint64_t age = nc_heartbeat_age_ns(s) / 1000000;
+	if (pid_gone(l->dp_pid)) {
+		snprintf(msg, msglen, "dataplane pid %u is gone%s", l->dp_pid,
+		         nc_config_get_bool(l->cp->cfg, "controlplane.reattach")
+		                 ? " (the control plane restarts to wait for the next one)"
+		                 : " (restart the control plane after a new dataplane)");
+		return NC_HEALTH_FAILED;
+	}
 	if (s->state != NC_DP_READY) {
 		snprintf(msg, msglen, "dataplane pid %u is %s", s->dp_pid,
 		         s->state == NC_DP_STOPPING ? "stopping" : "booting");
@@ -372,7 +438,7 @@ bool cp_dplink_alive(const struct cp_dplink *l)
 	const struct nc_stats_shm *s = l ? l->stats : NULL;
 	if (s == NULL || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != NC_DP_READY)
 		return false;
-	if (pid_gone(s->dp_pid))
+	if (pid_gone(l->dp_pid))
 		return false;
 	/* A dead dataplane is caught above at once. A living one may be silent
 	 * for a while on a loaded machine: 2 s was seen passed mid-migration
@@ -388,8 +454,8 @@ void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len)
 		return;
 	}
 	uint32_t state = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
-	snprintf(buf, len, "pid %u%s, state %u%s, heartbeat %lld ms ago", s->dp_pid,
-	         pid_gone(s->dp_pid) ? " (gone)" : "", state,
+	snprintf(buf, len, "pid %u%s, state %u%s, heartbeat %lld ms ago", l->dp_pid,
+	         pid_gone(l->dp_pid) ? " (gone)" : "", state,
 	         state == NC_DP_READY ? " (ready)" : "",
 	         (long long)(nc_heartbeat_age_ns(s) / 1000000));
 }

@@ -21,10 +21,8 @@
 #include "nc_compiler.h"
 #include "nc_log.h"
 
-static int dp_wait_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+int cp_dataplane_ready(struct cp *cp, char *err, size_t errlen)
 {
-	(void)ctx;
-	struct cp *cp = arg;
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/dp.sock", nc_config_get_str(cp->cfg, "runtime.dir"));
 	struct nc_ctl_client *c = nc_ctl_client_connect(path, 1000);
@@ -55,6 +53,12 @@ static int dp_wait_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t er
 	}
 	json_decref(res);
 	return rc;
+}
+
+static int dp_wait_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	return cp_dataplane_ready(arg, err, errlen);
 }
 
 static int eal_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)

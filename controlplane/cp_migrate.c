@@ -1072,6 +1072,19 @@ static void migrations_shutdown(void *arg)
 	}
 }
 
+unsigned cp_migrate_running(struct cp *cp)
+{
+	struct cp_migrations *ms = cp->migrations_mem;
+	unsigned n = 0;
+	if (ms == NULL)
+		return 0;
+	pthread_mutex_lock(&ms->lock);
+	for (unsigned i = 0; i < MAX_MIGRATIONS; i++)
+		n += ms->m[i].used && !finished(ms->m[i].state);
+	pthread_mutex_unlock(&ms->lock);
+	return n;
+}
+
 static enum nc_health migrations_health(void *arg, char *msg, size_t msglen)
 {
 	struct cp_migrations *ms = arg;

@@ -549,10 +549,9 @@ static int parse_peers(struct cp_peers *p, char *err, size_t errlen)
 	return 0;
 }
 
-static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+/* The peer link's settings, checked, into @p p (no socket, no thread). */
+static int peers_configure(struct cp_peers *p, char *err, size_t errlen)
 {
-	(void)ctx;
-	struct cp_peers *p = arg;
 	struct cp *cp = p->cp;
 	const char *name = nc_config_get_str(cp->cfg, "controlplane.host_name");
 	if (name[0] == '\0') {
@@ -592,6 +591,36 @@ static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 		         "or peer_listen are set");
 		return -EINVAL;
 	}
+	struct sockaddr_in sin;
+	if (listen_at[0] != '\0' && cp_parse_ipport(listen_at, &sin) != 0) {
+		snprintf(err, errlen, "controlplane.peer_listen '%s' is not IPv4:PORT", listen_at);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cp_peer_check_config(struct cp *cp, char *err, size_t errlen)
+{
+	struct cp_peers *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	p->cp = cp;
+	int rc = peers_configure(p, err, errlen);
+	free(p);
+	return rc;
+}
+
+static int peers_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen)
+{
+	(void)ctx;
+	struct cp_peers *p = arg;
+	struct cp *cp = p->cp;
+	int rc = peers_configure(p, err, errlen);
+	if (rc != 0)
+		return rc;
+	const char *listen_at = nc_config_get_str(cp->cfg, "controlplane.peer_listen");
 	p->methods = nc_ctl_create("/peer-methods");
 	if (p->methods == NULL || nc_ctl_register_all(p->methods, peer_methods, p) != 0 ||
 	    cp_session_register_peer(p->methods, cp) != 0) {

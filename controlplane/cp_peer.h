@@ -128,6 +128,9 @@ int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *sel
 
 /** Declare the "peers" component (reads the config, listens if peer_listen is set). */
 int cp_peer_component(struct cp *cp);
+/** Check the peer link's settings (names, peers, peer_dests, key,
+ *  peer_listen) without starting anything: 0, or -EINVAL and why. */
+int cp_peer_check_config(struct cp *cp, char *err, size_t errlen);
 
 /** An authenticated connection to a peer. */
 struct cp_peer_conn;

@@ -236,6 +236,31 @@ contains "and comes before anything starts (no ring attached)" "boot refused"
 alive "first control plane" "$cp_pid"
 expect "the first still gets its replies" 0 ctl dp ping 5
 
+echo "# the dataplane goes away: the control plane restarts itself and attaches to the next"
+in_log() { # in_log FILE TEXT SECONDS
+	for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+	return 1
+}
+kill -KILL "$dp_pid"
+wait "$dp_pid" 2>/dev/null
+if in_log "$work/cp2.log" "waiting for the next dataplane" 15; then
+	ok "the control plane restarted itself to wait for the next dataplane"
+else
+	not_ok "no restart to wait"; sed 's/^/#   /' "$work/cp2.log"
+fi
+alive "the control plane (same pid)" "$cp_pid"
+"$DP" --config "$cfg" >"$work/dp3.log" 2>&1 &
+dp_pid=$!
+if wait_ready dp "$dp_pid"; then ok "a new dataplane starts beside it"; else
+	not_ok "the new dataplane did not start"; sed 's/^/#   /' "$work/dp3.log"
+fi
+if wait_ready cp "$cp_pid"; then ok "the control plane attached to it"; else
+	not_ok "the control plane did not attach"; sed 's/^/#   /' "$work/cp2.log"
+fi
+expect "ping through the new dataplane" 0 ctl dp ping 5
+out=$(ctl --json health 2>&1)
+contains "health names the new dataplane" "dataplane pid $dp_pid ready"
+
 echo "# clean stops"
 expect "shutdown method" 0 ctl shutdown
 wait "$cp_pid"
@@ -247,10 +272,20 @@ grep -q "stopped" "$work/cp2.log" && ok "cp logged its stop" || not_ok "cp stop 
 kill -TERM "$dp_pid"
 wait "$dp_pid"
 rc=$?
-[ "$rc" -eq 0 ] && ok "dp exited 0 on SIGTERM" || { not_ok "dp exited $rc"; sed 's/^/#   /' "$work/dp.log"; }
+[ "$rc" -eq 0 ] && ok "dp exited 0 on SIGTERM" || { not_ok "dp exited $rc"; sed 's/^/#   /' "$work/dp3.log"; }
 dp_pid=
 [ -S "$rt/dp.sock" ] && not_ok "dp socket left" || ok "dp socket removed"
-grep -q "shutting down" "$work/dp.log" && ok "dp logged the signal" || not_ok "dp signal not logged"
+grep -q "shutting down" "$work/dp3.log" && ok "dp logged the signal" || not_ok "dp signal not logged"
+
+echo "# a restarted control plane waiting for a dataplane stops on SIGTERM"
+NOVACRON_CP_REATTACH=1 "$CP" --config "$cfg" >"$work/cp3.log" 2>&1 &
+cp_pid=$!
+in_log "$work/cp3.log" "waiting for the next dataplane" 10 && ok "it waits" || not_ok "it does not wait"
+kill -TERM "$cp_pid"
+wait "$cp_pid"
+rc=$?
+cp_pid=
+[ "$rc" -eq 0 ] && ok "and exits 0 on SIGTERM" || not_ok "it exited $rc"
 
 echo "1..$checks"
 echo "$((checks - failures)) passed, $failures failed"
