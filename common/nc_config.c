@@ -62,7 +62,8 @@ struct cfg_val {
 	bool b;
 	int64_t i;
 	char *s;
-	char **items; /* n entries then NULL */
+	bool s_static; /* s is one of the enum's choices: never freed */
+	char **items;  /* n entries then NULL */
 	unsigned n;
 };
 
@@ -73,9 +74,10 @@ struct cfg_key {
 	unsigned slot;   /* index in the section's libcyaml struct */
 	_Atomic bool b;
 	_Atomic int64_t i;
-	char *s;      /* val_lock */
-	char **items; /* val_lock */
-	unsigned n;   /* val_lock */
+	char *s;       /* val_lock */
+	bool s_static; /* val_lock */
+	char **items;  /* val_lock */
+	unsigned n;    /* val_lock */
 	nc_cfg_apply_fn apply;
 	void *apply_arg;
 };
@@ -288,8 +290,10 @@ static long find_in_section(const struct nc_config *cfg, unsigned sec, const cha
 
 static void val_free(struct cfg_val *v)
 {
-	free(v->s);
+	if (!v->s_static)
+		free(v->s);
 	v->s = NULL;
+	v->s_static = false;
 	if (v->items != NULL) {
 		for (unsigned j = 0; j < v->n; j++)
 			free(v->items[j]);
@@ -424,8 +428,12 @@ static int parse_text(const struct nc_cfg_def *def, const char *text, struct cfg
 	case NC_CFG_ENUM:
 		for (const char *const *c = def->choices; *c != NULL; c++) {
 			if (strcmp(*c, text) == 0) {
-				out->s = strdup(text);
-				return out->s != NULL ? 0 : -ENOMEM;
+				/* The table's own string: a reader of the old value
+				 * (nc_config_get_str hands out the pointer) never
+				 * sees it freed by a set of another. */
+				out->s = (char *)(uintptr_t)*c;
+				out->s_static = true;
+				return 0;
 			}
 		}
 		{
@@ -503,6 +511,7 @@ static void stored_val(const struct cfg_key *k, struct cfg_val *out)
 	out->b = atomic_load(&k->b);
 	out->i = atomic_load(&k->i);
 	out->s = k->s;
+	out->s_static = k->s_static;
 	out->items = k->items;
 	out->n = k->n;
 }
@@ -519,6 +528,7 @@ static void store_locked(struct cfg_key *k, struct cfg_val *v)
 	atomic_store(&k->b, v->b);
 	atomic_store(&k->i, v->i);
 	k->s = v->s;
+	k->s_static = v->s_static;
 	k->items = v->items;
 	k->n = v->n;
 	*v = old;

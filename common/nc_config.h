@@ -27,8 +27,10 @@
  * write a one-line message there on failure.
  *
  * Threads: set/load take an internal lock; getters of bool/int are safe from
- * any thread. A string returned by a getter stays valid until that key is set
- * again: read run-time-changeable strings from the thread that sets them.
+ * any thread. An enum's string is the table's own and stays valid for good;
+ * any other string returned by a getter stays valid until that key is set
+ * again: read run-time-changeable strings from the thread that sets them
+ * (today only enums change at run time).
  */
 #ifndef NC_CONFIG_H
 #define NC_CONFIG_H

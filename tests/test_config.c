@@ -476,6 +476,14 @@ static void test_set_runtime(void **state)
 	assert_string_equal(items[2], "c");
 	assert_int_equal(nc_config_set(f->cfg, "migration.peers", "a;;c", true, e, el), -EINVAL);
 	assert_string_equal(e, "migration.peers: item 2 is empty");
+	/* An enum's string stays valid after a set of another value: a thread
+	 * that read it (a migration's guard check) while another sets it must
+	 * not read freed memory (ASan would say so here). */
+	const char *before = nc_config_get_str(f->cfg, "migration.mode");
+	assert_int_equal(nc_config_set(f->cfg, "migration.mode", "postcopy", true, e, el), 0);
+	assert_int_equal(nc_config_set(f->cfg, "migration.mode", "hybrid", true, e, el), 0);
+	assert_string_equal(before, "precopy");
+	assert_string_equal(nc_config_get_str(f->cfg, "migration.mode"), "hybrid");
 }
 
 static void test_set_unknown_key(void **state)
