@@ -54,7 +54,12 @@ struct nc_ctl {
 	_Atomic unsigned long n_requests;
 	_Atomic unsigned long n_errors;
 	_Atomic unsigned n_clients;
+	bool accept_paused; /* out of descriptors: the listening socket rests */
 };
+
+/* How long the listening socket rests when accept() finds no descriptor:
+ * it stays readable, and polling it meanwhile would spin. */
+#define ACCEPT_REST_MS 100
 
 static int help_fn(const json_t *params, json_t **result, void *arg, char *err, size_t errlen);
 
@@ -524,8 +529,13 @@ static bool peer_allowed(int fd)
 static void ctl_accept(struct nc_ctl *ctl)
 {
 	int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			NC_LOG_RL(WARN, "cannot accept a control client: %s", strerror(errno));
+			ctl->accept_paused = true;
+		}
 		return;
+	}
 	if (!peer_allowed(fd)) {
 		NC_LOG_RL(WARN, "refused a client whose credentials are not ours");
 		close(fd);
@@ -554,7 +564,8 @@ static void *ctl_thread(void *arg)
 	for (;;) {
 		unsigned n = 0;
 		pfd[n++] = (struct pollfd){.fd = ctl->wake[0], .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = ctl->accept_paused ? -1 : ctl->listen_fd,
+		                           .events = POLLIN};
 		for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
 			struct ctl_client *c = &ctl->clients[i];
 			if (c->fd < 0)
@@ -565,7 +576,9 @@ static void *ctl_thread(void *arg)
 			idx[n] = i;
 			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
-		if (poll(pfd, n, -1) < 0) {
+		int rested = ctl->accept_paused;
+		ctl->accept_paused = false;
+		if (poll(pfd, n, rested ? ACCEPT_REST_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			NC_LOG(ERR, "poll: %s", strerror(errno));

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -232,6 +235,63 @@ static void test_registry(void **state)
 	nc_ctl_destroy(ctl);
 }
 
+/* Out of descriptors, accept() fails and the listening socket stays
+ * readable: the server rests instead of spinning on it, and serves the
+ * waiting client once a descriptor is free. */
+static void test_out_of_descriptors(void **state)
+{
+	(void)state;
+	char err[256];
+	struct nc_ctl *ctl = make_ctl();
+	assert_int_equal(nc_ctl_start(ctl, err, sizeof(err)), 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	int lowest = dup(0); /* the lowest free descriptor: none from it on */
+	assert_true(lowest >= 0);
+	close(lowest);
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	int rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
+	struct timespec half = {.tv_nsec = 500000000};
+	nanosleep(&half, NULL);
+	getrusage(RUSAGE_SELF, &r1);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(rc, 0);
+	long cpu_us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
+	               r0.ru_stime.tv_sec) *
+	                      1000000L +
+	              (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
+	               r0.ru_stime.tv_usec);
+	/* spinning, the server's thread would have burnt about the whole 500 ms */
+	assert_true(cpu_us < 200000);
+	const char *req = "{\"id\": 7, \"method\": \"help\"}\n";
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	char buf[8192];
+	size_t got = 0;
+	while (got < sizeof(buf) - 1 && memchr(buf, '\n', got) == NULL) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		assert_int_equal(poll(&pf, 1, 3000), 1);
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	json_t *r = json_loadb(buf, (size_t)((char *)memchr(buf, '\n', got) - buf), 0, NULL);
+	assert_non_null(r);
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 7);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	close(fd);
+	nc_ctl_destroy(ctl);
+}
+
 static void test_socket_roundtrip(void **state)
 {
 	(void)state;
@@ -352,6 +412,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_socket_roundtrip, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stale_socket_rebound, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
 	};
