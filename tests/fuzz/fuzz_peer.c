@@ -4,8 +4,11 @@
  * processes on its peer link and QMP sockets: the first byte picks the
  * reader (0 the peer handshake's listening side, 1 its connecting side,
  * 2 the QMP client: greeting, capabilities and two commands), the rest is
- * what the other end sends, through a socket pair. Whatever arrives, the
- * reader returns an error or succeeds; it never crashes or hangs.
+ * what the other end sends, through a socket pair; 3 takes the rest as a
+ * peer's request ({"method", "params"}) for the peer policy
+ * (cp_peer_request_ok), which reads paths but never writes. Whatever
+ * arrives, the reader returns an error or succeeds; it never crashes or
+ * hangs.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,6 +38,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1 || size > 60000)
 		return 0;
+	if (data[0] % 4 == 3) {
+		json_t *req = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+		static struct cp_peer_owners owners;
+		if (owners.n == 0) {
+			cp_peer_owner_set(&owners, "mig-1", "host-a");
+			cp_peer_owner_set(&owners, "mig-2", "host-c");
+		}
+		const struct cp_peer_other peer = {.name = "host-a", .amst_ip = "10.0.0.1"};
+		const char *const allowed[] = {"/tmp", "/run/novacron-migrate/", "tcp:10.0.0.9",
+		                               "tcp:10.0.0.8:4444"};
+		char why[512];
+		(void)cp_peer_request_ok(&owners, &peer,
+		                         json_string_value(json_object_get(req, "method")),
+		                         json_object_get(req, "params"), allowed, 4,
+		                         "/run/novacron", why, sizeof(why));
+		json_decref(req);
+		return 0;
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		return 0;
@@ -50,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	const struct cp_peer_self self = {"host-b", "a-peer-key-of-some-length-1234", "10.0.0.2"};
 	struct cp_peer_other other;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		struct cp_jsonl *io = cp_jsonl_create(sv[0]);
 		cp_peer_handshake_server(io, &self, known, NULL, &other, 50, err, sizeof(err));
