@@ -367,9 +367,10 @@ static void *mig_thread(void *arg)
 	rc = cp_peer_call(pc, "session.open", p, &r, err, sizeof(err));
 	json_decref(p);
 	json_decref(r);
-	/* An open that timed out may still be carried out there: the cleanup
-	 * closes it all the same (the name is this migration's own). */
-	peer_open = rc == 0 || rc == -ETIMEDOUT;
+	/* An open that failed may still be carried out there (a late reply of
+	 * its dataplane): the cleanup closes it all the same, the name being
+	 * this migration's own. */
+	peer_open = true;
 	if (rc != 0) {
 		snprintf(reason, sizeof(reason), "cannot open the receiving session: %s", err);
 		goto out;
@@ -382,7 +383,7 @@ static void *mig_thread(void *arg)
 	rc = cp_session_open(cp, p, &r, err, sizeof(err));
 	json_decref(p);
 	json_decref(r);
-	local_open = rc == 0 || rc == -ETIMEDOUT; /* as above: the dataplane may yet open it */
+	local_open = true; /* as above: the dataplane may yet open it */
 	if (rc != 0) {
 		snprintf(reason, sizeof(reason), "cannot open the sending session: %s", err);
 		goto out;
@@ -902,7 +903,9 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	slot->start_ms = now_ms();
 	snprintf(slot->phase, sizeof(slot->phase), "connecting to the VM");
 	snprintf(slot->vm, sizeof(slot->vm), "%s", vm);
-	snprintf(slot->id, sizeof(slot->id), "mig-%.16s-%u-%04x", cp_peer_self_name(cp), slot->seq,
+	char prefix[CP_PEER_SESSION_HOST + 8]; /* what the peer lets this host name */
+	cp_peer_session_prefix(cp_peer_self_name(cp), prefix, sizeof(prefix));
+	snprintf(slot->id, sizeof(slot->id), "%s%u-%04x", prefix, slot->seq,
 	         (unsigned)getpid() & 0xffff);
 	snprintf(slot->to, sizeof(slot->to), "%s", to);
 	snprintf(slot->dest, sizeof(slot->dest), "%s", dest);

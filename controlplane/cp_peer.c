@@ -58,7 +58,6 @@ struct cp_peers {
 	bool stopping; /* our own shutdown: the peers did not go away */
 	struct conn_slot conns[MAX_CONNS];
 	unsigned long accepted, refused, requests, forbidden;
-	struct cp_peer_owners owners; /* sessions the peers opened here, under lock */
 	/* where a peer may have its sessions deliver (controlplane.peer_dests and
 	 * libvirt_socket_dir; cp_peer_dest_ok) */
 	const char *dests[MAX_DESTS + 1];
@@ -360,12 +359,17 @@ static void *conn_thread(void *arg)
 		char why[400];
 		pthread_mutex_lock(&p->lock);
 		int allowed = cp_peer_request_ok(
-		        &p->owners, &other, method, json_object_get(req, "params"), p->dests,
-		        p->n_dests, nc_config_get_str(p->cp->cfg, "runtime.dir"), why, sizeof(why));
+		        &other, method, json_object_get(req, "params"), p->dests, p->n_dests,
+		        nc_config_get_str(p->cp->cfg, "runtime.dir"), why, sizeof(why));
 		p->forbidden += allowed != 0;
 		pthread_mutex_unlock(&p->lock);
 		json_t *rep;
 		if (allowed != 0) {
+			/* it quotes the peer's bytes, maybe cut inside a character:
+			 * ASCII only, or the reply would not build */
+			for (char *c = why; *c != '\0'; c++)
+				if ((unsigned char)*c >= 0x80)
+					*c = '?';
 			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, method, why);
 			rep = json_pack("{s:O?, s:b, s:{s:s, s:s}}", "id",
 			                json_object_get(req, "id"), "ok", 0, "error", "code",
@@ -379,17 +383,10 @@ static void *conn_thread(void *arg)
 			rep = nc_ctl_handle_line(p->methods, line, strlen(line));
 			free(line);
 		}
-		if (tracked && json_is_true(json_object_get(rep, "ok"))) {
-			pthread_mutex_lock(&p->lock);
-			if (tracked > 0) {
-				opened_add(&opened, name);
-				cp_peer_owner_set(&p->owners, name, other.name);
-			} else {
-				opened_del(&opened, name);
-				cp_peer_owner_del(&p->owners, name);
-			}
-			pthread_mutex_unlock(&p->lock);
-		}
+		if (tracked > 0 && json_is_true(json_object_get(rep, "ok")))
+			opened_add(&opened, name);
+		else if (tracked < 0 && json_is_true(json_object_get(rep, "ok")))
+			opened_del(&opened, name);
 		pthread_mutex_lock(&p->lock);
 		p->requests++;
 		pthread_mutex_unlock(&p->lock);
@@ -696,9 +693,11 @@ static enum nc_health peers_health(void *arg, char *msg, size_t msglen)
 {
 	struct cp_peers *p = arg;
 	pthread_mutex_lock(&p->lock);
-	snprintf(msg, msglen, "host %s, %u peers, %s, %lu connections, %lu refused, %lu requests",
+	snprintf(msg, msglen,
+	         "host %s, %u peers, %s, %lu connections, %lu refused, %lu requests, %lu "
+	         "forbidden",
 	         p->self_name, p->n_peers, p->listening ? "listening" : "not listening",
-	         p->accepted, p->refused, p->requests);
+	         p->accepted, p->refused, p->requests, p->forbidden);
 	pthread_mutex_unlock(&p->lock);
 	return NC_HEALTH_OK;
 }

@@ -64,21 +64,13 @@ void cp_peer_copy_ip(char out[16], const char *ip);
 
 /* ---- what a peer may ask (cp_peer_policy.c; unit-tested without a control plane) ---- */
 
-#define CP_PEER_OWNED_MAX 32
+/* A migration's sessions are named "mig-HOST-SEQ-PID" after the source host
+ * (HOST cut to CP_PEER_SESSION_HOST chars to fit NC_SESSION_NAME_LEN): what a
+ * peer may open, read, steer and close here are the names of its prefix. */
+#define CP_PEER_SESSION_HOST 16
 
-/** Which peer opened which session here, by name (the oldest forgotten first). */
-struct cp_peer_owners {
-	struct {
-		char name[NC_SESSION_NAME_LEN];
-		char peer[CP_PEER_NAME_MAX + 1];
-	} e[CP_PEER_OWNED_MAX];
-	unsigned n;
-};
-
-void cp_peer_owner_set(struct cp_peer_owners *t, const char *name, const char *peer);
-void cp_peer_owner_del(struct cp_peer_owners *t, const char *name);
-/** The peer that opened session @p name here, or NULL. */
-const char *cp_peer_owner(const struct cp_peer_owners *t, const char *name);
+/** The session-name prefix of host @p host's migrations: "mig-HOST-". */
+void cp_peer_session_prefix(const char *host, char *out, size_t len);
 
 /**
  * May a peer name @p addr as a receiving session's destination (or ask
@@ -92,14 +84,15 @@ int cp_peer_dest_ok(const char *addr, const char *const *allowed, unsigned n_all
 
 /**
  * May @p peer call @p method with @p params over the peer link? session.open
- * only of a receiving session that takes the peer's own INIT and delivers
- * where cp_peer_dest_ok allows; session.stats/set/close only of sessions
- * @p owners says it opened; peer.check_dest as cp_peer_dest_ok. 0 or -EPERM
- * (or cp_peer_dest_ok's error) with the reason.
+ * only of a receiving session named with the peer's prefix
+ * (cp_peer_session_prefix), that takes the peer's own INIT and delivers where
+ * cp_peer_dest_ok allows; session.stats/set/close only of names with its
+ * prefix; peer.check_dest as cp_peer_dest_ok. 0 or -EPERM (or
+ * cp_peer_dest_ok's error) with the reason.
  */
-int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer_other *peer,
-                       const char *method, const json_t *params, const char *const *allowed,
-                       unsigned n_allowed, const char *runtime_dir, char *err, size_t errlen);
+int cp_peer_request_ok(const struct cp_peer_other *peer, const char *method, const json_t *params,
+                       const char *const *allowed, unsigned n_allowed, const char *runtime_dir,
+                       char *err, size_t errlen);
 
 /** MAC of a handshake: @p label "client" or "server". 0 or -EIO. */
 int cp_peer_mac(const char *psk, const char *label, const uint8_t sn[CP_PEER_NONCE_LEN],

@@ -18,32 +18,17 @@
 
 #include "cp_peer.h"
 
-void cp_peer_owner_set(struct cp_peer_owners *t, const char *name, const char *peer)
+void cp_peer_session_prefix(const char *host, char *out, size_t len)
 {
-	cp_peer_owner_del(t, name);
-	if (t->n == CP_PEER_OWNED_MAX) /* the oldest: its session is long gone */
-		cp_peer_owner_del(t, t->e[0].name);
-	snprintf(t->e[t->n].name, sizeof(t->e[0].name), "%s", name);
-	snprintf(t->e[t->n].peer, sizeof(t->e[0].peer), "%s", peer);
-	t->n++;
+	snprintf(out, len, "mig-%.*s-", CP_PEER_SESSION_HOST, host);
 }
 
-void cp_peer_owner_del(struct cp_peer_owners *t, const char *name)
+/* Is session @p name one of @p peer's (by its prefix)? */
+static bool peers_session(const struct cp_peer_other *peer, const char *name)
 {
-	for (unsigned i = 0; i < t->n; i++)
-		if (strcmp(t->e[i].name, name) == 0) {
-			memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof(t->e[0]));
-			t->n--;
-			return;
-		}
-}
-
-const char *cp_peer_owner(const struct cp_peer_owners *t, const char *name)
-{
-	for (unsigned i = 0; i < t->n; i++)
-		if (strcmp(t->e[i].name, name) == 0)
-			return t->e[i].peer;
-	return NULL;
+	char pre[CP_PEER_SESSION_HOST + 8];
+	cp_peer_session_prefix(peer->name, pre, sizeof(pre));
+	return name != NULL && strncmp(name, pre, strlen(pre)) == 0 && name[strlen(pre)] != '\0';
 }
 
 /* Is @p path (resolved) @p dir or below it? */
@@ -127,9 +112,9 @@ int cp_peer_dest_ok(const char *addr, const char *const *allowed, unsigned n_all
 	return -EPERM;
 }
 
-int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer_other *peer,
-                       const char *method, const json_t *params, const char *const *allowed,
-                       unsigned n_allowed, const char *runtime_dir, char *err, size_t errlen)
+int cp_peer_request_ok(const struct cp_peer_other *peer, const char *method, const json_t *params,
+                       const char *const *allowed, unsigned n_allowed, const char *runtime_dir,
+                       char *err, size_t errlen)
 {
 	if (method == NULL)
 		return 0; /* the registry answers that */
@@ -137,6 +122,16 @@ int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer
 	if (strcmp(method, "peer.check_dest") == 0) {
 		const char *a = json_string_value(json_object_get(params, "address"));
 		return a ? cp_peer_dest_ok(a, allowed, n_allowed, runtime_dir, err, errlen) : 0;
+	}
+	bool session = strcmp(method, "session.open") == 0 ||
+	               strcmp(method, "session.stats") == 0 || strcmp(method, "session.set") == 0 ||
+	               strcmp(method, "session.close") == 0;
+	if (session && name != NULL && !peers_session(peer, name)) {
+		char pre[CP_PEER_SESSION_HOST + 8];
+		cp_peer_session_prefix(peer->name, pre, sizeof(pre));
+		snprintf(err, errlen, "session '%.64s' is not one of %s's (%s...)", name,
+		         peer->name, pre);
+		return -EPERM;
 	}
 	if (strcmp(method, "session.open") == 0) {
 		const char *role = json_string_value(json_object_get(params, "role"));
@@ -160,15 +155,6 @@ int cp_peer_request_ok(const struct cp_peer_owners *owners, const struct cp_peer
 			return -EPERM;
 		}
 		return cp_peer_dest_ok(to, allowed, n_allowed, runtime_dir, err, errlen);
-	}
-	if (strcmp(method, "session.stats") == 0 || strcmp(method, "session.set") == 0 ||
-	    strcmp(method, "session.close") == 0) {
-		const char *owner = name ? cp_peer_owner(owners, name) : NULL;
-		if (name != NULL && (owner == NULL || strcmp(owner, peer->name) != 0)) {
-			snprintf(err, errlen, "session '%.64s' is not one %s opened here", name,
-			         peer->name);
-			return -EPERM;
-		}
 	}
 	return 0;
 }

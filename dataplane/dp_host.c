@@ -1244,6 +1244,22 @@ static int sess_socket(const struct dp_host_sess *s, struct sockaddr_un *sun,
 	return socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+/* Is @p s's destination a socket one of its host's own sessions listens
+ * on? Then a peer would have this dataplane feed its bytes into a stream of
+ * its own, going elsewhere (cp_peer_policy.c keeps peers to their
+ * directories; this catches a name taken there, whenever it was). */
+static bool connects_to_own_listener(const struct dp_host_sess *s)
+{
+	struct stat st;
+	if (!is_unix(s) || stat(s->addr.path, &st) != 0)
+		return false;
+	for (const struct dp_host_sess *o = s->h->sessions; o != NULL; o = o->next)
+		if (o->sending && o->lfd >= 0 && o->l_unlink && o->l_dev == st.st_dev &&
+		    o->l_ino == st.st_ino)
+			return true;
+	return false;
+}
+
 /* Start stream t's connect. Returns true when it completed (either way). */
 static bool st_connect(struct hstream *t, long *work)
 {
@@ -1251,6 +1267,12 @@ static bool st_connect(struct hstream *t, long *work)
 	struct sockaddr_un sun;
 	const struct sockaddr *sa;
 	socklen_t salen;
+	if (connects_to_own_listener(s)) {
+		NC_LOG_RL(WARN, "stream %u: %s is where this dataplane listens for a session",
+		          t->id, s->addr_text);
+		st_connect_failed(t, ELOOP);
+		return true;
+	}
 	int fd = sess_socket(s, &sun, &sa, &salen);
 	if (fd < 0) {
 		st_connect_failed(t, errno);

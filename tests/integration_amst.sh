@@ -135,6 +135,28 @@ out=$(ctl A session open s9 sideways 10.88.0.2 unix:$work/x.sock 2>&1)
 check "a bad role is refused" "grep -q \"role must be\" <<<\"\$out\""
 out=$(ctl A session open s9 send 10.88.0.2 ftp:/x 2>&1)
 check "a bad address is refused" "[ \$? -ne 0 ] && [ -n \"\$out\" ]"
+# A receiving session whose destination is a socket its own dataplane
+# listens on for another session: the stream is refused, nothing crosses.
+for o in "A s5 send 10.88.0.2 unix:$work/src5.sock" "A s6 receive 10.88.0.2 unix:$work/src5.sock" \
+	"B s6 send 10.88.0.1 unix:$work/src6.sock"; do
+	set -- $o
+	out=$(ctl "$1" session open "${@:2}" 2>&1) || echo "#   session open ${*:2}: $out"
+done
+$PY send "unix:$work/src6.sock" --conns 1 --bytes 65536 --out "$work/src6.json" --timeout 15 >/dev/null 2>&1
+streams_of() { ctl "$1" --json session stats "$2" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["connect_failed"], len(s["stream_list"]))'; }
+refused_within() { # within 5 s, A's s6 counts the connect it did not make
+	for _ in $(seq 50); do
+		[ "$(streams_of A s6 | cut -d' ' -f1)" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "a stream bound for its own dataplane's listener is refused" refused_within
+check "it was logged" "grep -q 'src5.sock is where this dataplane listens for a session' $work/A.dp.log"
+check "and nothing reached that listener" "[ \"\$(streams_of A s5 | cut -d' ' -f2)\" = 0 ]"
+ctl A session close s5 >/dev/null
+ctl A session close s6 >/dev/null
+ctl B session close s6 >/dev/null
 $PY serve "unix:$work/dst.sock" --conns 4 --out "$work/dst1.json" &
 srv=$!
 sleep 0.3
@@ -355,8 +377,8 @@ wait "$A_dp" 2>/dev/null
 check "the sending dataplane stops cleanly afterwards" "[ \$? -eq 0 ]"
 sleep 0.5
 
-echo "# 3. sessions nobody uses end (amst.unused_close_s, 3 s here)"
-appliance_set=(amst.unused_close_s=3)
+echo "# 3. sessions nobody uses end (amst.unused_close_s, 4 s here)"
+appliance_set=(amst.unused_close_s=4)
 appliance_start A && appliance_start B || exit 1
 appliance_set=()
 check "sessions s3 (both sides, 50 Mbit/s) and s4 (receive only) opened" \
@@ -366,14 +388,14 @@ check "sessions s3 (both sides, 50 Mbit/s) and s4 (receive only) opened" \
 $PY serve "unix:$work/dst3.sock" --conns 1 --no-hash --out "$work/dst3.json" --timeout 30 &
 srv=$!
 sleep 0.3
-# 6 s of one stream: longer than the limit, and it is not cut
-$PY send "unix:$work/src3.sock" --conns 1 --seconds 6 --no-hash --out "$work/src3.json" --timeout 30
+# 8 s of one stream: twice the limit, and it is not cut
+$PY send "unix:$work/src3.sock" --conns 1 --seconds 8 --no-hash --out "$work/src3.json" --timeout 30
 check "a stream in use for twice the limit ends cleanly" "[ \$? -eq 0 ]"
 wait "$srv"
 check "and its session is still up" "[ \"\$(state_of A s3)\" = established ]"
 check "the receiving session that never got an INIT is removed" "gone_within B s4 2"
 check "then, unused, the sending session ends, saying why" \
-	"wait_state A s3 closed 6 && ctl A --json session stats s3 | grep -q 'unused for 3 s (amst.unused_close_s)'"
+	"wait_state A s3 closed 8 && ctl A --json session stats s3 | grep -q 'unused for 4 s (amst.unused_close_s)'"
 check "and so does its peer" "wait_state B s3 closed 3"
 appliance_stop A B
 

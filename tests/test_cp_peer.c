@@ -5,7 +5,7 @@
  * key, an unknown name, a server of another name, a forged server, replayed
  * and malformed messages, a silent and a vanished peer. And what a peer may
  * ask (cp_peer_policy.c): destinations against a scratch tree of
- * directories and links, session methods against the owners table.
+ * directories and links, session methods against the peers' name prefixes.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -366,8 +366,7 @@ static void test_peer_dests(void **state)
 	assert_int_equal(cp_peer_dest_ok(addr, root, 1, run, err, sizeof(err)), -EPERM);
 }
 
-static int req(const struct cp_peer_owners *o, const char *peer, const char *method,
-               const char *params_fmt, char *err)
+static int req(const char *peer, const char *method, const char *params_fmt, char *err)
 {
 	char ok[128], js[512];
 	snprintf(ok, sizeof(ok), "%s/ok", pol_dir);
@@ -377,7 +376,7 @@ static int req(const struct cp_peer_owners *o, const char *peer, const char *met
 	snprintf(other.name, sizeof(other.name), "%s", peer);
 	json_t *p = json_loads(js, 0, NULL);
 	assert_non_null(p);
-	int rc = cp_peer_request_ok(o, &other, method, p, allowed, 1, "/nonexistent-run", err, 256);
+	int rc = cp_peer_request_ok(&other, method, p, allowed, 1, "/nonexistent-run", err, 256);
 	json_decref(p);
 	return rc;
 }
@@ -386,58 +385,64 @@ static void test_peer_requests(void **state)
 {
 	(void)state;
 	char err[256];
-	struct cp_peer_owners o = {.n = 0};
-	const char *open_ok = "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
-	                      "\"connect\":\"unix:%s/ok/in.sock\"}";
-	assert_int_equal(req(&o, "host-a", "session.open", open_ok, err), 0);
-	assert_int_equal(req(&o, "host-a", "session.open",
-	                     "{\"name\":\"m1\",\"role\":\"send\",\"peer\":\"10.1.0.1\","
-	                     "\"listen\":\"unix:%s/ok/in.sock\"}",
-	                     err),
-	                 -EPERM);
+	const char *open_ok = "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                      "\"10.1.0.1\",\"connect\":\"unix:%s/ok/in.sock\"}";
+	assert_int_equal(req("host-a", "session.open", open_ok, err), 0);
+	assert_int_equal(
+	        req("host-a", "session.open",
+	            "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"send\",\"peer\":\"10.1.0.1\","
+	            "\"listen\":\"unix:%s/ok/in.sock\"}",
+	            err),
+	        -EPERM);
 	assert_non_null(strstr(err, "receiving sessions only"));
-	assert_int_equal(req(&o, "host-a", "session.open",
-	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.2\","
-	                     "\"connect\":\"unix:%s/ok/in.sock\"}",
+	assert_int_equal(req("host-a", "session.open",
+	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "\"10.1.0.2\",\"connect\":\"unix:%s/ok/in.sock\"}",
 	                     err),
 	                 -EPERM);
 	assert_non_null(strstr(err, "its own AMST address (10.1.0.1)"));
-	assert_int_equal(req(&o, "host-a", "session.open",
-	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
-	                     "\"connect\":\"unix:%s/other/in.sock\"}",
+	assert_int_equal(req("host-a", "session.open",
+	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "\"10.1.0.1\",\"connect\":\"unix:%s/other/in.sock\"}",
 	                     err),
 	                 -EPERM);
-	assert_int_equal(req(&o, "host-a", "session.open",
-	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\"}", err),
+	assert_int_equal(req("host-a", "session.open",
+	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "\"10.1.0.1\"}",
+	                     err),
 	                 -EPERM);
-	/* sessions: only the peer's own, by host name */
-	const char *m1 = "{\"name\":\"m1\",\"x\":\"%s\"}";
-	assert_int_equal(req(&o, "host-a", "session.close", m1, err), -EPERM);
-	assert_non_null(strstr(err, "not one host-a opened here"));
-	cp_peer_owner_set(&o, "m1", "host-a");
-	assert_int_equal(req(&o, "host-a", "session.stats", m1, err), 0);
-	assert_int_equal(req(&o, "host-a", "session.set", m1, err), 0);
-	assert_int_equal(req(&o, "host-a", "session.close", m1, err), 0);
-	assert_int_equal(req(&o, "host-c", "session.close", m1, err), -EPERM);
-	cp_peer_owner_del(&o, "m1");
-	assert_int_equal(req(&o, "host-a", "session.close", m1, err), -EPERM);
-	/* the table forgets the oldest first */
-	char name[32];
-	for (int i = 0; i <= CP_PEER_OWNED_MAX; i++) {
-		snprintf(name, sizeof(name), "s%d", i);
-		cp_peer_owner_set(&o, name, "host-a");
-	}
-	assert_int_equal(o.n, CP_PEER_OWNED_MAX);
-	assert_null(cp_peer_owner(&o, "s0"));
-	assert_string_equal(cp_peer_owner(&o, "s1"), "host-a");
-	/* peer.check_dest is held to the same rule; other methods pass */
+	/* sessions: only names of the peer's own prefix, "mig-HOST-" */
+	assert_int_equal(req("host-a", "session.open",
+	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
+	                     "\"connect\":\"unix:%s/ok/in.sock\"}",
+	                     err),
+	                 -EPERM);
+	assert_non_null(strstr(err, "is not one of host-a's (mig-host-a-...)"));
+	const char *mine = "{\"name\":\"mig-host-a-7-1234\",\"x\":\"%s\"}";
+	assert_int_equal(req("host-a", "session.stats", mine, err), 0);
+	assert_int_equal(req("host-a", "session.set", mine, err), 0);
+	assert_int_equal(req("host-a", "session.close", mine, err), 0);
+	assert_int_equal(req("host-c", "session.close", mine, err), -EPERM);
+	assert_int_equal(req("host-a", "session.close", "{\"name\":\"m1\",\"x\":\"%s\"}", err),
+	                 -EPERM);
+	/* "host-a" is not "host-ab", and the prefix alone is not a name */
+	assert_int_equal(req("host-ab", "session.close", mine, err), -EPERM);
 	assert_int_equal(
-	        req(&o, "host-a", "peer.check_dest", "{\"address\":\"unix:%s/other/x.sock\"}", err),
+	        req("host-a", "session.close", "{\"name\":\"mig-host-a-\",\"x\":\"%s\"}", err),
+	        -EPERM);
+	/* long host names are cut as cp_migrate cuts them */
+	char pre[32];
+	cp_peer_session_prefix("a-host-name-longer-than-sixteen", pre, sizeof(pre));
+	assert_string_equal(pre, "mig-a-host-name-long-");
+	assert_int_equal(req("a-host-name-longer-than-sixteen", "session.close",
+	                     "{\"name\":\"mig-a-host-name-long-3-0001\",\"x\":\"%s\"}", err),
+	                 0);
+	/* peer.check_dest is held to the destination rule; other methods pass */
+	assert_int_equal(
+	        req("host-a", "peer.check_dest", "{\"address\":\"unix:%s/other/x.sock\"}", err),
 	        -EPERM);
 	assert_int_equal(
-	        req(&o, "host-a", "peer.check_dest", "{\"address\":\"unix:%s/ok/x.sock\"}", err),
-	        0);
-	assert_int_equal(req(&o, "host-a", "peer.info", "{\"x\":\"%s\"}", err), 0);
+	        req("host-a", "peer.check_dest", "{\"address\":\"unix:%s/ok/x.sock\"}", err), 0);
 }
 
 int main(void)

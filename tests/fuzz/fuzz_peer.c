@@ -40,17 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (data[0] % 4 == 3) {
 		json_t *req = json_loadb((const char *)data + 1, size - 1, 0, NULL);
-		static struct cp_peer_owners owners;
-		if (owners.n == 0) {
-			cp_peer_owner_set(&owners, "mig-1", "host-a");
-			cp_peer_owner_set(&owners, "mig-2", "host-c");
-		}
 		const struct cp_peer_other peer = {.name = "host-a", .amst_ip = "10.0.0.1"};
 		const char *const allowed[] = {"/tmp", "/run/novacron-migrate/", "tcp:10.0.0.9",
 		                               "tcp:10.0.0.8:4444"};
 		char why[512];
-		(void)cp_peer_request_ok(&owners, &peer,
-		                         json_string_value(json_object_get(req, "method")),
+		(void)cp_peer_request_ok(&peer, json_string_value(json_object_get(req, "method")),
 		                         json_object_get(req, "params"), allowed, 4,
 		                         "/run/novacron", why, sizeof(why));
 		json_decref(req);
