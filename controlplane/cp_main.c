@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,7 +121,14 @@ int main(int argc, char **argv)
 		/* Nothing of this image may reach the next: DPDK's files (and the
 		 * locks on them) above all. */
 		NC_LOG(NOTICE, "restarting to attach to the next dataplane");
-		close_range(3, ~0u, 0);
+		if (close_range(3, ~0u, 0) != 0) { /* before Linux 5.9 */
+			struct rlimit rl;
+			int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
+			                  ? (int)rl.rlim_cur
+			                  : 65536;
+			for (int fd = 3; fd < top; fd++)
+				close(fd);
+		}
 		setenv(REATTACH_ENV, "1", 1);
 		execv("/proc/self/exe", argv);
 		fprintf(stderr, "novacron-cp: cannot restart itself: %s\n", strerror(errno));

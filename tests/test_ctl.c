@@ -7,6 +7,7 @@
  * refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -246,7 +247,7 @@ static void test_out_of_descriptors(void **state)
 	assert_int_equal(nc_ctl_start(ctl, err, sizeof(err)), 0);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
-	int lowest = dup(0); /* the lowest free descriptor: none from it on */
+	int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free one */
 	assert_true(lowest >= 0);
 	close(lowest);
 	struct rlimit old, low;
