@@ -67,6 +67,7 @@ struct cp_peers {
 struct cp_peer_conn {
 	struct cp_jsonl *io;
 	struct cp_peer_other other;
+	struct cp_peer_link link;
 	int timeout_ms;
 	long long next_id;
 };
@@ -137,6 +138,7 @@ struct cp_peer_conn *cp_peer_connect(struct cp *cp, const char *name, char *err,
 		errno = -rc;
 		return NULL;
 	}
+	cp_peer_link_init(&c->link, &c->other, true);
 	return c;
 }
 
@@ -147,11 +149,11 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 	json_t *req = json_pack("{s:I, s:s}", "id", (json_int_t)id, "method", method);
 	if (params != NULL)
 		json_object_set(req, "params", params);
-	int rc = cp_jsonl_send(c->io, req, c->timeout_ms);
+	int rc = cp_peer_link_send(c->io, &c->link, req, c->timeout_ms);
 	json_decref(req);
 	json_t *rep = NULL;
 	if (rc == 0)
-		rc = cp_jsonl_recv(c->io, &rep, c->timeout_ms);
+		rc = cp_peer_link_recv(c->io, &c->link, &rep, c->timeout_ms);
 	/* Replies to earlier requests that timed out (their callers went on)
 	 * come first: skip them, or every later reply would be one behind. */
 	for (int skipped = 0; rc == 0 && skipped < 16; skipped++) {
@@ -160,12 +162,13 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 			break;
 		json_decref(rep);
 		rep = NULL;
-		rc = cp_jsonl_recv(c->io, &rep, c->timeout_ms);
+		rc = cp_peer_link_recv(c->io, &c->link, &rep, c->timeout_ms);
 	}
 	if (rc != 0) {
 		snprintf(err, errlen, "peer %s: %s: %s", c->other.name, method,
 		         rc == -ECONNRESET || rc == -EPIPE ? "the peer's control plane went away"
-		                                           : cp_jsonl_strerror(rc));
+		         : rc == -EBADMSG ? "a reply that failed its check (changed on the way?)"
+		                          : cp_jsonl_strerror(rc));
 		return rc;
 	}
 	if (json_integer_value(json_object_get(rep, "id")) != id) {
@@ -330,18 +333,21 @@ static void *conn_thread(void *arg)
 		goto out_io;
 	}
 	NC_LOG(INFO, "peer %s connected (AMST %s)", other.name, other.amst_ip);
+	struct cp_peer_link link;
+	cp_peer_link_init(&link, &other, false);
 	struct opened opened = {.n = 0};
 	for (;;) {
 		json_t *req = NULL;
 		/* Idle peers may wait long; shutdown() of the socket wakes us at exit. */
-		int rc = cp_jsonl_recv(io, &req, 24 * 3600 * 1000);
-		if (rc == -EPROTO) {
-			json_t *r = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
-			                      "parse_error", "message", "not a JSON object");
-			rc = cp_jsonl_send(io, r, tmo);
-			json_decref(r);
-			if (rc == 0)
-				continue;
+		int rc = cp_peer_link_recv(io, &link, &req, 24 * 3600 * 1000);
+		if (rc == -EBADMSG) {
+			NC_LOG(WARN,
+			       "peer %s: a message failed its check (changed, replayed or injected "
+			       "on the way?): connection closed",
+			       other.name);
+			pthread_mutex_lock(&p->lock);
+			p->forbidden++;
+			pthread_mutex_unlock(&p->lock);
 		}
 		if (rc != 0)
 			break;
@@ -390,7 +396,7 @@ static void *conn_thread(void *arg)
 		pthread_mutex_lock(&p->lock);
 		p->requests++;
 		pthread_mutex_unlock(&p->lock);
-		rc = cp_jsonl_send(io, rep, tmo);
+		rc = cp_peer_link_send(io, &link, rep, tmo);
 		json_decref(rep);
 		if (rc != 0)
 			break;

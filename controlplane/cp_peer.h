@@ -12,12 +12,21 @@
  *
  * Handshake (S the listening side, C the connecting one, nonces 16 random
  * bytes in hex, MAC = HMAC-SHA256(psk, label || 0 || sn || cn || C || 0 || S)):
- *   S -> C {"type": "hello", "proto": "novacron-peer/1", "name": S, "nonce": sn}
+ *   S -> C {"type": "hello", "proto": "novacron-peer/2", "name": S, "nonce": sn}
  *   C -> S {"type": "auth", "name": C, "nonce": cn, "amst_ip": ..., "mac": MAC("client")}
  *   S -> C {"type": "welcome", "amst_ip": ..., "mac": MAC("server")}
  *        or {"type": "error", "message": "..."} and S closes
  * S refuses an unknown name, a reused nonce and a wrong MAC; C refuses a
  * server of another name or with a wrong MAC. Neither learns the key.
+ *
+ * After it, every line is {"seq": N, "body": "JSON TEXT", "mac": HEX} with
+ * MAC = HMAC-SHA256(K, 'C' or 'S' (the sender's side) || N as 8 bytes
+ * big-endian || body), N counting each way's messages from 0 and K =
+ * HMAC-SHA256(psk, proto || 0 || "link" || 0 || sn || cn || C || 0 || S || 0
+ * || C's amst_ip || 0 || S's amst_ip || 0): a message changed, replayed,
+ * reordered or injected on the way, or an AMST address changed in the
+ * handshake, ends the connection. Bodies are not encrypted: the link
+ * carries control, no secrets.
  *
  * Return convention: constructors return a pointer or NULL with errno (and a
  * message in err); others 0 or a negative errno with a message in err.
@@ -33,7 +42,7 @@
 
 #include "nc_abi.h"
 
-#define CP_PEER_PROTO     "novacron-peer/1"
+#define CP_PEER_PROTO     "novacron-peer/2"
 #define CP_PEER_NONCE_LEN 16
 #define CP_PEER_MAC_LEN   32
 #define CP_PEER_NAME_MAX  63
@@ -54,7 +63,23 @@ struct cp_peer_self {
 struct cp_peer_other {
 	char name[CP_PEER_NAME_MAX + 1];
 	char amst_ip[16];
+	uint8_t link_key[CP_PEER_MAC_LEN]; /**< K, for the messages after the handshake */
 };
+
+/** One side of an authenticated link (after a handshake). */
+struct cp_peer_link {
+	uint8_t key[CP_PEER_MAC_LEN];
+	bool client;     /**< we connected: we send 'C' messages and take 'S' ones */
+	uint64_t tx, rx; /**< sequence numbers of the next message out and in */
+};
+
+void cp_peer_link_init(struct cp_peer_link *l, const struct cp_peer_other *o, bool client);
+/** Send @p msg wrapped. 0 or cp_jsonl's errors. */
+int cp_peer_link_send(struct cp_jsonl *io, struct cp_peer_link *l, const json_t *msg,
+                      int timeout_ms);
+/** Receive and check one message: 0 and *@p msg, -EBADMSG (a bad envelope,
+ *  MAC, sequence number or body: end the connection), or cp_jsonl's errors. */
+int cp_peer_link_recv(struct cp_jsonl *io, struct cp_peer_link *l, json_t **msg, int timeout_ms);
 
 /** A peer name: 1-63 letters, digits, '-', '_', '.'. */
 bool cp_peer_name_ok(const char *s);

@@ -13,7 +13,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "cp_jsonl.h"
@@ -67,6 +69,31 @@ int cp_peer_mac(const char *psk, const char *label, const uint8_t sn[CP_PEER_NON
 	uint8_t *r = HMAC(EVP_sha256(), psk, (int)strlen(psk), msg, n, out, &len);
 	free(msg);
 	return r != NULL && len == CP_PEER_MAC_LEN ? 0 : -EIO;
+}
+
+/* K of the link after a handshake (cp_peer.h). */
+static int link_key(const char *psk, const uint8_t sn[CP_PEER_NONCE_LEN],
+                    const uint8_t cn[CP_PEER_NONCE_LEN], const char *client, const char *server,
+                    const char *client_ip, const char *server_ip, uint8_t out[CP_PEER_MAC_LEN])
+{
+	const char *parts[] = {CP_PEER_PROTO, "link"};
+	const char *tail[] = {client, server, client_ip, server_ip};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+	                    OSSL_PARAM_construct_end()};
+	size_t len = 0;
+	int ok = mc != NULL && EVP_MAC_init(mc, (const unsigned char *)psk, strlen(psk), prm);
+	for (unsigned i = 0; ok && i < 2; i++)
+		ok = EVP_MAC_update(mc, (const unsigned char *)parts[i], strlen(parts[i]) + 1);
+	ok = ok && EVP_MAC_update(mc, sn, CP_PEER_NONCE_LEN) &&
+	     EVP_MAC_update(mc, cn, CP_PEER_NONCE_LEN);
+	for (unsigned i = 0; ok && i < 4; i++)
+		ok = EVP_MAC_update(mc, (const unsigned char *)tail[i], strlen(tail[i]) + 1);
+	ok = ok && EVP_MAC_final(mc, out, &len, CP_PEER_MAC_LEN) && len == CP_PEER_MAC_LEN;
+	EVP_MAC_CTX_free(mc);
+	EVP_MAC_free(mac);
+	return ok ? 0 : -EIO;
 }
 
 bool cp_peer_name_ok(const char *s)
@@ -183,6 +210,11 @@ int cp_peer_handshake_client(struct cp_jsonl *io, const struct cp_peer_self *sel
 	snprintf(other->name, sizeof(other->name), "%s", expect);
 	cp_peer_copy_ip(other->amst_ip, json_string_value(json_object_get(w, "amst_ip")));
 	json_decref(w);
+	if (link_key(self->psk, sn, cn, self->name, expect, self->amst_ip ? self->amst_ip : "",
+	             other->amst_ip, other->link_key) != 0) {
+		snprintf(err, errlen, "%s: no HMAC", who);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -242,7 +274,9 @@ int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *sel
 	cp_peer_copy_ip(other->amst_ip, json_string_value(json_object_get(auth, "amst_ip")));
 	json_decref(auth);
 	char mach[2 * CP_PEER_MAC_LEN + 1];
-	if (cp_peer_mac(self->psk, "server", sn, cn, other->name, self->name, mac) != 0) {
+	if (cp_peer_mac(self->psk, "server", sn, cn, other->name, self->name, mac) != 0 ||
+	    link_key(self->psk, sn, cn, other->name, self->name, other->amst_ip,
+	             self->amst_ip ? self->amst_ip : "", other->link_key) != 0) {
 		snprintf(err, errlen, "no HMAC");
 		return -EIO;
 	}
@@ -253,5 +287,93 @@ int cp_peer_handshake_server(struct cp_jsonl *io, const struct cp_peer_self *sel
 	json_decref(w);
 	if (rc != 0)
 		snprintf(err, errlen, "handshake: %s", cp_jsonl_strerror(rc));
+	return rc;
+}
+
+/* ---- the link after the handshake ---- */
+
+void cp_peer_link_init(struct cp_peer_link *l, const struct cp_peer_other *o, bool client)
+{
+	memcpy(l->key, o->link_key, sizeof(l->key));
+	l->client = client;
+	l->tx = l->rx = 0;
+}
+
+static int link_mac(const struct cp_peer_link *l, char side, uint64_t seq, const char *body,
+                    size_t n, uint8_t out[CP_PEER_MAC_LEN])
+{
+	uint8_t head[9];
+	head[0] = (uint8_t)side;
+	for (int i = 0; i < 8; i++)
+		head[1 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+	                    OSSL_PARAM_construct_end()};
+	size_t len = 0;
+	int ok = mc != NULL && EVP_MAC_init(mc, l->key, sizeof(l->key), prm) &&
+	         EVP_MAC_update(mc, head, sizeof(head)) &&
+	         EVP_MAC_update(mc, (const unsigned char *)body, n) &&
+	         EVP_MAC_final(mc, out, &len, CP_PEER_MAC_LEN) && len == CP_PEER_MAC_LEN;
+	EVP_MAC_CTX_free(mc);
+	EVP_MAC_free(mac);
+	return ok ? 0 : -EIO;
+}
+
+int cp_peer_link_send(struct cp_jsonl *io, struct cp_peer_link *l, const json_t *msg,
+                      int timeout_ms)
+{
+	char *body = json_dumps(msg, JSON_COMPACT);
+	if (body == NULL)
+		return -ENOMEM;
+	uint8_t mac[CP_PEER_MAC_LEN];
+	char mach[2 * CP_PEER_MAC_LEN + 1];
+	int rc = link_mac(l, l->client ? 'C' : 'S', l->tx, body, strlen(body), mac);
+	if (rc != 0) {
+		free(body);
+		return rc;
+	}
+	to_hex(mac, sizeof(mac), mach);
+	json_t *env =
+	        json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)l->tx, "body", body, "mac", mach);
+	free(body);
+	if (env == NULL)
+		return -ENOMEM;
+	rc = cp_jsonl_send(io, env, timeout_ms);
+	json_decref(env);
+	if (rc == 0)
+		l->tx++;
+	return rc;
+}
+
+int cp_peer_link_recv(struct cp_jsonl *io, struct cp_peer_link *l, json_t **msg, int timeout_ms)
+{
+	json_t *env = NULL;
+	*msg = NULL;
+	int rc = cp_jsonl_recv(io, &env, timeout_ms);
+	if (rc == -EPROTO)
+		return -EBADMSG;
+	if (rc != 0)
+		return rc;
+	const json_t *js = json_object_get(env, "seq");
+	const char *body = json_string_value(json_object_get(env, "body"));
+	size_t n = json_string_length(json_object_get(env, "body"));
+	uint8_t got[CP_PEER_MAC_LEN], want[CP_PEER_MAC_LEN];
+	rc = -EBADMSG;
+	if (json_object_size(env) == 3 && json_is_integer(js) && body != NULL &&
+	    (uint64_t)json_integer_value(js) == l->rx && strlen(body) == n &&
+	    from_hex(json_string_value(json_object_get(env, "mac")), got, sizeof(got)) == 0 &&
+	    link_mac(l, l->client ? 'S' : 'C', l->rx, body, n, want) == 0 &&
+	    CRYPTO_memcmp(got, want, sizeof(want)) == 0) {
+		json_t *m = json_loadb(body, n, JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(m)) {
+			*msg = m;
+			l->rx++;
+			rc = 0;
+		} else {
+			json_decref(m);
+		}
+	}
+	json_decref(env);
 	return rc;
 }

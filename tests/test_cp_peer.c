@@ -86,6 +86,85 @@ static void test_right_key(void **state)
 	assert_string_equal(s.other.amst_ip, "10.77.0.11");
 }
 
+/* A raw line as @p l would send @p js (its sequence number advances). */
+static void raw_line(struct cp_peer_link *l, const char *js, char *out, size_t cap)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	json_t *m = json_loads(js, 0, NULL);
+	assert_int_equal(cp_peer_link_send(io, l, m, 1000), 0);
+	json_decref(m);
+	ssize_t n = read(sv[1], out, cap - 1);
+	assert_true(n > 0);
+	out[n] = '\0';
+	cp_jsonl_destroy(io);
+	close(sv[1]);
+}
+
+/* What the receiving link makes of these raw lines, in order: the last rc. */
+static int feed(const struct cp_peer_other *o, bool client, const char *const *lines, unsigned n)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	struct cp_peer_link l;
+	cp_peer_link_init(&l, o, client);
+	int rc = 0;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		assert_int_equal(write(sv[1], lines[i], strlen(lines[i])),
+		                 (ssize_t)strlen(lines[i]));
+		json_t *m = NULL;
+		rc = cp_peer_link_recv(io, &l, &m, 1000);
+		json_decref(m);
+	}
+	cp_jsonl_destroy(io);
+	close(sv[1]);
+	return rc;
+}
+
+/* After the handshake: both ends hold the same key, fresh per connection;
+ * messages pass one way and the other; a message changed, replayed,
+ * reordered, sent back at its sender or not an envelope ends the link. */
+static void test_link(void **state)
+{
+	(void)state;
+	struct server s;
+	struct cp_peer_other o, o2;
+	char err[256] = "";
+	assert_int_equal(run("host-a", KEY, "host-b", KEY, "host-b", &s, &o, err, sizeof(err)), 0);
+	assert_memory_equal(o.link_key, s.other.link_key, CP_PEER_MAC_LEN);
+	struct server s2;
+	assert_int_equal(run("host-a", KEY, "host-b", KEY, "host-b", &s2, &o2, err, sizeof(err)),
+	                 0);
+	assert_memory_not_equal(o.link_key, o2.link_key, CP_PEER_MAC_LEN);
+
+	struct cp_peer_link c;
+	cp_peer_link_init(&c, &o, true);
+	char l0[1024], l1[1024], bad[1024];
+	raw_line(&c, "{\"id\":1,\"method\":\"peer.info\"}", l0, sizeof(l0));
+	raw_line(&c, "{\"id\":2,\"method\":\"peer.info\"}", l1, sizeof(l1));
+	const char *both[] = {l0, l1};
+	assert_int_equal(feed(&s.other, false, both, 2), 0); /* in order: taken */
+	const char *swapped[] = {l1};
+	assert_int_equal(feed(&s.other, false, swapped, 1), -EBADMSG); /* reordered */
+	const char *twice[] = {l0, l0};
+	assert_int_equal(feed(&s.other, false, twice, 2), -EBADMSG); /* replayed */
+	snprintf(bad, sizeof(bad), "%s", l0);
+	char *id = strstr(bad, "\\\"id\\\":1");
+	assert_non_null(id);
+	id[7] = '7'; /* the request's id changed on the way */
+	const char *changed[] = {bad};
+	assert_int_equal(feed(&s.other, false, changed, 1), -EBADMSG);
+	const char *other_conn[] = {l0};
+	assert_int_equal(feed(&s2.other, false, other_conn, 1), -EBADMSG); /* another key */
+	assert_int_equal(feed(&o, true, other_conn, 1), -EBADMSG);         /* back at its sender */
+	const char *junk[] = {"{\"id\":1,\"method\":\"peer.info\"}\n"};
+	assert_int_equal(feed(&s.other, false, junk, 1), -EBADMSG); /* not wrapped */
+	const char *notjson[] = {"][\n"};
+	assert_int_equal(feed(&s.other, false, notjson, 1), -EBADMSG);
+}
+
 static void test_wrong_key(void **state)
 {
 	(void)state;
@@ -172,7 +251,7 @@ static void test_forged_server(void **state)
 	/* A server that does not know the key: its welcome MAC is wrong. */
 	struct script sc = {
 	        .lines = {
-	                "{\"type\":\"hello\",\"proto\":\"novacron-peer/1\",\"name\":\"host-b\","
+	                "{\"type\":\"hello\",\"proto\":\"novacron-peer/2\",\"name\":\"host-b\","
 	                "\"nonce\":\"00112233445566778899aabbccddeeff\"}\n",
 	                "{\"type\":\"welcome\",\"amst_ip\":\"1.2.3.4\",\"mac\":"
 	                "\"0000000000000000000000000000000000000000000000000000000000000000\"}\n"}};
@@ -191,7 +270,7 @@ static void test_not_a_peer(void **state)
 	        .lines = {"{\"type\":\"hello\",\"proto\":\"other/9\",\"name\":\"host-b\","
 	                  "\"nonce\":\"00112233445566778899aabbccddeeff\"}\n"}};
 	assert_int_equal(client_against(&b, 2000, err, sizeof(err)), -EPROTO);
-	struct script c = {.lines = {"{\"type\":\"hello\",\"proto\":\"novacron-peer/1\",\"name\":"
+	struct script c = {.lines = {"{\"type\":\"hello\",\"proto\":\"novacron-peer/2\",\"name\":"
 	                             "\"host-b\",\"nonce\":\"0011zz\"}\n"}};
 	assert_int_equal(client_against(&c, 2000, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "bad hello"));
@@ -453,6 +532,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_peer_dests, policy_setup, policy_teardown),
 	        cmocka_unit_test_setup_teardown(test_peer_requests, policy_setup, policy_teardown),
 	        cmocka_unit_test(test_right_key),
+	        cmocka_unit_test(test_link),
 	        cmocka_unit_test(test_wrong_key),
 	        cmocka_unit_test(test_unknown_name),
 	        cmocka_unit_test(test_other_server_name),

@@ -6,7 +6,8 @@
  * 2 the QMP client: greeting, capabilities and two commands), the rest is
  * what the other end sends, through a socket pair; 3 takes the rest as a
  * peer's request ({"method", "params"}) for the peer policy
- * (cp_peer_request_ok), which reads paths but never writes. Whatever
+ * (cp_peer_request_ok), which reads paths but never writes; 4 as what a
+ * peer sends after the handshake (cp_peer_link_recv until it refuses). Whatever
  * arrives, the reader returns an error or succeeds; it never crashes or
  * hangs.
  */
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1 || size > 60000)
 		return 0;
-	if (data[0] % 4 == 3) {
+	if (data[0] % 5 == 3) {
 		json_t *req = json_loadb((const char *)data + 1, size - 1, 0, NULL);
 		const struct cp_peer_other peer = {.name = "host-a", .amst_ip = "10.0.0.1"};
 		const char *const allowed[] = {"/tmp", "/run/novacron-migrate/", "tcp:10.0.0.9",
@@ -65,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	const struct cp_peer_self self = {"host-b", "a-peer-key-of-some-length-1234", "10.0.0.2"};
 	struct cp_peer_other other;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0: {
 		struct cp_jsonl *io = cp_jsonl_create(sv[0]);
 		cp_peer_handshake_server(io, &self, known, NULL, &other, 50, err, sizeof(err));
@@ -75,6 +76,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: {
 		struct cp_jsonl *io = cp_jsonl_create(sv[0]);
 		cp_peer_handshake_client(io, &self, "host-a", &other, 50, err, sizeof(err));
+		cp_jsonl_destroy(io);
+		break;
+	}
+	case 4: {
+		struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+		struct cp_peer_other o = {.name = "host-a"};
+		memset(o.link_key, 0x5a, sizeof(o.link_key));
+		struct cp_peer_link l;
+		cp_peer_link_init(&l, &o, false);
+		json_t *m = NULL;
+		while (cp_peer_link_recv(io, &l, &m, 50) == 0) {
+			json_decref(m);
+			m = NULL;
+		}
 		cp_jsonl_destroy(io);
 		break;
 	}
