@@ -453,11 +453,35 @@ static void client_flush(struct nc_ctl *ctl, struct ctl_client *c)
 		client_close(ctl, c);
 }
 
+/* Answer one complete request line (blank ones are ignored). -1: close. */
+static int client_line(struct nc_ctl *ctl, struct ctl_client *c, const char *line, size_t len)
+{
+	size_t k = 0;
+	while (k < len && (line[k] == ' ' || line[k] == '\r' || line[k] == '\t'))
+		k++;
+	return k < len && client_queue(c, nc_ctl_handle_line(ctl, line, len)) != 0 ? -1 : 0;
+}
+
 static void client_read(struct nc_ctl *ctl, struct ctl_client *c)
 {
 	char buf[16384];
 	ssize_t r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+	if (r == 0) {
+		/* The client is done sending (it may only have shut its side):
+		 * a last line without '\n' is still a request, and the replies
+		 * go out before the connection closes. */
+		if (!c->closing && c->in_len > 0 && !c->discard &&
+		    client_line(ctl, c, c->in, c->in_len) != 0) {
+			client_close(ctl, c);
+			return;
+		}
+		c->in_len = 0;
+		c->closing = true;
+		if (c->out_off >= c->out_len)
+			client_close(ctl, c);
+		return;
+	}
+	if (r < 0 && errno != EAGAIN && errno != EINTR) {
 		client_close(ctl, c);
 		return;
 	}
@@ -484,10 +508,7 @@ static void client_read(struct nc_ctl *ctl, struct ctl_client *c)
 				len = c->in_len + piece;
 			}
 			/* Blank lines (keep-alives, a trailing \r\n) are ignored. */
-			size_t k = 0;
-			while (k < len && (line[k] == ' ' || line[k] == '\r' || line[k] == '\t'))
-				k++;
-			if (k < len && client_queue(c, nc_ctl_handle_line(ctl, line, len)) != 0) {
+			if (client_line(ctl, c, line, len) != 0) {
 				client_close(ctl, c);
 				return;
 			}

@@ -236,6 +236,46 @@ static void test_registry(void **state)
 	nc_ctl_destroy(ctl);
 }
 
+/* A client that shuts its side after its requests (as `printf ... | socat`
+ * does) gets every reply, the last request's without a '\n' too, then EOF. */
+static void test_half_close(void **state)
+{
+	(void)state;
+	char err[256];
+	struct nc_ctl *ctl = make_ctl();
+	assert_int_equal(nc_ctl_start(ctl, err, sizeof(err)), 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	const char *req = "{\"id\": 1, \"method\": \"help\"}\n{\"id\": 2, \"method\": \"help\"}";
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	static char buf[1 << 16];
+	size_t got = 0;
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		assert_int_equal(poll(&pf, 1, 3000), 1);
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		assert_true(n >= 0);
+		if (n == 0)
+			break; /* the server closed after the replies */
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	char *nl = strchr(buf, '\n');
+	assert_non_null(nl);
+	json_t *r1 = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+	json_t *r2 = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+	assert_int_equal(json_integer_value(json_object_get(r1, "id")), 1);
+	assert_int_equal(json_integer_value(json_object_get(r2, "id")), 2);
+	assert_true(json_is_true(json_object_get(r2, "ok")));
+	json_decref(r1);
+	json_decref(r2);
+	close(fd);
+	nc_ctl_destroy(ctl);
+}
+
 /* Out of descriptors, accept() fails and the listening socket stays
  * readable: the server rests instead of spinning on it, and serves the
  * waiting client once a descriptor is free. */
@@ -414,6 +454,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_socket_roundtrip, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stale_socket_rebound, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
 	};
