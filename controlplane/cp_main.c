@@ -123,9 +123,9 @@ int main(int argc, char **argv)
 		NC_LOG(NOTICE, "restarting to attach to the next dataplane");
 		if (close_range(3, ~0u, 0) != 0) { /* before Linux 5.9 */
 			struct rlimit rl;
-			int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536
+			int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20)
 			                  ? (int)rl.rlim_cur
-			                  : 65536;
+			                  : 1 << 20;
 			for (int fd = 3; fd < top; fd++)
 				close(fd);
 		}

@@ -626,8 +626,10 @@ out:
 		 * paused the source; what the appliances hold may still reach the
 		 * destination, so the stream is seen through, not cut. */
 		if (prc == 0 && pr.status == CP_MIG_ST_COMPLETED && local_open && peer_open) {
-			if (pc == NULL)
+			if (!cp_peer_conn_ok(pc)) {
+				cp_peer_conn_close(pc);
 				pc = cp_peer_connect(cp, m->to, err, sizeof(err));
+			}
 			if (pc != NULL) {
 				handed_over = true;
 				snprintf(late, sizeof(late), "%s", reason);
@@ -657,8 +659,10 @@ out:
 	}
 	if (local_open)
 		(void)cp_session_close(cp, m->id, err, sizeof(err));
-	if (peer_open && pc == NULL)
-		pc = cp_peer_connect(cp, m->to, err, sizeof(err)); /* once more, to clean up */
+	if (peer_open && !cp_peer_conn_ok(pc)) { /* once more, to clean up */
+		cp_peer_conn_close(pc);
+		pc = cp_peer_connect(cp, m->to, err, sizeof(err));
+	}
 	if (peer_open && pc != NULL)
 		peer_close_session(pc, m->id);
 	/* A closed session lingers as "closed" until removed: remove them both. */
@@ -903,8 +907,8 @@ static int m_start(const json_t *params, json_t **result, void *arg, char *err, 
 	slot->start_ms = now_ms();
 	snprintf(slot->phase, sizeof(slot->phase), "connecting to the VM");
 	snprintf(slot->vm, sizeof(slot->vm), "%s", vm);
-	char prefix[CP_PEER_SESSION_HOST + 8]; /* what the peer lets this host name */
-	cp_peer_session_prefix(cp_peer_self_name(cp), prefix, sizeof(prefix));
+	char prefix[CP_PEER_SESSION_PREFIX]; /* what the peer lets this host name */
+	cp_peer_session_prefix(cp_peer_self_name(cp), prefix);
 	snprintf(slot->id, sizeof(slot->id), "%s%u-%04x", prefix, slot->seq,
 	         (unsigned)getpid() & 0xffff);
 	snprintf(slot->to, sizeof(slot->to), "%s", to);

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define NC_LOG_MODULE "peer"
 #include "cp.h"
 #include "cp_jsonl.h"
@@ -68,6 +70,7 @@ struct cp_peer_conn {
 	struct cp_jsonl *io;
 	struct cp_peer_other other;
 	struct cp_peer_link link;
+	bool broken; /* out of step with the peer: no more calls */
 	int timeout_ms;
 	long long next_id;
 };
@@ -145,6 +148,11 @@ struct cp_peer_conn *cp_peer_connect(struct cp *cp, const char *name, char *err,
 int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, json_t **result,
                  char *err, size_t errlen)
 {
+	if (c->broken) {
+		snprintf(err, errlen, "peer %s: %s: the link broke on an earlier call",
+		         c->other.name, method);
+		return -ENOTCONN;
+	}
 	long long id = c->next_id++;
 	json_t *req = json_pack("{s:I, s:s}", "id", (json_int_t)id, "method", method);
 	if (params != NULL)
@@ -152,6 +160,7 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 	int rc = cp_peer_link_send(c->io, &c->link, req, c->timeout_ms);
 	json_decref(req);
 	json_t *rep = NULL;
+	c->broken = rc != 0; /* part of a line may have gone */
 	if (rc == 0)
 		rc = cp_peer_link_recv(c->io, &c->link, &rep, c->timeout_ms);
 	/* Replies to earlier requests that timed out (their callers went on)
@@ -164,6 +173,11 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 		rep = NULL;
 		rc = cp_peer_link_recv(c->io, &c->link, &rep, c->timeout_ms);
 	}
+	/* A reply late past its time-out stays in the buffer, in step (the
+	 * loop above skips it next time); anything else leaves the link out of
+	 * step for good. */
+	if (rc != 0 && rc != -ETIMEDOUT)
+		c->broken = true;
 	if (rc != 0) {
 		snprintf(err, errlen, "peer %s: %s: %s", c->other.name, method,
 		         rc == -ECONNRESET || rc == -EPIPE ? "the peer's control plane went away"
@@ -203,7 +217,13 @@ void cp_peer_conn_close(struct cp_peer_conn *c)
 	if (c == NULL)
 		return;
 	cp_jsonl_destroy(c->io);
+	OPENSSL_cleanse(c, sizeof(*c)); /* the link key */
 	free(c);
+}
+
+bool cp_peer_conn_ok(const struct cp_peer_conn *c)
+{
+	return c != NULL && !c->broken;
 }
 
 /* ---- what peers may call ---- */
@@ -372,11 +392,17 @@ static void *conn_thread(void *arg)
 		json_t *rep;
 		if (allowed != 0) {
 			/* it quotes the peer's bytes, maybe cut inside a character:
-			 * ASCII only, or the reply would not build */
+			 * printable ASCII only, or the reply would not build (and
+			 * the log would take the peer's line breaks) */
 			for (char *c = why; *c != '\0'; c++)
-				if ((unsigned char)*c >= 0x80)
+				if ((unsigned char)*c >= 0x7f || (unsigned char)*c < 0x20)
 					*c = '?';
-			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, method, why);
+			char meth[48];
+			snprintf(meth, sizeof(meth), "%s", method ? method : "?");
+			for (char *c = meth; *c != '\0'; c++)
+				if ((unsigned char)*c >= 0x7f || (unsigned char)*c < 0x20)
+					*c = '?';
+			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, meth, why);
 			rep = json_pack("{s:O?, s:b, s:{s:s, s:s}}", "id",
 			                json_object_get(req, "id"), "ok", 0, "error", "code",
 			                "forbidden", "message", why);
@@ -407,6 +433,8 @@ static void *conn_thread(void *arg)
 	pthread_mutex_unlock(&p->lock);
 	if (!stopping)
 		close_waiting(p, other.name, &opened);
+	OPENSSL_cleanse(&link, sizeof(link));
+	OPENSSL_cleanse(other.link_key, sizeof(other.link_key));
 out_io:
 	/* Forget the fd before closing it: shutdown at exit must not hit a reused one. */
 	pthread_mutex_lock(&p->lock);
@@ -548,6 +576,25 @@ static int parse_peers(struct cp_peers *p, char *err, size_t errlen)
 		snprintf(p->peers[p->n_peers].name, sizeof(p->peers[0].name), "%s", name);
 		snprintf(p->peers[p->n_peers].addr, sizeof(p->peers[0].addr), "%s", eq + 1);
 		p->n_peers++;
+	}
+	/* Each host's migrations are named with its own prefix, what its peers
+	 * let it touch (cp_peer_policy.c): no two may share one. */
+	for (unsigned i = 0; i <= p->n_peers; i++) {
+		const char *a = i < p->n_peers ? p->peers[i].name : p->self_name;
+		char pa[CP_PEER_SESSION_PREFIX], pb[CP_PEER_SESSION_PREFIX];
+		cp_peer_session_prefix(a, pa);
+		for (unsigned j = i + 1; j <= p->n_peers; j++) {
+			const char *b = j < p->n_peers ? p->peers[j].name : p->self_name;
+			cp_peer_session_prefix(b, pb);
+			size_t n = strlen(pa) < strlen(pb) ? strlen(pa) : strlen(pb);
+			if (strncmp(pa, pb, n) == 0) {
+				snprintf(err, errlen,
+				         "hosts '%.64s' and '%.64s' would name their migrations' "
+				         "sessions alike (%s): rename one",
+				         a, b, pa);
+				return -EINVAL;
+			}
+		}
 	}
 	return 0;
 }

@@ -89,13 +89,16 @@ void cp_peer_copy_ip(char out[16], const char *ip);
 
 /* ---- what a peer may ask (cp_peer_policy.c; unit-tested without a control plane) ---- */
 
-/* A migration's sessions are named "mig-HOST-SEQ-PID" after the source host
- * (HOST cut to CP_PEER_SESSION_HOST chars to fit NC_SESSION_NAME_LEN): what a
- * peer may open, read, steer and close here are the names of its prefix. */
-#define CP_PEER_SESSION_HOST 16
+/* A migration's sessions are named "mig-HOST.HASH-SEQ-PID" after the source
+ * host: HOST its name cut to CP_PEER_SESSION_HOST characters, HASH the first
+ * 6 hex digits of SHA-256 of the whole name (names fit NC_SESSION_NAME_LEN,
+ * and hosts whose names share a beginning differ). What a peer may open,
+ * read, steer and close here are the names of its prefix. */
+#define CP_PEER_SESSION_HOST   8
+#define CP_PEER_SESSION_PREFIX (4 + CP_PEER_SESSION_HOST + 1 + 6 + 1 + 1)
 
-/** The session-name prefix of host @p host's migrations: "mig-HOST-". */
-void cp_peer_session_prefix(const char *host, char *out, size_t len);
+/** The session-name prefix of host @p host's migrations: "mig-HOST.HASH-". */
+void cp_peer_session_prefix(const char *host, char out[CP_PEER_SESSION_PREFIX]);
 
 /**
  * May a peer name @p addr as a receiving session's destination (or ask
@@ -179,5 +182,9 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 const struct cp_peer_other *cp_peer_conn_other(const struct cp_peer_conn *c);
 
 void cp_peer_conn_close(struct cp_peer_conn *c);
+/** Is @p c (not NULL) still usable? A link that failed a check or a send,
+ *  or lost a reply other than by a time-out, is not: calls on it fail at
+ *  once, and it takes a new connection. */
+bool cp_peer_conn_ok(const struct cp_peer_conn *c);
 
 #endif /* CP_PEER_H */

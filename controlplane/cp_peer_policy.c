@@ -16,18 +16,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/sha.h>
+
 #include "cp_peer.h"
 
-void cp_peer_session_prefix(const char *host, char *out, size_t len)
+void cp_peer_session_prefix(const char *host, char out[CP_PEER_SESSION_PREFIX])
 {
-	snprintf(out, len, "mig-%.*s-", CP_PEER_SESSION_HOST, host);
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)host, strlen(host), d);
+	snprintf(out, CP_PEER_SESSION_PREFIX, "mig-%.*s.%02x%02x%02x-", CP_PEER_SESSION_HOST, host,
+	         d[0], d[1], d[2]);
 }
 
 /* Is session @p name one of @p peer's (by its prefix)? */
 static bool peers_session(const struct cp_peer_other *peer, const char *name)
 {
-	char pre[CP_PEER_SESSION_HOST + 8];
-	cp_peer_session_prefix(peer->name, pre, sizeof(pre));
+	char pre[CP_PEER_SESSION_PREFIX];
+	cp_peer_session_prefix(peer->name, pre);
 	return name != NULL && strncmp(name, pre, strlen(pre)) == 0 && name[strlen(pre)] != '\0';
 }
 
@@ -127,8 +132,8 @@ int cp_peer_request_ok(const struct cp_peer_other *peer, const char *method, con
 	               strcmp(method, "session.stats") == 0 || strcmp(method, "session.set") == 0 ||
 	               strcmp(method, "session.close") == 0;
 	if (session && name != NULL && !peers_session(peer, name)) {
-		char pre[CP_PEER_SESSION_HOST + 8];
-		cp_peer_session_prefix(peer->name, pre, sizeof(pre));
+		char pre[CP_PEER_SESSION_PREFIX];
+		cp_peer_session_prefix(peer->name, pre);
 		snprintf(err, errlen, "session '%.64s' is not one of %s's (%s...)", name,
 		         peer->name, pre);
 		return -EPERM;

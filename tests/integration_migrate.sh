@@ -450,6 +450,11 @@ check "a peer that is not NAME=IP:PORT" "[ $rc -ne 0 ] && grep -q \"'host-a' is 
 out=$(ip netns exec "$wan-b" timeout 20 "$CP" --config "$work/B.yaml" --set "controlplane.peer_psk=short" 2>&1)
 rc=$?
 check "a peer key that is too short" "[ $rc -ne 0 ] && grep -q 'peer_psk must have 16-64' <<<\"\$out\""
+# Two names whose session prefixes meet (same 8 first characters, same
+# first 6 hex digits of SHA-256): one host could touch the other's sessions.
+out=$(ip netns exec "$wan-b" timeout 20 "$CP" --config "$work/B.yaml" --set "controlplane.peers=host-b-10699=10.77.0.1:7480;host-b-15954=10.77.0.1:7481" 2>&1)
+rc=$?
+check "two peers whose migrations' names would meet" "[ $rc -ne 0 ] && grep -q \"would name their migrations' sessions alike (mig-host-b-1.55deda-)\" <<<\"\$out\""
 
 echo "1..$checks"
 echo "$((checks - failures)) passed, $failures failed"

@@ -464,58 +464,69 @@ static void test_peer_requests(void **state)
 {
 	(void)state;
 	char err[256];
-	const char *open_ok = "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
-	                      "\"10.1.0.1\",\"connect\":\"unix:%s/ok/in.sock\"}";
+	const char *open_ok =
+	        "{\"name\":\"mig-host-a.c151e3-1-00ab\",\"role\":\"receive\",\"peer\":"
+	        "\"10.1.0.1\",\"connect\":\"unix:%s/ok/in.sock\"}";
 	assert_int_equal(req("host-a", "session.open", open_ok, err), 0);
-	assert_int_equal(
-	        req("host-a", "session.open",
-	            "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"send\",\"peer\":\"10.1.0.1\","
-	            "\"listen\":\"unix:%s/ok/in.sock\"}",
-	            err),
-	        -EPERM);
+	assert_int_equal(req("host-a", "session.open",
+	                     "{\"name\":\"mig-host-a.c151e3-1-00ab\",\"role\":\"send\",\"peer\":"
+	                     "\"10.1.0.1\","
+	                     "\"listen\":\"unix:%s/ok/in.sock\"}",
+	                     err),
+	                 -EPERM);
 	assert_non_null(strstr(err, "receiving sessions only"));
 	assert_int_equal(req("host-a", "session.open",
-	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "{\"name\":\"mig-host-a.c151e3-1-00ab\",\"role\":\"receive\",\"peer\":"
 	                     "\"10.1.0.2\",\"connect\":\"unix:%s/ok/in.sock\"}",
 	                     err),
 	                 -EPERM);
 	assert_non_null(strstr(err, "its own AMST address (10.1.0.1)"));
 	assert_int_equal(req("host-a", "session.open",
-	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "{\"name\":\"mig-host-a.c151e3-1-00ab\",\"role\":\"receive\",\"peer\":"
 	                     "\"10.1.0.1\",\"connect\":\"unix:%s/other/in.sock\"}",
 	                     err),
 	                 -EPERM);
 	assert_int_equal(req("host-a", "session.open",
-	                     "{\"name\":\"mig-host-a-1-00ab\",\"role\":\"receive\",\"peer\":"
+	                     "{\"name\":\"mig-host-a.c151e3-1-00ab\",\"role\":\"receive\",\"peer\":"
 	                     "\"10.1.0.1\"}",
 	                     err),
 	                 -EPERM);
-	/* sessions: only names of the peer's own prefix, "mig-HOST-" */
+	/* sessions: only names of the peer's own prefix, "mig-HOST.HASH-" */
 	assert_int_equal(req("host-a", "session.open",
 	                     "{\"name\":\"m1\",\"role\":\"receive\",\"peer\":\"10.1.0.1\","
 	                     "\"connect\":\"unix:%s/ok/in.sock\"}",
 	                     err),
 	                 -EPERM);
-	assert_non_null(strstr(err, "is not one of host-a's (mig-host-a-...)"));
-	const char *mine = "{\"name\":\"mig-host-a-7-1234\",\"x\":\"%s\"}";
+	assert_non_null(strstr(err, "is not one of host-a's (mig-host-a.c151e3-...)"));
+	const char *mine = "{\"name\":\"mig-host-a.c151e3-7-1234\",\"x\":\"%s\"}";
 	assert_int_equal(req("host-a", "session.stats", mine, err), 0);
 	assert_int_equal(req("host-a", "session.set", mine, err), 0);
 	assert_int_equal(req("host-a", "session.close", mine, err), 0);
 	assert_int_equal(req("host-c", "session.close", mine, err), -EPERM);
 	assert_int_equal(req("host-a", "session.close", "{\"name\":\"m1\",\"x\":\"%s\"}", err),
 	                 -EPERM);
-	/* "host-a" is not "host-ab", and the prefix alone is not a name */
+	/* "host-a" is not "host-ab", nor "hv" "hv-a"; the prefix alone is not a name */
 	assert_int_equal(req("host-ab", "session.close", mine, err), -EPERM);
-	assert_int_equal(
-	        req("host-a", "session.close", "{\"name\":\"mig-host-a-\",\"x\":\"%s\"}", err),
-	        -EPERM);
-	/* long host names are cut as cp_migrate cuts them */
-	char pre[32];
-	cp_peer_session_prefix("a-host-name-longer-than-sixteen", pre, sizeof(pre));
-	assert_string_equal(pre, "mig-a-host-name-long-");
+	assert_int_equal(req("hv", "session.close",
+	                     "{\"name\":\"mig-hv-a.45463e-1-0001\",\"x\":\"%s\"}", err),
+	                 -EPERM);
+	assert_int_equal(req("host-a", "session.close",
+	                     "{\"name\":\"mig-host-a.c151e3-\",\"x\":\"%s\"}", err),
+	                 -EPERM);
+	/* long names: cut to 8, and told apart by the hash of the whole name */
+	char pre[CP_PEER_SESSION_PREFIX], pre2[CP_PEER_SESSION_PREFIX];
+	cp_peer_session_prefix("a-host-name-longer-than-sixteen", pre);
+	assert_string_equal(pre, "mig-a-host-n.174077-");
+	cp_peer_session_prefix("a-host-name-longer-than-seventeen", pre2);
+	assert_string_not_equal(pre, pre2);
 	assert_int_equal(req("a-host-name-longer-than-sixteen", "session.close",
-	                     "{\"name\":\"mig-a-host-name-long-3-0001\",\"x\":\"%s\"}", err),
+	                     "{\"name\":\"mig-a-host-n.174077-3-0001\",\"x\":\"%s\"}", err),
 	                 0);
+	assert_int_equal(req("a-host-name-longer-than-seventeen", "session.close",
+	                     "{\"name\":\"mig-a-host-n.174077-3-0001\",\"x\":\"%s\"}", err),
+	                 -EPERM);
+	/* the longest name fits a session name */
+	assert_true(strlen(pre) + strlen("99999-ffff") < NC_SESSION_NAME_LEN);
 	/* peer.check_dest is held to the destination rule; other methods pass */
 	assert_int_equal(
 	        req("host-a", "peer.check_dest", "{\"address\":\"unix:%s/other/x.sock\"}", err),
