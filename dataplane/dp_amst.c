@@ -85,6 +85,7 @@ struct dp_amst {
 	uint64_t tx_stall_ns;   /* when the port first refused the backlog (0: it takes it) */
 	unsigned rr;            /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
+	uint64_t rx_chained; /* frames larger than an mbuf, in segments: not parsed */
 	uint64_t init_unmatched, init_stale, init_replayed; /* of init_refused */
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
@@ -92,6 +93,7 @@ struct dp_amst {
 	uint64_t linger_ns;       /* a closed session nobody removes goes after this (0: never) */
 	uint64_t unused_ns;       /* an open session unused this long is ended (0: never) */
 	uint64_t unused_check_ns; /* next end_unused() */
+	uint64_t hops_check_ns;   /* next follow_next_hops() */
 	unsigned idle_loops;      /* dp_amst_run calls in a row that found no work */
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
@@ -100,8 +102,8 @@ struct dp_amst {
 #define HOST_POLL_NS 20000u
 /* How often HDE's adaptive choice hears the links' delivery rates. */
 #define RATE_FEED_NS 100000000u
-/* How often sessions are looked at for amst.unused_close_s. */
-#define UNUSED_CHECK_NS 1000000000ull
+/* How often sessions are looked at (amst.unused_close_s, next hops). */
+#define SESS_CHECK_NS 1000000000ull
 
 static struct dp_amst amst_state;
 
@@ -692,6 +694,9 @@ unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t 
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		if (!a->enabled || m->nb_segs != 1) {
+			/* A frame the port split over mbufs is larger than any
+			 * AMST sends (amst.mtu fits one): counted, not parsed. */
+			a->rx_chained += a->enabled;
 			rte_pktmbuf_free(m);
 			continue;
 		}
@@ -789,6 +794,28 @@ static void end_unused(struct dp_amst *a, uint64_t now)
 	}
 }
 
+/* A resolved session follows its next hop's ARP entry, once a second: a
+ * peer or gateway whose MAC changes (failover, a new NIC) is followed, and
+ * an entry near its expiry is asked for again while it still works. */
+static void follow_next_hops(struct dp *dp, struct dp_amst *a, uint64_t now)
+{
+	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
+		struct dp_amst_sess *s = &a->sess[i];
+		if (!s->used || s->conn == NULL || !s->resolved || s->closed_ns != 0)
+			continue;
+		uint8_t mac[6];
+		if (dp_arp_lookup(a->arp, s->next_hop, now, mac) == 0 &&
+		    memcmp(mac, s->peer_mac, 6) != 0) {
+			NC_LOG(NOTICE,
+			       "session %s: next hop now at %02x:%02x:%02x:%02x:%02x:%02x (ARP)",
+			       s->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+			memcpy(s->peer_mac, mac, 6);
+		}
+		if (dp_arp_should_request(a->arp, s->next_hop, now))
+			send_arp_request(dp, a, s->next_hop);
+	}
+}
+
 unsigned dp_amst_run(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
@@ -809,8 +836,12 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 		a->rates_ns = now;
 		feed_link_rates(a);
 	}
+	if (now >= a->hops_check_ns) {
+		a->hops_check_ns = now + SESS_CHECK_NS;
+		follow_next_hops(dp, a, now);
+	}
 	if (a->unused_ns && now >= a->unused_check_ns) {
-		a->unused_check_ns = now + UNUSED_CHECK_NS;
+		a->unused_check_ns = now + SESS_CHECK_NS;
 		end_unused(a, now);
 	}
 	a->rr = (a->rr + 1) % NC_MAX_SESSIONS;
@@ -1001,6 +1032,7 @@ json_t *dp_amst_json(const struct dp *dp)
 	json_object_set_new(drops, "init_stale", json_integer((json_int_t)a->init_stale));
 	json_object_set_new(drops, "init_replayed", json_integer((json_int_t)a->init_replayed));
 	json_object_set_new(drops, "no_mbuf", json_integer((json_int_t)a->no_mbuf));
+	json_object_set_new(drops, "rx_chained", json_integer((json_int_t)a->rx_chained));
 	json_object_set_new(drops, "tx_dropped", json_integer((json_int_t)a->tx_dropped));
 	json_object_set_new(o, "drops", drops);
 	json_object_set_new(o, "tx_from_buffers", json_boolean(a->tx_gather));
