@@ -50,6 +50,11 @@
 #define TIGHTEN_REMAINING_MIN (128ull << 20)
 #define DIGEST_WAIT_MS        15000
 #define OPEN_TIMEOUT_MS       3000
+/* Polls of a QMP that time out in a row before the migration is failed (the
+ * back end's own timeout each: 5 s for QMP). */
+#define POLL_TIMEOUTS_MAX 4
+/* Polls (100 ms apart) for the hypervisor to settle after a cancel. */
+#define SETTLE_POLLS 50
 
 enum mig_state {
 	MIG_STARTING,
@@ -406,15 +411,24 @@ static void *mig_thread(void *arg)
 	uint64_t last_wire = 0;
 	/* The dataplane publishes its sessions every 100 ms, later when the
 	 * machine is busy: one missing from a poll or two is not gone yet. */
-	unsigned ls_missing = 0;
+	unsigned ls_missing = 0, poll_timeouts = 0;
 	for (;;) {
 		sleep_ms(POLL_MS);
 		struct cp_mig_progress pr;
 		rc = m->be->poll(m->h, &pr, err, sizeof(err));
+		/* QEMU's monitor is silent while it holds its lock for the
+		 * stop-and-copy (a big last pass, device state): one slow answer is
+		 * not a failure, and giving up here would close the sessions under
+		 * a source that may have paused. */
+		if (rc == -ETIMEDOUT && ++poll_timeouts < POLL_TIMEOUTS_MAX) {
+			NC_LOG(NOTICE, "migration %s: %s; asking again", m->id, err);
+			continue;
+		}
 		if (rc != 0) {
 			snprintf(reason, sizeof(reason), "%s", err);
 			goto out;
 		}
+		poll_timeouts = 0;
 		json_t *ls = local_stats(cp, m->id);
 		long long t = now_ms();
 		pthread_mutex_lock(&m->ms->lock);
@@ -618,13 +632,18 @@ verify:
 			snprintf(reason, sizeof(reason), "%s", r2);
 	}
 out:
-	if (end != MIG_COMPLETED && started && !handed_over) {
+	for (int i = 0, timeouts = 0, cancelled = 0;
+	     end != MIG_COMPLETED && started && !handed_over && i <= SETTLE_POLLS; i++) {
 		char cerr[256];
 		struct cp_mig_progress pr;
 		int prc = m->be->poll(m->h, &pr, cerr, sizeof(cerr));
+		if (prc == -ETIMEDOUT && ++timeouts < POLL_TIMEOUTS_MAX)
+			continue; /* the monitor is busy: ask again */
 		/* Too late to cancel or give up: QEMU has sent everything and
 		 * paused the source; what the appliances hold may still reach the
-		 * destination, so the stream is seen through, not cut. */
+		 * destination, so the stream is seen through, not cut. This holds
+		 * at any poll: a cancel sent while QEMU (or libvirt's Finish and
+		 * Confirm steps) were completing may come too late. */
 		if (prc == 0 && pr.status == CP_MIG_ST_COMPLETED && local_open && peer_open) {
 			if (!cp_peer_conn_ok(pc)) {
 				cp_peer_conn_close(pc);
@@ -647,15 +666,11 @@ out:
 				goto verify;
 			}
 		}
-		if (prc == 0 && pr.status == CP_MIG_ST_ACTIVE)
+		if (prc != 0 || pr.status != CP_MIG_ST_ACTIVE)
+			break; /* settled (the source resumes), or nothing to ask */
+		if (!cancelled++)
 			(void)m->be->cancel(m->h, cerr, sizeof(cerr));
-		/* Wait (briefly) for the hypervisor to settle: it resumes the source. */
-		for (int i = 0; i < 50; i++) {
-			if (m->be->poll(m->h, &pr, cerr, sizeof(cerr)) != 0 ||
-			    pr.status != CP_MIG_ST_ACTIVE)
-				break;
-			sleep_ms(100);
-		}
+		sleep_ms(100); /* wait (briefly) for the hypervisor to settle */
 	}
 	if (local_open)
 		(void)cp_session_close(cp, m->id, err, sizeof(err));
