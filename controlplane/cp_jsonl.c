@@ -196,9 +196,19 @@ int cp_connect(const char *addr, int timeout_ms)
 	if (fd < 0)
 		return -errno;
 	int rc = 0;
-	if (connect(fd, &u.sa, len) != 0) {
-		if (errno == EINPROGRESS || errno == EAGAIN) {
-			rc = wait_fd(fd, POLLOUT, now_ms() + timeout_ms);
+	long long deadline = now_ms() + timeout_ms;
+	int c = connect(fd, &u.sa, len);
+	/* A UNIX listener with a full backlog (QEMU's monitor takes one client
+	 * at a time) answers EAGAIN, and the socket is not connecting: try
+	 * again until the deadline. */
+	while (c != 0 && errno == EAGAIN && u.sa.sa_family == AF_UNIX && now_ms() < deadline) {
+		struct timespec ts = {.tv_nsec = 20000000};
+		nanosleep(&ts, NULL);
+		c = connect(fd, &u.sa, len);
+	}
+	if (c != 0) {
+		if (errno == EINPROGRESS) {
+			rc = wait_fd(fd, POLLOUT, deadline);
 			if (rc == 0) {
 				int e = 0;
 				socklen_t el = sizeof(e);

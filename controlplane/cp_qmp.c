@@ -94,7 +94,9 @@ struct cp_qmp *cp_qmp_connect(const char *path, int timeout_ms, char *err, size_
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot connect to QMP socket %s: %s%s", path, strerror(-fd),
 		         fd == -ENOENT || fd == -ECONNREFUSED ? " (is QEMU running with -qmp?)"
-		                                              : "");
+		         : fd == -EAGAIN ? " (its monitor takes one client at a time: is another "
+		                           "connected?)"
+		                         : "");
 		errno = -fd;
 		return NULL;
 	}

@@ -211,6 +211,31 @@ static void test_silent_and_gone(void **state)
 	assert_null(cp_qmp_connect(path, 500, err, sizeof(err)));
 	assert_int_equal(errno, ENOENT);
 	assert_non_null(strstr(err, "is QEMU running"));
+
+	/* A monitor whose backlog is full (it takes one client at a time and
+	 * another holds it): refused after the time-out, saying so. */
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	int queued[4], nq = 0;
+	for (; nq < 4; nq++) { /* fill the backlog */
+		queued[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(queued[nq], (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(queued[nq]);
+			break;
+		}
+	}
+	assert_true(nq < 4);
+	assert_null(cp_qmp_connect(path, 300, err, sizeof(err)));
+	assert_int_equal(errno, EAGAIN);
+	assert_non_null(strstr(err, "one client at a time"));
+	for (int i = 0; i < nq; i++)
+		close(queued[i]);
+	close(lfd);
+	unlink(path);
 }
 
 /* The QEMU back end's poll: QEMU 7.2 says "completed" a moment before it has
