@@ -89,9 +89,22 @@ static void *q_open(const char *vm, const struct nc_config *cfg, int timeout_ms,
 	int rc = cp_qmp_cmd(h->q, "query-migrate", NULL, &r, timeout_ms, err, errlen);
 	if (rc == 0) {
 		const char *st = json_string_value(json_object_get(r, "status"));
-		if (st && (strcmp(st, "setup") == 0 || strcmp(st, "active") == 0 ||
-		           strcmp(st, "device") == 0 || strcmp(st, "pre-switchover") == 0 ||
-		           strcmp(st, "cancelling") == 0 || strcmp(st, "wait-unplug") == 0)) {
+		/* every status of a migration under way (QEMU 7.2's MigrationStatus) */
+		static const char *const busy[] = {"setup",
+		                                   "active",
+		                                   "device",
+		                                   "pre-switchover",
+		                                   "cancelling",
+		                                   "wait-unplug",
+		                                   "postcopy-active",
+		                                   "postcopy-paused",
+		                                   "postcopy-recover",
+		                                   "colo",
+		                                   NULL};
+		bool migrating = false;
+		for (const char *const *b = busy; st != NULL && *b != NULL; b++)
+			migrating |= strcmp(st, *b) == 0;
+		if (migrating) {
 			snprintf(err, errlen, "QEMU at %s is already migrating (status %s)", vm,
 			         st);
 			rc = -EBUSY;
@@ -112,8 +125,11 @@ static void *q_open(const char *vm, const struct nc_config *cfg, int timeout_ms,
 static int q_start(void *hv, const char *uri, unsigned channels, char *err, size_t errlen)
 {
 	struct qemu *h = hv;
-	json_t *caps = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability", "multifd",
-	                         "state", channels > 0);
+	/* pause-before-switchover left on by an earlier user would park the
+	 * migration at pre-switchover, the source paused, for good. */
+	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
+	                         "multifd", "state", channels > 0, "capability",
+	                         "pause-before-switchover", "state", 0);
 	int rc = cp_qmp_cmd(h->q, "migrate-set-capabilities", caps, NULL, QMP_TIMEOUT_MS, err,
 	                    errlen);
 	json_decref(caps);
