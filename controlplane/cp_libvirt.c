@@ -331,6 +331,16 @@ static void ask_destination(struct cp_libvirt_migration *m, struct cp_libvirt_pr
 	virConnectClose(c);
 }
 
+/* An abort asked for while the thread was still connecting found no job to
+ * abort: the migration must not start after it. */
+static bool abort_before_start(struct cp_libvirt_migration *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool a = m->abort_asked;
+	pthread_mutex_unlock(&m->lock);
+	return a;
+}
+
 static void *mig_thread(void *arg)
 {
 	struct cp_libvirt_migration *m = arg;
@@ -355,6 +365,10 @@ static void *mig_thread(void *arg)
 	            virTypedParamsAddULLong(&par, &n, &max, VIR_MIGRATE_PARAM_BANDWIDTH,
 	                                    m->bandwidth_mibps) < 0)) {
 		rc = take_error(err, sizeof(err), "migration parameters");
+	} else if (abort_before_start(m)) {
+		snprintf(err, sizeof(err), "migration of '%s': cancelled before it started",
+		         m->domain);
+		rc = -ECANCELED;
 	} else if (virDomainMigrateToURI3(d, m->dest_uri, par, (unsigned int)n, m->flags) < 0) {
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "migration of '%s' to %s failed", m->domain,
@@ -617,7 +631,8 @@ int cp_libvirt_migration_abort(struct cp_libvirt_migration *m)
 	if (m->finished) {
 		rc = -EALREADY; /* it ended while we asked */
 	} else {
-		m->abort_asked = false;
+		/* Kept asked: no job yet means the thread is still connecting,
+		 * and it checks before it starts one (abort_before_start). */
 		snprintf(m->err, sizeof(m->err), "%s", err);
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -632,7 +632,7 @@ verify:
 			snprintf(reason, sizeof(reason), "%s", r2);
 	}
 out:
-	for (int i = 0, timeouts = 0, cancelled = 0;
+	for (int i = 0, timeouts = 0, cancels = 0, cancelled = 0;
 	     end != MIG_COMPLETED && started && !handed_over && i <= SETTLE_POLLS; i++) {
 		char cerr[256];
 		struct cp_mig_progress pr;
@@ -668,8 +668,10 @@ out:
 		}
 		if (prc != 0 || pr.status != CP_MIG_ST_ACTIVE)
 			break; /* settled (the source resumes), or nothing to ask */
-		if (!cancelled++)
-			(void)m->be->cancel(m->h, cerr, sizeof(cerr));
+		/* A cancel refused (libvirt has no job yet: its thread is still
+		 * connecting) is asked again, a few times. */
+		if (!cancelled && cancels++ < 5)
+			cancelled = m->be->cancel(m->h, cerr, sizeof(cerr)) == 0;
 		sleep_ms(100); /* wait (briefly) for the hypervisor to settle */
 	}
 	if (local_open)

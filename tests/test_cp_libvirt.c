@@ -231,6 +231,27 @@ static void test_migrate_refused_by_driver(void **state)
 	cp_libvirt_destroy(lv);
 }
 
+/* An abort asked for at once (libvirt has no job yet: the migration's
+ * thread may still be connecting) is kept: the migration ends cancelled,
+ * never started behind it. */
+static void test_abort_before_start(void **state)
+{
+	(void)state;
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	assert_non_null(lv);
+	for (int round = 0; round < 5; round++) {
+		struct cp_libvirt_migration *m = NULL;
+		struct cp_libvirt_migrate_opts o = good_opts();
+		assert_int_equal(cp_libvirt_migrate_start(lv, &o, &m), 0);
+		int a = cp_libvirt_migration_abort(m);
+		int rc = cp_libvirt_migration_wait(m, 10000);
+		if (a != -EALREADY) /* it had not ended when asked */
+			assert_int_equal(rc, -ECANCELED);
+		cp_libvirt_migration_destroy(m);
+	}
+	cp_libvirt_destroy(lv);
+}
+
 /* A migration keeps its own references: the handle may go first. */
 static void test_migration_outlives_handle(void **state)
 {
@@ -410,6 +431,7 @@ int main(void)
 	        cmocka_unit_test(test_migrate_refused_early),
 	        cmocka_unit_test(test_migrate_domain_not_running),
 	        cmocka_unit_test(test_migrate_refused_by_driver),
+	        cmocka_unit_test(test_abort_before_start),
 	        cmocka_unit_test(test_migration_outlives_handle),
 	        cmocka_unit_test(test_tcg_loss_xml),
 	        cmocka_unit_test(test_domain_tcg_loss),
