@@ -123,11 +123,16 @@ static int ports_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 			return rc;
 		}
 	}
-	/* Spread (port, queue) pairs over the workers. */
+	/* Spread (port, queue) pairs over the workers. With AMST on, all go
+	 * to the service worker, the one that runs the sessions: a queue of
+	 * another worker (af_packet qpairs, af_xdp queue_count above 1, or a
+	 * second port) would drop as unclaimed the packets its hash sends
+	 * there. */
+	bool amst = nc_config_get_str(dp->cfg, "amst.ip")[0] != '\0';
 	unsigned next = 0;
 	for (unsigned i = 0; i < dp->n_ports; i++) {
 		for (uint16_t q = 0; q < dp->ports[i].n_queues; q++) {
-			struct dp_worker *w = &dp->workers[next++ % dp->n_workers];
+			struct dp_worker *w = &dp->workers[amst ? 0 : next++ % dp->n_workers];
 			if (w->n_rxq < sizeof(w->rxq_port) / sizeof(w->rxq_port[0])) {
 				w->rxq_port[w->n_rxq] = dp->ports[i].port_id;
 				w->rxq_queue[w->n_rxq] = q;
