@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ struct cp_jsonl {
 	int fd;
 	size_t len; /* bytes in buf */
 	char *buf;  /* CP_JSONL_MAX */
+	bool skip;  /* the rest of a line too long is still coming: drop it */
 };
 
 static long long now_ms(void)
@@ -116,7 +118,17 @@ int cp_jsonl_recv(struct cp_jsonl *j, json_t **out, int timeout_ms)
 	*out = NULL;
 	for (;;) {
 		char *nl = memchr(j->buf, '\n', j->len);
-		if (nl != NULL) {
+		if (j->skip) { /* the tail of a line refused as too long */
+			if (nl == NULL) {
+				j->len = 0;
+			} else {
+				size_t cut = (size_t)(nl - j->buf) + 1;
+				memmove(j->buf, nl + 1, j->len - cut);
+				j->len -= cut;
+				j->skip = false;
+				continue;
+			}
+		} else if (nl != NULL) {
 			size_t line = (size_t)(nl - j->buf);
 			json_error_t e;
 			json_t *v = json_loadb(j->buf, line, JSON_REJECT_DUPLICATES, &e);
@@ -131,6 +143,7 @@ int cp_jsonl_recv(struct cp_jsonl *j, json_t **out, int timeout_ms)
 		}
 		if (j->len == CP_JSONL_MAX) {
 			j->len = 0;
+			j->skip = true; /* the next line starts after its end */
 			return -EMSGSIZE;
 		}
 		ssize_t n = recv(j->fd, j->buf + j->len, CP_JSONL_MAX - j->len, MSG_DONTWAIT);

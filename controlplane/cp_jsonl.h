@@ -36,7 +36,8 @@ int cp_jsonl_send(struct cp_jsonl *j, const json_t *msg, int timeout_ms);
 /**
  * Receive the next line as a JSON object (*out: new reference).
  * @return 0, -ETIMEDOUT, -ECONNRESET (closed by the other end), -EPROTO (not a
- *         JSON object), -EMSGSIZE (a line over CP_JSONL_MAX).
+ *         JSON object), -EMSGSIZE (a line over CP_JSONL_MAX; the rest of it is
+ *         dropped as it comes, so the next call reads the line after it).
  */
 int cp_jsonl_recv(struct cp_jsonl *j, json_t **out, int timeout_ms);
 

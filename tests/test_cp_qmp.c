@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "cp_jsonl.h"
 #include "cp_migrate.h"
 #include "cp_qmp.h"
 #include "cp_tcg.h"
@@ -238,6 +239,42 @@ static void test_silent_and_gone(void **state)
 	unlink(path);
 }
 
+static void *write_all(void *arg)
+{
+	int *fd = arg;
+	static char line[300 * 1024 + 64];
+	memset(line, 'x', 300 * 1024);
+	snprintf(line + 300 * 1024, 64, "\n{\"return\": {}, \"id\": 9}\n");
+	size_t n = strlen(line), off = 0;
+	while (off < n) {
+		ssize_t w = write(*fd, line + off, n - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	return NULL;
+}
+
+/* A line longer than CP_JSONL_MAX is refused, and the next line is read
+ * whole after it (not the rest of the long one). */
+static void test_line_too_long(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, write_all, &sv[1]), 0);
+	struct cp_jsonl *io = cp_jsonl_create(sv[0]);
+	json_t *m = NULL;
+	assert_int_equal(cp_jsonl_recv(io, &m, 3000), -EMSGSIZE);
+	assert_int_equal(cp_jsonl_recv(io, &m, 3000), 0);
+	assert_int_equal(json_integer_value(json_object_get(m, "id")), 9);
+	json_decref(m);
+	pthread_join(t, NULL);
+	cp_jsonl_destroy(io);
+	close(sv[1]);
+}
+
 /* The QEMU back end's poll: QEMU 7.2 says "completed" a moment before it has
  * worked out total-time and downtime (0 until then); that is not the end yet. */
 static void test_mig_completed_late(void **state)
@@ -382,6 +419,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_silent_and_gone, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mig_completed_late, setup, teardown),
 	        cmocka_unit_test(test_tcg_rule),
+	        cmocka_unit_test(test_line_too_long),
 	        cmocka_unit_test_setup_teardown(test_mig_tcg_guard, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cp_qmp", tests, NULL, NULL);
