@@ -290,6 +290,16 @@ static const struct nc_ctl_method peer_methods[] = {
 
 /* ---- the listening side ---- */
 
+/* Printable ASCII only: for what quotes a peer's bytes (maybe cut inside a
+ * UTF-8 character, which json_pack refuses; line breaks, which the log
+ * would take). */
+static void printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x7f || (unsigned char)*s < 0x20)
+			*s = '?';
+}
+
 /* The sessions a peer opened here over one connection, by name. */
 struct opened {
 	char name[NC_MAX_SESSIONS][NC_SESSION_NAME_LEN];
@@ -383,25 +393,19 @@ static void *conn_thread(void *arg)
 			snprintf(name, sizeof(name), "%s", sname);
 		}
 		char why[400];
-		pthread_mutex_lock(&p->lock);
+		/* p->dests is set at init and only read since: no lock */
 		int allowed = cp_peer_request_ok(
 		        &other, method, json_object_get(req, "params"), p->dests, p->n_dests,
 		        nc_config_get_str(p->cp->cfg, "runtime.dir"), why, sizeof(why));
-		p->forbidden += allowed != 0;
-		pthread_mutex_unlock(&p->lock);
 		json_t *rep;
 		if (allowed != 0) {
-			/* it quotes the peer's bytes, maybe cut inside a character:
-			 * printable ASCII only, or the reply would not build (and
-			 * the log would take the peer's line breaks) */
-			for (char *c = why; *c != '\0'; c++)
-				if ((unsigned char)*c >= 0x7f || (unsigned char)*c < 0x20)
-					*c = '?';
+			pthread_mutex_lock(&p->lock);
+			p->forbidden++;
+			pthread_mutex_unlock(&p->lock);
 			char meth[48];
 			snprintf(meth, sizeof(meth), "%s", method ? method : "?");
-			for (char *c = meth; *c != '\0'; c++)
-				if ((unsigned char)*c >= 0x7f || (unsigned char)*c < 0x20)
-					*c = '?';
+			printable(why);
+			printable(meth);
 			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, meth, why);
 			rep = json_pack("{s:O?, s:b, s:{s:s, s:s}}", "id",
 			                json_object_get(req, "id"), "ok", 0, "error", "code",

@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -45,30 +44,43 @@ static int from_hex(const char *s, uint8_t *b, size_t n)
 	return 0;
 }
 
+/* One piece of what a MAC covers. */
+struct part {
+	const void *p;
+	size_t n;
+};
+
+/* HMAC-SHA256 under @p key of @p parts, in order. 0 or -EIO. */
+static int hmac(const void *key, size_t keylen, const struct part *parts, unsigned n,
+                uint8_t out[CP_PEER_MAC_LEN])
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+	                    OSSL_PARAM_construct_end()};
+	size_t len = 0;
+	int ok = mc != NULL && EVP_MAC_init(mc, key, keylen, prm);
+	for (unsigned i = 0; ok && i < n; i++)
+		ok = EVP_MAC_update(mc, parts[i].p, parts[i].n);
+	ok = ok && EVP_MAC_final(mc, out, &len, CP_PEER_MAC_LEN) && len == CP_PEER_MAC_LEN;
+	EVP_MAC_CTX_free(mc);
+	EVP_MAC_free(mac);
+	return ok ? 0 : -EIO;
+}
+
+/* A string with its NUL, so that the parts' boundaries are in the MAC. */
+#define STR(s)                                                                                     \
+	{                                                                                          \
+		(s), strlen(s) + 1                                                                 \
+	}
+
 int cp_peer_mac(const char *psk, const char *label, const uint8_t sn[CP_PEER_NONCE_LEN],
                 const uint8_t cn[CP_PEER_NONCE_LEN], const char *client, const char *server,
                 uint8_t out[CP_PEER_MAC_LEN])
 {
-	size_t ll = strlen(label), cl = strlen(client), sl = strlen(server);
-	size_t n = sizeof(CP_PEER_PROTO) + ll + 1 + 2 * CP_PEER_NONCE_LEN + cl + 1 + sl + 1;
-	uint8_t *msg = malloc(n), *p = msg;
-	if (msg == NULL)
-		return -ENOMEM;
-	memcpy(p, CP_PEER_PROTO, sizeof(CP_PEER_PROTO)); /* with its NUL */
-	p += sizeof(CP_PEER_PROTO);
-	memcpy(p, label, ll + 1);
-	p += ll + 1;
-	memcpy(p, sn, CP_PEER_NONCE_LEN);
-	p += CP_PEER_NONCE_LEN;
-	memcpy(p, cn, CP_PEER_NONCE_LEN);
-	p += CP_PEER_NONCE_LEN;
-	memcpy(p, client, cl + 1);
-	p += cl + 1;
-	memcpy(p, server, sl + 1);
-	unsigned len = 0;
-	uint8_t *r = HMAC(EVP_sha256(), psk, (int)strlen(psk), msg, n, out, &len);
-	free(msg);
-	return r != NULL && len == CP_PEER_MAC_LEN ? 0 : -EIO;
+	const struct part parts[] = {STR(CP_PEER_PROTO),      STR(label),  {sn, CP_PEER_NONCE_LEN},
+	                             {cn, CP_PEER_NONCE_LEN}, STR(client), STR(server)};
+	return hmac(psk, strlen(psk), parts, 6, out);
 }
 
 /* K of the link after a handshake (cp_peer.h). */
@@ -76,24 +88,10 @@ static int link_key(const char *psk, const uint8_t sn[CP_PEER_NONCE_LEN],
                     const uint8_t cn[CP_PEER_NONCE_LEN], const char *client, const char *server,
                     const char *client_ip, const char *server_ip, uint8_t out[CP_PEER_MAC_LEN])
 {
-	const char *parts[] = {CP_PEER_PROTO, "link"};
-	const char *tail[] = {client, server, client_ip, server_ip};
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-	                    OSSL_PARAM_construct_end()};
-	size_t len = 0;
-	int ok = mc != NULL && EVP_MAC_init(mc, (const unsigned char *)psk, strlen(psk), prm);
-	for (unsigned i = 0; ok && i < 2; i++)
-		ok = EVP_MAC_update(mc, (const unsigned char *)parts[i], strlen(parts[i]) + 1);
-	ok = ok && EVP_MAC_update(mc, sn, CP_PEER_NONCE_LEN) &&
-	     EVP_MAC_update(mc, cn, CP_PEER_NONCE_LEN);
-	for (unsigned i = 0; ok && i < 4; i++)
-		ok = EVP_MAC_update(mc, (const unsigned char *)tail[i], strlen(tail[i]) + 1);
-	ok = ok && EVP_MAC_final(mc, out, &len, CP_PEER_MAC_LEN) && len == CP_PEER_MAC_LEN;
-	EVP_MAC_CTX_free(mc);
-	EVP_MAC_free(mac);
-	return ok ? 0 : -EIO;
+	const struct part parts[] = {
+	        STR(CP_PEER_PROTO), STR("link"), {sn, CP_PEER_NONCE_LEN}, {cn, CP_PEER_NONCE_LEN},
+	        STR(client),        STR(server), STR(client_ip),          STR(server_ip)};
+	return hmac(psk, strlen(psk), parts, 8, out);
 }
 
 bool cp_peer_name_ok(const char *s)
@@ -306,18 +304,8 @@ static int link_mac(const struct cp_peer_link *l, char side, uint64_t seq, const
 	head[0] = (uint8_t)side;
 	for (int i = 0; i < 8; i++)
 		head[1 + i] = (uint8_t)(seq >> (56 - 8 * i));
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *mc = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	OSSL_PARAM prm[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-	                    OSSL_PARAM_construct_end()};
-	size_t len = 0;
-	int ok = mc != NULL && EVP_MAC_init(mc, l->key, sizeof(l->key), prm) &&
-	         EVP_MAC_update(mc, head, sizeof(head)) &&
-	         EVP_MAC_update(mc, (const unsigned char *)body, n) &&
-	         EVP_MAC_final(mc, out, &len, CP_PEER_MAC_LEN) && len == CP_PEER_MAC_LEN;
-	EVP_MAC_CTX_free(mc);
-	EVP_MAC_free(mac);
-	return ok ? 0 : -EIO;
+	const struct part parts[] = {{head, sizeof(head)}, {body, n}};
+	return hmac(l->key, sizeof(l->key), parts, 2, out);
 }
 
 int cp_peer_link_send(struct cp_jsonl *io, struct cp_peer_link *l, const json_t *msg,

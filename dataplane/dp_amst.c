@@ -90,11 +90,10 @@ struct dp_amst {
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
 	uint64_t rates_ns;                                  /* last feed_link_rates() */
-	uint64_t linger_ns;       /* a closed session nobody removes goes after this (0: never) */
-	uint64_t unused_ns;       /* an open session unused this long is ended (0: never) */
-	uint64_t unused_check_ns; /* next end_unused() */
-	uint64_t hops_check_ns;   /* next follow_next_hops() */
-	unsigned idle_loops;      /* dp_amst_run calls in a row that found no work */
+	uint64_t linger_ns;     /* a closed session nobody removes goes after this (0: never) */
+	uint64_t unused_ns;     /* an open session unused this long is ended (0: never) */
+	uint64_t sess_check_ns; /* next follow_next_hops() and end_unused() */
+	unsigned idle_loops;    /* dp_amst_run calls in a row that found no work */
 	uint64_t amst_drops[AMST_DROP_COUNT]; /* drops of packets no session took */
 };
 
@@ -836,13 +835,11 @@ unsigned dp_amst_run(struct dp *dp, uint64_t now)
 		a->rates_ns = now;
 		feed_link_rates(a);
 	}
-	if (now >= a->hops_check_ns) {
-		a->hops_check_ns = now + SESS_CHECK_NS;
+	if (now >= a->sess_check_ns) {
+		a->sess_check_ns = now + SESS_CHECK_NS;
 		follow_next_hops(dp, a, now);
-	}
-	if (a->unused_ns && now >= a->unused_check_ns) {
-		a->unused_check_ns = now + SESS_CHECK_NS;
-		end_unused(a, now);
+		if (a->unused_ns)
+			end_unused(a, now);
 	}
 	a->rr = (a->rr + 1) % NC_MAX_SESSIONS;
 	for (unsigned k = 0; k < NC_MAX_SESSIONS; k++) {
