@@ -116,6 +116,13 @@ const struct nc_cfg_def nc_config_table[] = {
         {"controlplane.libvirt_dest_uri", NC_CFG_STR, 0, 255, "", NULL, false,
          "where other hosts' libvirtd reach this host's, for migrations to it (told to the "
          "peers); empty: libvirt_uri"},
+        {"controlplane.libvirt_keepalive_s", NC_CFG_INT, 0, 600, "5", NULL, true,
+         "libvirt keepalive: probe libvirtd after this many s without a word from it; 0: "
+         "no probes (a libvirtd that stops answering then holds its migration for good)"},
+        {"controlplane.libvirt_keepalive_count", NC_CFG_INT, 1, 100, "5", NULL, true,
+         "unanswered keepalive probes in a row after which libvirtd is taken for gone: its "
+         "calls fail, its migrations fail (libvirt_keepalive_s x (count + 1) s; a connect "
+         "gets as long)"},
         {"controlplane.libvirt_socket_dir", NC_CFG_STR, 1, 64, "/run/novacron-migrate", NULL, false,
          "directory of the migration sockets of libvirt migrations, the same path on every host"},
         {"controlplane.tcg_guard", NC_CFG_ENUM, 0, 0, "refuse", tcg_guards, true,

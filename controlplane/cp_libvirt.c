@@ -8,6 +8,13 @@
  * (virDomainAbortJob) are asked on the handle's connection, of which the
  * migration keeps a reference. libvirt's error state is per thread: every
  * error is turned into text and an errno in the thread that saw it.
+ *
+ * A libvirtd that stops answering: libvirt's client waits for replies for
+ * ever. Every connection here runs libvirt keepalive (which needs an event
+ * loop: libvirt's default one, run by a thread of ours for the life of the
+ * process), so a call on a dead connection, one waiting included, fails
+ * once the probes go unanswered; and a connect is waited for in a thread of
+ * its own, given up on after open_timeout_ms.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +35,7 @@
 struct cp_libvirt {
 	virConnectPtr conn;
 	char *uri;
+	struct cp_libvirt_conn_opts opts;
 	char err[ERR_LEN];
 };
 
@@ -36,6 +44,7 @@ struct cp_libvirt_migration {
 	virDomainPtr dom;   /* our reference */
 	unsigned char uuid[VIR_UUID_BUFLEN];
 	char *src_uri; /* the migration thread's own connection goes there */
+	struct cp_libvirt_conn_opts opts;
 	char *domain;
 	char *dest_uri;
 	char *migrate_uri;
@@ -64,10 +73,61 @@ static void quiet_errors(void *opaque, virErrorPtr e)
 	(void)e;
 }
 
+/* libvirt's default event loop, needed by keepalive. Runs for the life of
+ * the process (libvirt has no way to unregister it). */
+static void *event_loop(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		if (virEventRunDefaultImpl() < 0) {
+			virResetLastError();
+			const struct timespec ts = {0, 100000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
 static void init_libvirt(void)
 {
 	init_rc = virInitialize() == 0 ? 0 : -EIO;
 	virSetErrorFunc(NULL, quiet_errors);
+	if (init_rc == 0 && virEventRegisterDefaultImpl() < 0)
+		init_rc = -EIO;
+	if (init_rc != 0)
+		return;
+	pthread_attr_t a;
+	pthread_t t;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	init_rc = -pthread_create(&t, &a, event_loop, NULL);
+	pthread_attr_destroy(&a);
+	if (init_rc == 0)
+		pthread_setname_np(t, "libvirt-events");
+}
+
+/* A condition variable timed on CLOCK_MONOTONIC. */
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* CLOCK_MONOTONIC @p ms from now. */
+static struct timespec deadline_in(int ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	return dl;
 }
 
 static uint64_t now_ns(void)
@@ -123,6 +183,156 @@ static int take_error(char *buf, size_t len, const char *what)
 	return rc;
 }
 
+/* take_error for a call on @p c: when the connection is gone (closed by
+ * keepalive, or by the daemon), -ECONNRESET and says so, whatever libvirt's
+ * own error was ("no error" is what some calls leave). */
+static int take_call_error(virConnectPtr c, const struct cp_libvirt_conn_opts *o, char *buf,
+                           size_t len, const char *what)
+{
+	char lverr[ERR_LEN];
+	int rc = take_error(lverr, sizeof(lverr), what);
+	if (c == NULL || virConnectIsAlive(c) != 0) {
+		if (len > 0)
+			snprintf(buf, len, "%s", lverr);
+		return rc;
+	}
+	virResetLastError();
+	if (len > 0 && o->keepalive_s > 0)
+		snprintf(buf, len,
+		         "%s: lost the connection to libvirtd (it closed it, or answered no "
+		         "keepalive probe for %d s)",
+		         what, o->keepalive_s * (int)(o->keepalive_count + 1));
+	else if (len > 0)
+		snprintf(buf, len, "%s: lost the connection to libvirtd (it closed it)", what);
+	return -ECONNRESET;
+}
+
+/* A connect waited for in a thread of its own (libvirt's has no time limit).
+ * Shared by the caller and the thread; the last one out frees it. */
+struct opener {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *uri;
+	virConnectPtr conn;
+	int rc;
+	bool done, abandoned;
+	char err[ERR_LEN];
+};
+
+static void opener_free(struct opener *op)
+{
+	pthread_mutex_destroy(&op->lock);
+	pthread_cond_destroy(&op->cond);
+	free(op->uri);
+	free(op);
+}
+
+static void *open_thread(void *arg)
+{
+	struct opener *op = arg;
+	char err[ERR_LEN] = "";
+	int rc = 0;
+	virConnectPtr c = virConnectOpen(op->uri);
+	if (c == NULL) {
+		char what[ERR_LEN];
+		snprintf(what, sizeof(what), "cannot connect to %s", op->uri);
+		rc = take_error(err, sizeof(err), what);
+	}
+	pthread_mutex_lock(&op->lock);
+	bool abandoned = op->abandoned;
+	if (!abandoned) {
+		op->conn = c;
+		op->rc = rc;
+		memcpy(op->err, err, sizeof(err));
+		op->done = true;
+		pthread_cond_signal(&op->cond);
+	}
+	pthread_mutex_unlock(&op->lock);
+	if (abandoned) {
+		if (c != NULL)
+			virConnectClose(c);
+		NC_LOG(NOTICE, "%s answered after the connect was given up on", op->uri);
+		opener_free(op);
+	}
+	return NULL;
+}
+
+/* Connect to @p uri within o->open_timeout_ms, then start keepalive. NULL
+ * with *rc and the error in @p err on failure. */
+static virConnectPtr conn_open(const char *uri, const struct cp_libvirt_conn_opts *o, char *err,
+                               size_t errlen, int *rc)
+{
+	virConnectPtr c = NULL;
+	*rc = 0;
+	if (o->open_timeout_ms <= 0) {
+		c = virConnectOpen(uri);
+		if (c == NULL) {
+			char what[ERR_LEN];
+			snprintf(what, sizeof(what), "cannot connect to %s", uri);
+			*rc = take_error(err, errlen, what);
+			return NULL;
+		}
+	} else {
+		struct opener *op = calloc(1, sizeof(*op));
+		if (op == NULL || (op->uri = strdup(uri)) == NULL) {
+			free(op);
+			snprintf(err, errlen, "out of memory");
+			*rc = -ENOMEM;
+			return NULL;
+		}
+		pthread_mutex_init(&op->lock, NULL);
+		cond_init_mono(&op->cond);
+		pthread_attr_t a;
+		pthread_t t;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		int prc = pthread_create(&t, &a, open_thread, op);
+		pthread_attr_destroy(&a);
+		if (prc != 0) {
+			opener_free(op);
+			snprintf(err, errlen, "cannot start a thread to connect to %s: %s", uri,
+			         strerror(prc));
+			*rc = -prc;
+			return NULL;
+		}
+		struct timespec dl = deadline_in(o->open_timeout_ms);
+		pthread_mutex_lock(&op->lock);
+		while (!op->done && pthread_cond_timedwait(&op->cond, &op->lock, &dl) != ETIMEDOUT)
+			;
+		bool done = op->done;
+		op->abandoned = !done;
+		pthread_mutex_unlock(&op->lock);
+		if (!done) {
+			/* The thread frees it when libvirt lets go. */
+			snprintf(err, errlen,
+			         "cannot connect to %s: libvirtd did not answer in %d ms", uri,
+			         o->open_timeout_ms);
+			*rc = -ETIMEDOUT;
+			return NULL;
+		}
+		c = op->conn;
+		*rc = op->rc;
+		if (c == NULL)
+			snprintf(err, errlen, "%s", op->err);
+		opener_free(op);
+		if (c == NULL)
+			return NULL;
+	}
+	if (o->keepalive_s > 0) {
+		int krc = virConnectSetKeepAlive(c, o->keepalive_s, o->keepalive_count);
+		const virError *ke = krc < 0 ? virGetLastError() : NULL;
+		if (ke != NULL && ke->code == VIR_ERR_NO_SUPPORT)
+			NC_LOG(DEBUG, "%s: the driver has no keepalive (in-process)", uri);
+		else if (krc < 0)
+			NC_LOG(WARN,
+			       "%s: no keepalive (%s): a daemon that stops answering will hold "
+			       "calls on it",
+			       uri, virGetLastErrorMessage());
+		virResetLastError();
+	}
+	return c;
+}
+
 const char *cp_libvirt_dom_state_name(enum cp_libvirt_dom_state s)
 {
 	switch (s) {
@@ -152,8 +362,10 @@ static enum cp_libvirt_dom_state map_state(int st)
 	}
 }
 
-struct cp_libvirt *cp_libvirt_create(const char *uri, char *err, size_t errlen)
+struct cp_libvirt *cp_libvirt_create(const char *uri, const struct cp_libvirt_conn_opts *o,
+                                     char *err, size_t errlen)
 {
+	static const struct cp_libvirt_conn_opts defaults = CP_LIBVIRT_CONN_OPTS_DEFAULT;
 	if (errlen > 0)
 		err[0] = '\0';
 	if (uri == NULL || uri[0] == '\0') {
@@ -172,11 +384,10 @@ struct cp_libvirt *cp_libvirt_create(const char *uri, char *err, size_t errlen)
 	struct cp_libvirt *lv = calloc(1, sizeof(*lv));
 	if (lv == NULL)
 		return NULL;
-	lv->conn = virConnectOpen(uri);
+	lv->opts = o != NULL ? *o : defaults;
+	int rc = 0;
+	lv->conn = conn_open(uri, &lv->opts, err, errlen, &rc);
 	if (lv->conn == NULL) {
-		char what[ERR_LEN];
-		snprintf(what, sizeof(what), "cannot connect to %s", uri);
-		int rc = take_error(err, errlen, what);
 		free(lv);
 		errno = -rc;
 		return NULL;
@@ -227,7 +438,7 @@ static virDomainPtr lookup(struct cp_libvirt *lv, const char *name, int *rc)
 	if (dom == NULL) {
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "domain '%s' on %s", name, lv->uri);
-		*rc = take_error(lv->err, sizeof(lv->err), what);
+		*rc = take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err), what);
 	}
 	return dom;
 }
@@ -239,7 +450,7 @@ static int dom_state(struct cp_libvirt *lv, virDomainPtr dom, const char *name,
 	if (virDomainGetState(dom, &st, &reason, 0) < 0) {
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "state of domain '%s'", name);
-		return take_error(lv->err, sizeof(lv->err), what);
+		return take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err), what);
 	}
 	*state = map_state(st);
 	return 0;
@@ -272,9 +483,10 @@ int cp_libvirt_domain_tcg_loss(struct cp_libvirt *lv, const char *name, char *wh
 	if (xml == NULL) {
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "XML of domain '%s'", name);
-		rc = take_error(lv->err, sizeof(lv->err), what);
+		rc = take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err), what);
 	} else if (virConnectGetVersion(lv->conn, &version) < 0) {
-		rc = take_error(lv->err, sizeof(lv->err), "hypervisor version");
+		rc = take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err),
+		                     "hypervisor version");
 	} else {
 		uint64_t ram = 0;
 		rc = cp_libvirt_tcg_loss_xml(xml, strlen(xml), version, &ram, why, whylen);
@@ -303,11 +515,11 @@ static void mig_free(struct cp_libvirt_migration *m)
  * record of the incoming job (total time, downtime). Best effort. */
 static void ask_destination(struct cp_libvirt_migration *m, struct cp_libvirt_progress *p)
 {
-	virConnectPtr c = virConnectOpen(m->dest_uri);
+	char err[ERR_LEN];
+	int rc;
+	virConnectPtr c = conn_open(m->dest_uri, &m->opts, err, sizeof(err), &rc);
 	if (c == NULL) {
-		NC_LOG(WARN, "%s: migrated, but cannot ask %s: %s", m->domain, m->dest_uri,
-		       virGetLastErrorMessage());
-		virResetLastError();
+		NC_LOG(WARN, "%s: migrated, but cannot ask the destination: %s", m->domain, err);
 		return;
 	}
 	virDomainPtr d = virDomainLookupByName(c, m->domain);
@@ -346,15 +558,16 @@ static void *mig_thread(void *arg)
 	struct cp_libvirt_migration *m = arg;
 	virTypedParameterPtr par = NULL;
 	int n = 0, max = 0, rc = 0;
-	char err[ERR_LEN] = "";
-	virConnectPtr c = virConnectOpen(m->src_uri);
+	char err[ERR_LEN] = "", what[ERR_LEN];
+	virConnectPtr c = conn_open(m->src_uri, &m->opts, what, sizeof(what), &rc);
 	virDomainPtr d = c != NULL ? virDomainLookupByUUID(c, m->uuid) : NULL;
 
-	if (d == NULL) {
-		char what[ERR_LEN];
+	if (c == NULL) {
+		snprintf(err, sizeof(err), "migration of '%s': %.400s", m->domain, what);
+	} else if (d == NULL) {
 		snprintf(what, sizeof(what), "migration of '%s': cannot reach it on %s", m->domain,
 		         m->src_uri);
-		rc = take_error(err, sizeof(err), what);
+		rc = take_call_error(c, &m->opts, err, sizeof(err), what);
 	} else if ((m->migrate_uri != NULL &&
 	            virTypedParamsAddString(&par, &n, &max, VIR_MIGRATE_PARAM_URI, m->migrate_uri) <
 	                    0) ||
@@ -370,10 +583,9 @@ static void *mig_thread(void *arg)
 		         m->domain);
 		rc = -ECANCELED;
 	} else if (virDomainMigrateToURI3(d, m->dest_uri, par, (unsigned int)n, m->flags) < 0) {
-		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "migration of '%s' to %s failed", m->domain,
 		         m->dest_uri);
-		rc = take_error(err, sizeof(err), what);
+		rc = take_call_error(c, &m->opts, err, sizeof(err), what);
 	}
 	virTypedParamsFree(par, n);
 	if (d != NULL)
@@ -448,7 +660,7 @@ static int check_idle(struct cp_libvirt *lv, virDomainPtr dom, const char *name)
 		/* A driver that cannot tell runs no jobs we could collide with. */
 		char what[ERR_LEN];
 		snprintf(what, sizeof(what), "job of domain '%s'", name);
-		int rc = take_error(lv->err, sizeof(lv->err), what);
+		int rc = take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err), what);
 		if (rc == -ENOTSUP) {
 			lv->err[0] = '\0';
 			return 0;
@@ -518,20 +730,17 @@ int cp_libvirt_migrate_start(struct cp_libvirt *lv, const struct cp_libvirt_migr
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_mono(&m->cond);
 	m->dom = dom;
 	m->conn = lv->conn;
 	virConnectRef(m->conn);
 	if (virDomainGetUUID(dom, m->uuid) < 0) {
-		rc = take_error(lv->err, sizeof(lv->err), "domain UUID");
+		rc = take_call_error(lv->conn, &lv->opts, lv->err, sizeof(lv->err), "domain UUID");
 		mig_free(m);
 		return rc;
 	}
 	bool oom = false;
+	m->opts = lv->opts;
 	m->src_uri = dup_opt(lv->uri, &oom);
 	m->domain = dup_opt(o->domain, &oom);
 	m->dest_uri = dup_opt(o->dest_uri, &oom);
@@ -626,7 +835,7 @@ int cp_libvirt_migration_abort(struct cp_libvirt_migration *m)
 		return 0;
 	}
 	char err[ERR_LEN];
-	int rc = take_error(err, sizeof(err), "abort");
+	int rc = take_call_error(m->conn, &m->opts, err, sizeof(err), "abort");
 	pthread_mutex_lock(&m->lock);
 	if (m->finished) {
 		rc = -EALREADY; /* it ended while we asked */
@@ -641,16 +850,7 @@ int cp_libvirt_migration_abort(struct cp_libvirt_migration *m)
 
 int cp_libvirt_migration_wait(struct cp_libvirt_migration *m, int timeout_ms)
 {
-	struct timespec dl;
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	if (timeout_ms > 0) {
-		dl.tv_sec += timeout_ms / 1000;
-		dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
-	}
+	struct timespec dl = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
 	int rc = 0;
 	pthread_mutex_lock(&m->lock);
 	while (!m->finished && rc != ETIMEDOUT) {

@@ -10,9 +10,10 @@
  * Returns: constructors a pointer or NULL with errno; the others 0 or a
  * negative errno. libvirt errors map to errno values: -ENOENT (no such
  * domain), -ENOTSUP (the driver cannot do it), -EINVAL (invalid request or
- * state), -ECANCELED (aborted), -ETIMEDOUT, a connect's system errno
- * (e.g. -ENOENT, -ECONNREFUSED), otherwise -EIO; the text says what libvirt
- * said.
+ * state), -ECANCELED (aborted), -ETIMEDOUT, -ECONNRESET (the connection
+ * to libvirtd is lost: it closed, or stopped answering keepalive probes), a
+ * connect's system errno (e.g. -ENOENT, -ECONNREFUSED), otherwise -EIO; the
+ * text says what libvirt said.
  */
 #ifndef CP_LIBVIRT_H
 #define CP_LIBVIRT_H
@@ -36,10 +37,37 @@ enum cp_libvirt_dom_state {
 const char *cp_libvirt_dom_state_name(enum cp_libvirt_dom_state s);
 
 /**
- * Connect to the libvirt daemon (or driver) at @p uri. On failure, NULL with
- * errno set and libvirt's message in @p err (when @p errlen > 0).
+ * How a handle's connections (and those of its migrations) treat a libvirtd
+ * that stops answering. libvirt's client waits for a reply for ever, so a
+ * wedged daemon would hold every call, and the thread making it, for good.
  */
-struct cp_libvirt *cp_libvirt_create(const char *uri, char *err, size_t errlen);
+struct cp_libvirt_conn_opts {
+	/* libvirt keepalive: a probe after keepalive_s s without a message from
+	 * the daemon; after keepalive_count probes in a row go unanswered (about
+	 * keepalive_s * (keepalive_count + 1) s) the connection is closed and
+	 * every call on it, including one waiting, fails. 0: no keepalive. */
+	int keepalive_s;
+	unsigned keepalive_count;
+	/* How long a connect may wait for the daemon's answer, ms; 0: no limit.
+	 * A connect given up on is left to finish in the background and then
+	 * closed. */
+	int open_timeout_ms;
+};
+
+/** The defaults: keepalive every 5 s, 5 probes; a connect waits 30 s. */
+#define CP_LIBVIRT_CONN_OPTS_DEFAULT                                                               \
+	{                                                                                          \
+		.keepalive_s = 5, .keepalive_count = 5, .open_timeout_ms = 30000                   \
+	}
+
+/**
+ * Connect to the libvirt daemon (or driver) at @p uri, with @p o (NULL: the
+ * defaults). On failure, NULL with errno set and libvirt's message in @p err
+ * (when @p errlen > 0); ETIMEDOUT when the daemon did not answer in time.
+ * Drivers without keepalive (test:///default) are used without it.
+ */
+struct cp_libvirt *cp_libvirt_create(const char *uri, const struct cp_libvirt_conn_opts *o,
+                                     char *err, size_t errlen);
 
 /** Close the connection. Migrations started from it keep their own reference. */
 void cp_libvirt_destroy(struct cp_libvirt *lv);

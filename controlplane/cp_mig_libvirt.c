@@ -25,6 +25,8 @@
 
 /* How long vm_state waits for an aborted migration to let go of the domain. */
 #define SETTLE_MS 30000
+/* How long a connect to libvirtd may take with keepalive off. */
+#define LIBVIRT_OPEN_TIMEOUT_MS 30000
 
 struct lvm {
 	struct cp_libvirt *lv;
@@ -50,7 +52,7 @@ static int tcg_guard(struct lvm *h, const struct nc_config *cfg, char *err, size
 static void *l_open(const char *vm, const struct nc_config *cfg, int timeout_ms, char *err,
                     size_t errlen)
 {
-	(void)timeout_ms; /* libvirt's connect has its own (keepalive) limits */
+	(void)timeout_ms; /* a QMP greeting's; libvirtd gets its keepalive's time */
 	size_t pl = strlen(CP_MIG_LIBVIRT_PREFIX);
 	const char *name = strncmp(vm, CP_MIG_LIBVIRT_PREFIX, pl) == 0 ? vm + pl : vm;
 	if (name[0] == '\0' || strlen(name) >= sizeof(((struct lvm *)0)->domain)) {
@@ -73,8 +75,18 @@ static void *l_open(const char *vm, const struct nc_config *cfg, int timeout_ms,
 		return NULL;
 	}
 	snprintf(h->domain, sizeof(h->domain), "%s", name);
+	/* A libvirtd that answers nothing for as long as keepalive waits is
+	 * gone, for a connect too. */
+	struct cp_libvirt_conn_opts co = {
+	        .keepalive_s = (int)nc_config_get_int(cfg, "controlplane.libvirt_keepalive_s"),
+	        .keepalive_count =
+	                (unsigned)nc_config_get_int(cfg, "controlplane.libvirt_keepalive_count"),
+	};
+	co.open_timeout_ms = co.keepalive_s > 0
+	                             ? co.keepalive_s * (int)(co.keepalive_count + 1) * 1000
+	                             : LIBVIRT_OPEN_TIMEOUT_MS;
 	char why[512];
-	h->lv = cp_libvirt_create(uri, why, sizeof(why));
+	h->lv = cp_libvirt_create(uri, &co, why, sizeof(why));
 	if (h->lv == NULL) {
 		int e = errno ? errno : EIO;
 		snprintf(err, errlen, "%s", why);

@@ -13,8 +13,9 @@
 # B (QMP says running; with a kernel, its console keeps printing) and is gone
 # from A, and the relay carried one connection (plain) or five (4 channels +
 # the main one). Then the refusals and failures: an unreachable destination,
-# a second migration of a VM already migrating, an abort mid-migration; the
-# VM keeps running on A each time. Last, the hosts stop and leave nothing.
+# a second migration of a VM already migrating, an abort mid-migration, a
+# source libvirtd that stops answering mid-migration (keepalive ends the
+# wait) and a connect to it; the VM keeps running on A each time. Last, the hosts stop and leave nothing.
 #
 # The domains boot tools/mkguest's guest (kernel + initramfs, its workload
 # filling 64 MiB, then dirtying 2 MB/s (NC_LV_DIRTY_MBPS), checking its
@@ -297,6 +298,48 @@ check "aborted migration: $dom still running on A" [ "$(state_on a "$dom")" = ru
 check "aborted migration: QEMU on A says running" qmp_running a "$dom"
 check "aborted migration: nothing left on B" eval "! listed_on b $dom"
 relay_stop
+
+# A libvirtd that stops answering mid-migration (SIGSTOP once the job is
+# seen, the stream held up by a stopped relay): with keepalive every 1 s, 2
+# probes, the migration fails saying the connection is lost, within seconds,
+# instead of waiting for ever; a connect to it meanwhile is given up on.
+# Then libvirtd goes on, the relay goes, and the VM is still running on A.
+libvirt_job_none() { libvirt_virsh a domjobinfo "$dom" 2>/dev/null | grep -E 'Job type: +None' >/dev/null; }
+lvd_a=${lv_daemon[a]}
+check "relay up" relay_start
+kill -STOP "$relay_a"
+t0=$(now)
+out=$("$LVM" --from "$(libvirt_uri a)" --to "$(libvirt_uri b)" --domain "$dom" \
+	--migrate-uri "unix://$sock" --keepalive 1:2 --stop-pid "$lvd_a" --interval-ms 100 \
+	--timeout-s 60 2>&1)
+rc=$?
+t1=$(now)
+echo "$out" | grep -v '^progress' | sed 's/^/#   /'
+check "wedged libvirtd: lv_migrate reports failure (exit $rc)" [ $rc -eq 1 ]
+contains "wedged libvirtd: it was stopped mid-migration" "stopped pid=$lvd_a"
+contains "wedged libvirtd: the migration fails, connection lost" "result rc=-104 state=failed"
+contains "wedged libvirtd: the error says why" "lost the connection to libvirtd"
+wedged=$(sed -n 's/^wedged_ms=//p' <<<"$out")
+check "wedged libvirtd: given up on ${wedged:-?} ms after it stopped (keepalive 1 s x 3; < 15000)" \
+	[ -n "$wedged" ] && [ "${wedged:-99999}" -lt 15000 ]
+t0=$(now)
+out=$("$LVM" --from "$(libvirt_uri a)" --to "$(libvirt_uri b)" --domain "$dom" \
+	--open-timeout-ms 1000 2>&1)
+rc=$?
+t1=$(now)
+echo "$out" | sed 's/^/#   /'
+check "wedged libvirtd: a connect is refused (exit $rc)" [ $rc -eq 2 ]
+contains "wedged libvirtd: the connect gives up, saying so" "start rc=-110 err=cannot connect to"
+contains "wedged libvirtd: ... after its time" "libvirtd did not answer in 1000 ms"
+check "wedged libvirtd: the connect returned in $(secs "$t0" "$t1") s (< 10)" \
+	awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 10) }'
+kill -CONT "$lvd_a"
+relay_stop
+for _ in $(seq 1 60); do libvirt_job_none && break; sleep 0.5; done
+check "wedged libvirtd: once it goes on, its job ends" libvirt_job_none
+check "wedged libvirtd: $dom still running on A" [ "$(state_on a "$dom")" = running ]
+check "wedged libvirtd: QEMU on A says running" qmp_running a "$dom"
+check "wedged libvirtd: nothing left on B" eval "! listed_on b $dom"
 
 # The hosts stop and leave nothing behind.
 holders="${lv_holder[*]} ${lv_daemon[*]}"

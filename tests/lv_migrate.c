@@ -8,6 +8,9 @@
  *   progress ...         every --interval-ms while it runs
  *   second rc=N err=...  (--try-second) a second start of the same domain
  *   abort rc=N           (--abort-after-ms) the abort was asked
+ *   stopped pid=N        (--stop-pid) PID (the source's libvirtd) was sent
+ *                        SIGSTOP, once the job was seen; the result line
+ *                        then tells how long after that it came (wedged_ms)
  *   result rc=N state=S elapsed_ms=... total_ms=... downtime_ms=... dest=... err=...
  *
  * Exit: 0 the migration succeeded, 1 it failed (or a check above did not
@@ -15,18 +18,28 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cp_libvirt.h"
+
+static unsigned long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lv_migrate --from URI --to URI --domain NAME [--migrate-uri URI]\n"
 	           "         [--parallel N] [--bandwidth MIBPS] [--persist] [--undefine-source]\n"
 	           "         [--abort-after-ms MS] [--try-second] [--interval-ms MS]\n"
-	           "         [--timeout-s S]\n");
+	           "         [--timeout-s S] [--keepalive S:COUNT] [--open-timeout-ms MS]\n"
+	           "         [--stop-pid PID]\n");
 }
 
 static int num(const char *opt, const char *s, unsigned long long max, unsigned long long *v)
@@ -58,10 +71,15 @@ int main(int argc, char **argv)
 	        {"try-second", no_argument, NULL, 's'},
 	        {"interval-ms", required_argument, NULL, 'i'},
 	        {"timeout-s", required_argument, NULL, 'T'},
+	        {"keepalive", required_argument, NULL, 'k'},
+	        {"open-timeout-ms", required_argument, NULL, 'o'},
+	        {"stop-pid", required_argument, NULL, 'S'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	struct cp_libvirt_migrate_opts o = {0};
+	struct cp_libvirt_conn_opts co = CP_LIBVIRT_CONN_OPTS_DEFAULT;
+	unsigned long long stop_pid = 0;
 	const char *from = NULL;
 	unsigned long long v, abort_after = 0, interval = 250, timeout_s = 120;
 	bool want_abort = false, try_second = false;
@@ -114,6 +132,31 @@ int main(int argc, char **argv)
 			if (num("timeout-s", optarg, 86400, &timeout_s) < 0)
 				return 2;
 			break;
+		case 'k': {
+			char *colon = strchr(optarg, ':');
+			if (colon == NULL) {
+				fprintf(stderr, "lv_migrate: --keepalive: S:COUNT, not '%s'\n",
+				        optarg);
+				return 2;
+			}
+			*colon = '\0';
+			if (num("keepalive", optarg, 600, &v) < 0)
+				return 2;
+			co.keepalive_s = (int)v;
+			if (num("keepalive", colon + 1, 100, &v) < 0)
+				return 2;
+			co.keepalive_count = (unsigned)v;
+			break;
+		}
+		case 'o':
+			if (num("open-timeout-ms", optarg, 3600000, &v) < 0)
+				return 2;
+			co.open_timeout_ms = (int)v;
+			break;
+		case 'S':
+			if (num("stop-pid", optarg, 1u << 30, &stop_pid) < 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -128,7 +171,7 @@ int main(int argc, char **argv)
 	}
 
 	char err[512];
-	struct cp_libvirt *lv = cp_libvirt_create(from, err, sizeof(err));
+	struct cp_libvirt *lv = cp_libvirt_create(from, &co, err, sizeof(err));
 	if (lv == NULL) {
 		printf("start rc=%d err=%s\n", -errno, err);
 		return 2;
@@ -146,6 +189,7 @@ int main(int argc, char **argv)
 
 	int status = 0;
 	bool seen_job = false, second_done = !try_second, aborted = !want_abort;
+	unsigned long long stopped_at = 0;
 	struct cp_libvirt_progress p;
 	for (;;) {
 		rc = cp_libvirt_migration_wait(m, (int)interval);
@@ -170,6 +214,15 @@ int main(int argc, char **argv)
 			}
 			second_done = true;
 		}
+		if (seen_job && stop_pid != 0 && stopped_at == 0) {
+			if (kill((pid_t)stop_pid, SIGSTOP) != 0) {
+				printf("check: cannot stop pid %llu: %s\n", stop_pid,
+				       strerror(errno));
+				status = 1;
+			}
+			stopped_at = now_ms();
+			printf("stopped pid=%llu\n", stop_pid);
+		}
 		if (seen_job && !aborted && p.elapsed_ms >= abort_after) {
 			int rca = cp_libvirt_migration_abort(m);
 			printf("abort rc=%d\n", rca);
@@ -184,6 +237,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	cp_libvirt_migration_error(m, err, sizeof(err));
+	if (stopped_at != 0)
+		printf("wedged_ms=%llu\n", now_ms() - stopped_at);
 	printf("result rc=%d state=%s elapsed_ms=%llu total_ms=%llu downtime_ms=%llu "
 	       "processed=%llu dest=%s err=%s\n",
 	       rc, p.state == CP_LIBVIRT_MIG_DONE ? "done" : "failed",

@@ -2,7 +2,8 @@
 /*
  * test_cp_libvirt: the control plane's libvirt backend against libvirt's
  * test:///default driver (in-process, no daemon): connecting (and failing to,
- * with libvirt's reason), looking domains up, every refused migration request
+ * with libvirt's reason, or giving up on a daemon that does not answer),
+ * looking domains up, every refused migration request
  * (bad options, unknown or stopped domain), and a migration the test driver
  * cannot do, which must end FAILED with libvirt's text while the domain keeps
  * running. Real migrations between two libvirtd run in
@@ -14,7 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libvirt/libvirt.h>
@@ -35,7 +41,7 @@ static void test_connect(void **state)
 {
 	(void)state;
 	char err[256] = "x";
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, err, sizeof(err));
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, err, sizeof(err));
 	assert_non_null(lv);
 	assert_string_equal(err, "");
 	assert_string_equal(cp_libvirt_uri(lv), TEST_URI);
@@ -50,36 +56,91 @@ static void test_connect_errors(void **state)
 	char err[256];
 
 	errno = 0;
-	assert_null(cp_libvirt_create(NULL, err, sizeof(err)));
+	assert_null(cp_libvirt_create(NULL, NULL, err, sizeof(err)));
 	assert_int_equal(errno, EINVAL);
 	contains(err, "no libvirt URI");
 	errno = 0;
-	assert_null(cp_libvirt_create("", err, sizeof(err)));
+	assert_null(cp_libvirt_create("", NULL, err, sizeof(err)));
 	assert_int_equal(errno, EINVAL);
 
 	/* A daemon socket that is not there: the system's reason comes back. */
 	errno = 0;
-	assert_null(cp_libvirt_create(DEST_URI, err, sizeof(err)));
+	assert_null(cp_libvirt_create(DEST_URI, NULL, err, sizeof(err)));
 	assert_int_equal(errno, ENOENT);
 	contains(err, "cannot connect to " DEST_URI);
 	contains(err, "/nonexistent/libvirt-sock");
 
 	/* A driver nobody has. */
 	errno = 0;
-	assert_null(cp_libvirt_create("nosuchdriver:///x", err, sizeof(err)));
+	assert_null(cp_libvirt_create("nosuchdriver:///x", NULL, err, sizeof(err)));
 	assert_int_not_equal(errno, 0);
 	contains(err, "nosuchdriver:///x");
 
 	/* No room for the text is fine too. */
 	errno = 0;
-	assert_null(cp_libvirt_create("nosuchdriver:///x", NULL, 0));
+	assert_null(cp_libvirt_create("nosuchdriver:///x", NULL, NULL, 0));
 	assert_int_not_equal(errno, 0);
+}
+
+/* A libvirtd that accepts and never answers (a listening socket nobody
+ * accepts on): the connect is given up on in time, and says so. */
+static void test_connect_unanswered(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/nc-cplv.XXXXXX", path[64], uri[256], err[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/libvirt-sock", dir);
+	snprintf(uri, sizeof(uri), "qemu+unix:///system?socket=%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+
+	const struct cp_libvirt_conn_opts o = {
+	        .keepalive_s = 1, .keepalive_count = 1, .open_timeout_ms = 300};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	assert_null(cp_libvirt_create(uri, &o, err, sizeof(err)));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(errno, ETIMEDOUT);
+	contains(err, "cannot connect to ");
+	contains(err, path);
+	contains(err, "libvirtd did not answer in 300 ms");
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(s >= 0.29);
+	assert_true(s < 10.0);
+
+	/* Closing the listener ends the connect left behind; it cleans up
+	 * after itself (LSan checks at exit). */
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	const struct timespec pause = {0, 200000000L};
+	nanosleep(&pause, NULL);
+}
+
+/* Keepalive on a driver without it (test:///default): the handle works. */
+static void test_connect_no_keepalive_driver(void **state)
+{
+	(void)state;
+	const struct cp_libvirt_conn_opts o = {
+	        .keepalive_s = 1, .keepalive_count = 1, .open_timeout_ms = 5000};
+	char err[256];
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, &o, err, sizeof(err));
+	assert_non_null(lv);
+	enum cp_libvirt_dom_state st;
+	assert_int_equal(cp_libvirt_domain_state(lv, "test", &st), 0);
+	assert_int_equal(st, CP_LIBVIRT_DOM_RUNNING);
+	cp_libvirt_destroy(lv);
 }
 
 static void test_domain_state(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	enum cp_libvirt_dom_state st = CP_LIBVIRT_DOM_OTHER;
 	assert_int_equal(cp_libvirt_domain_state(lv, "test", &st), 0);
@@ -114,7 +175,7 @@ static struct cp_libvirt_migrate_opts good_opts(void)
 static void test_migrate_refused_early(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	struct cp_libvirt_migration *m = (void *)1;
 	struct cp_libvirt_migrate_opts o;
@@ -161,7 +222,7 @@ static void test_migrate_refused_early(void **state)
 static void test_migrate_domain_not_running(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	/* Our own connection to the same (per-process) test driver state. */
 	virConnectPtr c = virConnectOpen(TEST_URI);
@@ -194,7 +255,7 @@ static void test_migrate_domain_not_running(void **state)
 static void test_migrate_refused_by_driver(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	for (unsigned int parallel = 0; parallel <= 4; parallel += 4) {
 		struct cp_libvirt_migration *m = NULL;
@@ -237,7 +298,7 @@ static void test_migrate_refused_by_driver(void **state)
 static void test_abort_before_start(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	for (int round = 0; round < 5; round++) {
 		struct cp_libvirt_migration *m = NULL;
@@ -256,7 +317,7 @@ static void test_abort_before_start(void **state)
 static void test_migration_outlives_handle(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	struct cp_libvirt_migration *m = NULL;
 	struct cp_libvirt_migrate_opts o = good_opts();
@@ -397,7 +458,7 @@ static void test_tcg_loss_xml(void **state)
 static void test_domain_tcg_loss(void **state)
 {
 	(void)state;
-	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, 0);
+	struct cp_libvirt *lv = cp_libvirt_create(TEST_URI, NULL, NULL, 0);
 	assert_non_null(lv);
 	char why[512];
 	assert_int_equal(cp_libvirt_domain_tcg_loss(lv, "test", why, sizeof(why)), 0);
@@ -427,6 +488,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_connect),
 	        cmocka_unit_test(test_connect_errors),
+	        cmocka_unit_test(test_connect_unanswered),
+	        cmocka_unit_test(test_connect_no_keepalive_driver),
 	        cmocka_unit_test(test_domain_state),
 	        cmocka_unit_test(test_migrate_refused_early),
 	        cmocka_unit_test(test_migrate_domain_not_running),
