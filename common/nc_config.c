@@ -388,6 +388,34 @@ static int build_list(const struct nc_cfg_def *def, char *const *items, size_t n
 	return 0;
 }
 
+/* Whether @p s is well-formed UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF): values go out as JSON strings, which must be. */
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p++, n, min, cp;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, min = 0x80, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, min = 0x800, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, min = 0x10000, cp = c & 0x07;
+		else
+			return false;
+		for (unsigned i = 0; i < n; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
 /* Parse @p text (list items separated by ';') for @p def into @p out. */
 static int parse_text(const struct nc_cfg_def *def, const char *text, struct cfg_val *out, char *m,
                       size_t ml)
@@ -396,6 +424,10 @@ static int parse_text(const struct nc_cfg_def *def, const char *text, struct cfg
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (!utf8_ok(text)) {
+		msg(m, ml, "not valid UTF-8 text");
+		return -EINVAL;
+	}
 	switch (def->type) {
 	case NC_CFG_BOOL:
 		if (strcmp(text, "true") == 0) {

@@ -84,6 +84,7 @@ struct nc_cfg_def {
 	const char *const *choices; /**< enum: NULL-terminated list of allowed values */
 	bool runtime;               /**< may change with config.set while the process runs */
 	const char *help;           /**< one line for config.get and the docs */
+	bool secret; /**< a key: config.get tells only whether it is set, never the value */
 };
 
 /**

@@ -33,12 +33,24 @@ json_t *nc_config_value_json(const struct nc_config *cfg, const char *name)
 	return json_null();
 }
 
+/* A key's value as config.get and config.set show it: a secret only as
+ * whether it is set. */
+static json_t *shown_value(const struct nc_config *cfg, const struct nc_cfg_def *d)
+{
+	if (!d->secret)
+		return nc_config_value_json(cfg, d->name);
+	const char *v = d->type == NC_CFG_STR ? nc_config_get_str(cfg, d->name) : NULL;
+	return json_string(v != NULL && v[0] != '\0' ? "(set, not shown)" : "");
+}
+
 static json_t *describe(const struct nc_config *cfg, const struct nc_cfg_def *d)
 {
 	json_t *o = json_pack("{s:s, s:o, s:s, s:s, s:b, s:s}", "key", d->name, "value",
-	                      nc_config_value_json(cfg, d->name), "type", nc_cfg_type_name(d->type),
-	                      "default", d->defval ? d->defval : "", "runtime", d->runtime, "help",
+	                      shown_value(cfg, d), "type", nc_cfg_type_name(d->type), "default",
+	                      d->defval ? d->defval : "", "runtime", d->runtime, "help",
 	                      d->help ? d->help : "");
+	if (o != NULL && d->secret)
+		json_object_set_new(o, "secret", json_true());
 	if (d->type == NC_CFG_INT) {
 		json_object_set_new(o, "min", json_integer((json_int_t)d->min));
 		json_object_set_new(o, "max", json_integer((json_int_t)d->max));
@@ -119,22 +131,34 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 		snprintf(err, errlen, "config.set: unknown key '%.100s'", key);
 		return -EINVAL;
 	}
-	char *text = value_text(json_object_get(params, "value"));
+	const json_t *jv = json_object_get(params, "value");
+	size_t i;
+	const json_t *it;
+	if (json_is_array(jv))
+		json_array_foreach (jv, i, it) {
+			const char *item = json_string_value(it);
+			if (item != NULL && (item[0] == '\0' || strchr(item, ';') != NULL)) {
+				snprintf(err, errlen,
+				         "config.set: list item %zu is empty or holds a ';'", i);
+				return -EINVAL;
+			}
+		}
+	char *text = value_text(jv);
 	if (text == NULL) {
 		snprintf(err, errlen,
 		         "config.set: 'value' must be a string, integer, boolean or list of "
 		         "strings");
 		return -EINVAL;
 	}
-	json_t *old = nc_config_value_json(cfg, key);
+	json_t *old = shown_value(cfg, d);
 	int rc = nc_config_set(cfg, key, text, true, err, errlen);
 	free(text);
 	if (rc != 0) {
 		json_decref(old);
 		return rc == -ENOENT ? -EINVAL : rc;
 	}
-	*result = json_pack("{s:s, s:o, s:o}", "key", key, "value", nc_config_value_json(cfg, key),
-	                    "previous", old);
+	*result = json_pack("{s:s, s:o, s:o}", "key", key, "value", shown_value(cfg, d), "previous",
+	                    old);
 	return 0;
 }
 

@@ -19,21 +19,23 @@
 #include <cmocka.h>
 
 #include "nc_config.h"
+#include "nc_config_ctl.h"
 #include "nc_log.h"
 
 static const char *const modes[] = {"precopy", "postcopy", "hybrid", NULL};
 
 /* clang-format off */
 static const struct nc_cfg_def defs[] = {
-	{"log.verbose", NC_CFG_BOOL, 0, 0, "false", NULL, true, "verbose logging"},
-	{"log.file", NC_CFG_STR, 0, 0, "", NULL, true, "log file, empty: stderr"},
-	{"dataplane.workers", NC_CFG_INT, 1, 64, "4", NULL, false, "worker threads"},
-	{"dataplane.lcores", NC_CFG_STRLIST, 1, 3, "0;1", NULL, false, "lcores"},
-	{"dataplane.offset", NC_CFG_INT, INT64_MIN, INT64_MAX, "0", NULL, false, "any int64"},
-	{"node.name", NC_CFG_STR, 1, 8, "nova", NULL, false, "node name"},
-	{"migration.mode", NC_CFG_ENUM, 0, 0, "precopy", modes, true, "migration mode"},
-	{"migration.bandwidth", NC_CFG_INT, 0, 100000, "1000", NULL, true, "MB/s"},
-	{"migration.peers", NC_CFG_STRLIST, 0, 0, "", NULL, true, "peer addresses"},
+	{"log.verbose", NC_CFG_BOOL, 0, 0, "false", NULL, true, "verbose logging", false},
+	{"log.file", NC_CFG_STR, 0, 0, "", NULL, true, "log file, empty: stderr", false},
+	{"dataplane.workers", NC_CFG_INT, 1, 64, "4", NULL, false, "worker threads", false},
+	{"dataplane.lcores", NC_CFG_STRLIST, 1, 3, "0;1", NULL, false, "lcores", false},
+	{"dataplane.offset", NC_CFG_INT, INT64_MIN, INT64_MAX, "0", NULL, false, "any int64", false},
+	{"node.name", NC_CFG_STR, 1, 8, "nova", NULL, false, "node name", false},
+	{"migration.mode", NC_CFG_ENUM, 0, 0, "precopy", modes, true, "migration mode", false},
+	{"migration.bandwidth", NC_CFG_INT, 0, 100000, "1000", NULL, true, "MB/s", false},
+	{"migration.peers", NC_CFG_STRLIST, 0, 0, "", NULL, true, "peer addresses", false},
+	{"node.key", NC_CFG_STR, 0, 64, "", NULL, false, "a secret", true},
 };
 /* clang-format on */
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
@@ -129,18 +131,108 @@ static void test_defaults(void **state)
 	assert_string_equal(nc_cfg_type_name(NC_CFG_STR), "string");
 }
 
+/* One request through config.get / config.set; the reply (new reference). */
+static json_t *ctl_call(struct nc_ctl *ctl, const char *line)
+{
+	json_t *r = nc_ctl_handle_line(ctl, line, strlen(line));
+	assert_non_null(r);
+	return r;
+}
+
+/* config.get never shows a secret key's value, only whether it is set. */
+static void test_ctl_secret_hidden(void **state)
+{
+	struct fixture *f = *state;
+	struct nc_ctl *ctl = nc_ctl_create("/tmp/nc-test-config-ctl.sock");
+	assert_non_null(ctl);
+	assert_int_equal(nc_config_ctl_register(ctl, f->cfg), 0);
+	char err[256];
+	json_t *r =
+	        ctl_call(ctl, "{\"method\": \"config.get\", \"params\": {\"key\": \"node.key\"}}");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(r, "result"), "value")), "");
+	json_decref(r);
+	assert_int_equal(
+	        nc_config_set(f->cfg, "node.key", "0123456789abcdefXYZ", false, err, sizeof(err)),
+	        0);
+	r = ctl_call(ctl, "{\"method\": \"config.get\", \"params\": {\"key\": \"node.key\"}}");
+	json_t *res = json_object_get(r, "result");
+	assert_string_equal(json_string_value(json_object_get(res, "value")), "(set, not shown)");
+	assert_true(json_is_true(json_object_get(res, "secret")));
+	char *text = json_dumps(r, 0);
+	assert_null(strstr(text, "XYZ"));
+	free(text);
+	json_decref(r);
+	/* nor in the list of all keys */
+	r = ctl_call(ctl, "{\"method\": \"config.get\"}");
+	text = json_dumps(r, 0);
+	assert_non_null(strstr(text, "node.key"));
+	assert_null(strstr(text, "XYZ"));
+	free(text);
+	json_decref(r);
+	/* an ordinary key still shows its value */
+	r = ctl_call(ctl, "{\"method\": \"config.get\", \"params\": {\"key\": \"node.name\"}}");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(r, "result"), "value")), "nova");
+	json_decref(r);
+	nc_ctl_destroy(ctl);
+}
+
+/* Text that is not UTF-8 is refused (values go out as JSON strings); so
+ * are list items config.set could not keep apart. */
+static void test_not_utf8_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	const char *bad[] = {"h\xff", "h\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(nc_config_set(f->cfg, "log.file", bad[i], true, err, sizeof(err)),
+		                 -EINVAL);
+		assert_non_null(strstr(err, "not valid UTF-8"));
+		assert_string_equal(nc_config_get_str(f->cfg, "log.file"), "");
+	}
+	assert_int_equal(nc_config_set(f->cfg, "migration.peers", "a;\xfe", true, err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(nc_config_set(f->cfg, "log.file", "/var/log/caf\xc3\xa9-\xf0\x9f\x98\x80",
+	                               true, err, sizeof(err)),
+	                 0);
+
+	struct nc_ctl *ctl = nc_ctl_create("/tmp/nc-test-config-ctl.sock");
+	assert_non_null(ctl);
+	assert_int_equal(nc_config_ctl_register(ctl, f->cfg), 0);
+	json_t *r = ctl_call(ctl, "{\"method\": \"config.set\", \"params\": {\"key\": "
+	                          "\"migration.peers\", \"value\": [\"a;b\"]}}");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	assert_non_null(
+	        strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	               "holds a ';'"));
+	json_decref(r);
+	r = ctl_call(ctl, "{\"method\": \"config.set\", \"params\": {\"key\": "
+	                  "\"migration.peers\", \"value\": [\"a\", \"\"]}}");
+	assert_false(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	r = ctl_call(ctl, "{\"method\": \"config.set\", \"params\": {\"key\": "
+	                  "\"migration.peers\", \"value\": [\"a\", \"b\"]}}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	const char *const *items;
+	assert_int_equal(nc_config_get_list(f->cfg, "migration.peers", &items), 2);
+	nc_ctl_destroy(ctl);
+}
+
 static void test_create_bad_default(void **state)
 {
 	(void)state;
 	static const struct nc_cfg_def bad[] = {
-	        {"a.n", NC_CFG_INT, 1, 10, "11", NULL, false, ""},
+	        {"a.n", NC_CFG_INT, 1, 10, "11", NULL, false, "", false},
 	};
 	static const struct nc_cfg_def noname[] = {
-	        {"nodot", NC_CFG_BOOL, 0, 0, "true", NULL, false, ""},
+	        {"nodot", NC_CFG_BOOL, 0, 0, "true", NULL, false, "", false},
 	};
 	static const struct nc_cfg_def twice[] = {
-	        {"a.b", NC_CFG_BOOL, 0, 0, "true", NULL, false, ""},
-	        {"a.b", NC_CFG_BOOL, 0, 0, "true", NULL, false, ""},
+	        {"a.b", NC_CFG_BOOL, 0, 0, "true", NULL, false, "", false},
+	        {"a.b", NC_CFG_BOOL, 0, 0, "true", NULL, false, "", false},
 	};
 	/* Each logs one error line naming the key. */
 	errno = 0;
@@ -774,6 +866,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_load_string_name, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_getter_misuse_aborts, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_garbage_is_refused_cleanly, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_ctl_secret_hidden, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_not_utf8_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
