@@ -55,6 +55,11 @@ int cp_session_register_peer(struct nc_ctl *ctl, struct cp *cp);
 /** Is the dataplane attached, ready and its heartbeat under 5 s old? */
 bool cp_dplink_alive(const struct cp_dplink *l);
 
+/* How long a living dataplane may go without a heartbeat before health and
+ * cp_dplink_alive() call it failed: 2 s was seen passed mid-migration on a
+ * loaded machine (2 vCPUs, two TCG guests), failing a healthy migration. */
+#define CP_DPLINK_SILENT_MS 5000
+
 /** Why cp_dplink_alive() says what it says, in words, into @p buf. */
 void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len);
 

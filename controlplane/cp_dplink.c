@@ -373,7 +373,7 @@ static enum nc_health dplink_health(void *arg, char *msg, size_t msglen)
 		         s->state == NC_DP_STOPPING ? "stopping" : "booting");
 		return NC_HEALTH_FAILED;
 	}
-	if (age > 2000) {
+	if (age >= CP_DPLINK_SILENT_MS) {
 		snprintf(msg, msglen, "dataplane pid %u silent for %llu ms", s->dp_pid,
 		         (unsigned long long)age);
 		return NC_HEALTH_FAILED;
@@ -440,10 +440,9 @@ bool cp_dplink_alive(const struct cp_dplink *l)
 		return false;
 	if (pid_gone(l->dp_pid))
 		return false;
-	/* A dead dataplane is caught above at once. A living one may be silent
-	 * for a while on a loaded machine: 2 s was seen passed mid-migration
-	 * (2 vCPUs, two TCG guests), failing a healthy migration. */
-	return nc_heartbeat_age_ns(s) < 5000000000ull;
+	/* A dead dataplane is caught above at once; a living one may be silent
+	 * for a while (CP_DPLINK_SILENT_MS). */
+	return nc_heartbeat_age_ns(s) < CP_DPLINK_SILENT_MS * 1000000ull;
 }
 
 void cp_dplink_why(const struct cp_dplink *l, char *buf, size_t len)

@@ -38,9 +38,14 @@ static int wait_for_dataplane(struct cp *cp)
 	char why[256] = "";
 	NC_LOG(NOTICE, "waiting for the next dataplane (its control socket in %s)",
 	       nc_config_get_str(cp->cfg, "runtime.dir"));
+	char said[256] = "";
 	for (;;) {
 		if (cp_dataplane_ready(cp, why, sizeof(why)) == 0)
 			return 0;
+		if (strcmp(why, said) != 0) { /* each new reason once */
+			NC_LOG(INFO, "no dataplane yet: %s", why);
+			snprintf(said, sizeof(said), "%s", why);
+		}
 		struct timespec ts = {.tv_nsec = 200000000};
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig > 0) {

@@ -95,6 +95,8 @@ dataplane:
 controlplane:
   dp_timeout_ms: 2000
   attach_retries: 3
+amst:
+  psk: skeleton-secret-0123456789
 EOF
 
 echo "# bad configurations: clear errors, exit 2, nothing started"
@@ -199,6 +201,20 @@ big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 expect "oversized request" 1 ctl raw "$big"
 contains "too_large" '"code":"too_large"'
 expect "usage error exit code" 2 ctl frobnicate
+expect "a rate of nan is a usage error" 2 ctl session set s1 nan
+contains "the rate error says why" "RATE_MBPS must be a number"
+expect "a rate of inf is a usage error" 2 ctl session open s1 send 10.0.0.2 unix:/tmp/q inf
+expect "config.get hides amst.psk" 0 ctl config get amst.psk
+contains "amst.psk shown as set, not its value" "(set, not shown)"
+lacks() { # lacks DESCRIPTION NEEDLE: $out must not contain NEEDLE
+	if grep -qF -- "$2" <<<"$out"; then
+		not_ok "$1: '$2' in:"; echo "$out" | sed 's/^/#   /'
+	else ok "$1"; fi
+}
+lacks "the key itself is not in the answer" skeleton-secret
+expect "config.get of all keys" 0 ctl --dp --json config get
+contains "... amst.psk listed" '"amst.psk"'
+lacks "... without its value" skeleton-secret
 expect "no socket exit code" 3 "$CTL" --socket "$work/none.sock" status
 alive "novacron-dp" "$dp_pid"
 alive "novacron-cp" "$cp_pid"

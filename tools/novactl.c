@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,8 +227,10 @@ static int parse_rate(const char *text, double *out)
 {
 	char *end;
 	double r = strtod(text, &end);
-	if (*text == '\0' || *end != '\0' || r < 0) {
-		fprintf(stderr, "novactl: RATE_MBPS must be a number >= 0, got '%s'\n", text);
+	/* NaN, infinities and overflow cannot go into JSON */
+	if (*text == '\0' || *end != '\0' || !isfinite(r) || r < 0 || r > 1e9) {
+		fprintf(stderr, "novactl: RATE_MBPS must be a number from 0 to 1e9, got '%s'\n",
+		        text);
 		return -1;
 	}
 	*out = r;
