@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 10u
+#define NC_ABI_VERSION 11u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -101,7 +101,15 @@ struct nc_msg {
 	int32_t status;     /**< replies: 0 or a negative errno */
 	uint64_t seq;       /**< set by the sender of a command, echoed in its reply */
 	uint64_t t_send_ns; /**< CLOCK_MONOTONIC of the sender */
-	uint64_t t_dp_ns;   /**< CLOCK_MONOTONIC when the dataplane handled it */
+	union {
+		/** Replies: CLOCK_MONOTONIC when the dataplane handled it. */
+		uint64_t t_dp_ns;
+		/** Commands: CLOCK_MONOTONIC after which the sender no longer waits
+		 * for the reply; the dataplane then refuses the command
+		 * (-ETIMEDOUT) instead of doing it behind the sender's back.
+		 * 0: none. */
+		uint64_t deadline_ns;
+	};
 	union {
 		struct {
 			char key[NC_MSG_KEY_LEN];

@@ -60,6 +60,9 @@ struct cp_dplink {
 
 static bool pid_gone(uint32_t pid);
 
+/* How much longer than its deadline a command's reply is waited for. */
+#define DEADLINE_GRACE_MS 500ull
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -106,6 +109,7 @@ int cp_dplink_request(struct cp_dplink *l, struct nc_msg *req, struct nc_msg *re
 	}
 	req->seq = ++l->next_seq;
 	req->t_send_ns = now_ns();
+	req->deadline_ns = req->t_send_ns + (uint64_t)timeout_ms * 1000000ull;
 	*w = (struct waiter){.seq = req->seq};
 	/* The command ring is multi-producer: no lock needed, but we hold it anyway. */
 	if (rte_ring_mp_enqueue_elem(l->cmd, req, sizeof(*req)) != 0) {
@@ -116,7 +120,9 @@ int cp_dplink_request(struct cp_dplink *l, struct nc_msg *req, struct nc_msg *re
 	l->sent++;
 	pthread_mutex_unlock(&l->lock);
 
-	uint64_t deadline = req->t_send_ns + (uint64_t)timeout_ms * 1000000ull;
+	/* The dataplane acts on a command only before its deadline; one it took
+	 * up just in time still gets its answer here. */
+	uint64_t deadline = req->deadline_ns + DEADLINE_GRACE_MS * 1000000ull;
 	unsigned backoff_us = 10;
 	int rc = -ETIMEDOUT;
 	for (;;) {
@@ -212,7 +218,8 @@ static int apply_forward(const struct nc_cfg_def *def, const struct nc_cfg_value
 		snprintf(req.u.kv.value, sizeof(req.u.kv.value), "%s", v->u.s);
 	int rc = cp_dplink_request(l, &req, &rep, timeout_ms(l));
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: dataplane did not answer: %s", def->name, strerror(-rc));
+		snprintf(err, errlen, "the dataplane did not answer (%s); nothing changed",
+		         strerror(-rc));
 		return rc;
 	}
 	if (rep.status != 0) {

@@ -91,6 +91,20 @@ static void reply(struct dp *dp, struct nc_msg *m)
 static void handle(struct dp *dp, struct nc_msg *m)
 {
 	char err[NC_MSG_TEXT_LEN];
+	if (m->type != NC_MSG_PING && m->deadline_ns != 0 && dp_now_ns() > m->deadline_ns) {
+		/* Its sender has given up and reported it failed: doing it now
+		 * would leave the two processes disagreeing. */
+		dp->stats->cmd_errors++;
+		NC_LOG_RL(WARN, "command %u (seq %llu) came %llu ms after its deadline: not done",
+		          m->type, (unsigned long long)m->seq,
+		          (unsigned long long)((dp_now_ns() - m->deadline_ns) / 1000000));
+		snprintf(err, sizeof(err), "the control plane gave up waiting: not done");
+		m->type = NC_MSG_ERROR;
+		m->status = -ETIMEDOUT;
+		memcpy(m->u.text, err, sizeof(err));
+		reply(dp, m);
+		return;
+	}
 	switch (m->type) {
 	case NC_MSG_PING:
 		m->type = NC_MSG_PONG;

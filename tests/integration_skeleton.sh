@@ -181,6 +181,17 @@ expect "unknown key refused" 1 ctl config set no.such 1
 expect "bad enum refused" 1 ctl config set dataplane.poll_mode maybe
 expect "value kept after refusals" 0 ctl --dp --json status
 contains "dataplane still adaptive" "\"poll_mode\": \"adaptive\""
+# A command the control plane gave up on (the dataplane stopped) must not
+# be done when the dataplane goes on: both would then disagree.
+kill -STOP "$dp_pid"
+expect "config.set while the dataplane is stopped fails" 1 ctl config set dataplane.poll_mode busy
+contains "... the dataplane did not answer, nothing changed" "did not answer"
+kill -CONT "$dp_pid"
+sleep 0.5
+expect "dp status after it went on" 0 ctl --dp --json status
+contains "the stopped dataplane did not take the late command" "\"poll_mode\": \"adaptive\""
+expect "the control plane agrees" 0 ctl --json config get dataplane.poll_mode
+contains "... adaptive there too" "\"value\": \"adaptive\""
 
 echo "# bad requests: JSON errors, processes stay up"
 expect "not JSON" 1 ctl raw 'hello there'
