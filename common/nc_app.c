@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ struct nc_app {
 	_Atomic int state;
 	struct timespec t0;
 	sigset_t sigs;
+	_Atomic int sig; /* the stop signal taken, 0 none yet */
 	int (*status_fn)(json_t *status, void *arg);
 	void *status_arg;
 };
@@ -373,6 +375,26 @@ static enum nc_health ctl_health(void *arg, char *msg, size_t msglen)
 	return NC_HEALTH_OK;
 }
 
+/* Waits for SIGTERM or SIGINT (blocked in every thread: it comes here).
+ * During the boot it also aborts the boot: nc_init_shutdown waits for the
+ * boot to end, then stops what came up. */
+static void *signal_watch(void *arg)
+{
+	struct nc_app *app = arg;
+	int sig = 0;
+	while (sigwait(&app->sigs, &sig) != 0)
+		;
+	if (atomic_load(&app->state) == NC_APP_BOOTING) {
+		NC_LOG(NOTICE, "signal %d (%s) during the boot: stopping it", sig, strsignal(sig));
+		atomic_store(&app->sig, sig);
+		nc_init_shutdown(app->init);
+	} else {
+		NC_LOG(NOTICE, "signal %d (%s): shutting down", sig, strsignal(sig));
+		atomic_store(&app->sig, sig);
+	}
+	return NULL;
+}
+
 int nc_app_run(struct nc_app *app)
 {
 	static const char *const ctl_deps[] = {"runtime", NULL};
@@ -410,23 +432,33 @@ int nc_app_run(struct nc_app *app)
 		return 1;
 	}
 	NC_LOG(NOTICE, "booting (pid %d)", (int)getpid());
-	int rc = nc_init_start(app->init, err, sizeof(err));
-	if (rc != 0) {
-		NC_LOG(ERR, "boot failed: %s", err);
-		fprintf(stderr, "novacron-%s: boot failed: %s\n", app->ident, err);
+	/* The stop signals are taken by a thread of their own from now on, so
+	 * that one arriving during the boot (which may wait on a dataplane or
+	 * retry for seconds) aborts it instead of waiting for its end. */
+	pthread_t watcher;
+	int prc = pthread_create(&watcher, NULL, signal_watch, app);
+	if (prc != 0) {
+		NC_LOG(ERR, "cannot start the signal thread: %s", strerror(prc));
 		return 1;
 	}
-	atomic_store(&app->state, NC_APP_READY);
-	enum nc_health h = nc_init_health(app->init);
-	NC_LOG(NOTICE, "ready in %.1f ms (%s), control socket %s", nc_app_uptime_ms(app),
-	       nc_health_name(h), nc_ctl_path(app->ctl));
-
-	int sig = 0;
-	while (sigwait(&app->sigs, &sig) != 0)
-		;
-	NC_LOG(NOTICE, "signal %d (%s): shutting down", sig, strsignal(sig));
+	int rc = nc_init_start(app->init, err, sizeof(err));
+	if (rc != 0 && atomic_load(&app->sig) == 0) {
+		NC_LOG(ERR, "boot failed: %s", err);
+		fprintf(stderr, "novacron-%s: boot failed: %s\n", app->ident, err);
+		/* the watcher waits for a signal that is not coming */
+		pthread_kill(watcher, SIGTERM);
+		pthread_join(watcher, NULL);
+		return 1;
+	}
+	if (rc == 0) {
+		atomic_store(&app->state, NC_APP_READY);
+		enum nc_health h = nc_init_health(app->init);
+		NC_LOG(NOTICE, "ready in %.1f ms (%s), control socket %s", nc_app_uptime_ms(app),
+		       nc_health_name(h), nc_ctl_path(app->ctl));
+	}
+	pthread_join(watcher, NULL);
 	atomic_store(&app->state, NC_APP_STOPPING);
-	nc_init_shutdown(app->init);
+	nc_init_shutdown(app->init); /* idempotent: the watcher may have begun it */
 	NC_LOG(NOTICE, "stopped");
 	return 0;
 }

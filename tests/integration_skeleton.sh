@@ -314,6 +314,23 @@ rc=$?
 cp_pid=
 [ "$rc" -eq 0 ] && ok "and exits 0 on SIGTERM" || not_ok "it exited $rc"
 
+echo "# a control plane still booting (no dataplane to attach to) stops on SIGTERM at once"
+"$CP" --config "$cfg" --set controlplane.attach_retries=30 >"$work/cp4.log" 2>&1 &
+cp_pid=$!
+in_log "$work/cp4.log" "booting" 10 && ok "it boots" || not_ok "it does not boot"
+sleep 1
+t0=$(date +%s.%N)
+kill -TERM "$cp_pid"
+wait "$cp_pid"
+rc=$?
+t1=$(date +%s.%N)
+cp_pid=
+[ "$rc" -eq 0 ] && ok "it exits 0" || { not_ok "it exited $rc"; sed 's/^/#   /' "$work/cp4.log"; }
+awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 4) }' &&
+	ok "within $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s of the signal (< 4; 30 attach retries take ~30 s)" ||
+	not_ok "it took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+grep -q "during the boot" "$work/cp4.log" && ok "it logged the stop during the boot" || not_ok "no stop logged"
+
 echo "1..$checks"
 echo "$((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
