@@ -253,6 +253,7 @@ struct nc_session_shm {
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
+	uint64_t host_dropped;   /**< send: bytes for connections that had closed, dropped */
 	uint32_t flags; /**< NC_SESS_REQ_* it was opened with (receive: + HDE if the peer codes),
 	                   NC_SESS_F_* */
 	uint32_t unsent_ms; /**< send: the unsent limit now (session.set may change it; 0: none) */

@@ -353,6 +353,7 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "digest", json_boolean((s->flags & NC_SESS_REQ_DIGEST) != 0));
 	json_object_set_new(o, "connect_failed", json_integer((json_int_t)s->connect_failed));
 	json_object_set_new(o, "host_errors", json_integer((json_int_t)s->host_errors));
+	json_object_set_new(o, "host_dropped", json_integer((json_int_t)s->host_dropped));
 	json_object_set_new(o, "dataplane_alive", json_boolean(cp_dplink_alive(cp->link)));
 	if (s->flags & NC_SESS_REQ_HDE)
 		json_object_set_new(o, "hde", hde_json(&s->hde));

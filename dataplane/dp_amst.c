@@ -960,6 +960,7 @@ static void publish_session(struct nc_session_shm *o, const struct dp_amst_sess 
 		dp_host_sess_get_stats(s->host, &hst);
 		o->connect_failed = hst.connect_failed;
 		o->host_errors = hst.host_errors;
+		o->host_dropped = hst.dropped;
 		publish_hde(&o->hde, s->host, s->role == NC_ROLE_SEND);
 	}
 	struct dp_host_stream_stats hs[NC_MAX_SESSION_STREAMS];

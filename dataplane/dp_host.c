@@ -71,6 +71,7 @@ struct hstream {
 	bool host_eof;      /* the socket said EOF; the stream has its FIN */
 	bool amst_fin;      /* every byte to the peer's FIN was read from AMST */
 	bool wr_shut;       /* shutdown(SHUT_WR) done */
+	bool host_gone;     /* sending side: closed with our bytes unread; peer's are dropped */
 	bool amst_readable; /* AMST may have bytes for us */
 	bool room_blocked;  /* the stream had no room: out of EPOLLIN until it has */
 	bool out_more;      /* stopped by the budget with bytes still in AMST */
@@ -507,7 +508,9 @@ static void st_close_fd(struct hstream *t, bool abortive)
 	st_free_bounce(t);
 }
 
-/* End the stream abortively; reset it on AMST with @p code unless 0. */
+/* End the stream abortively; reset it on AMST with @p code unless 0. A
+ * stream reset, or cut by a session that failed, has no digest: what it
+ * had may not be what the other end got. */
 static void st_abort(struct hstream *t, uint32_t code)
 {
 	struct dp_host_sess *s = t->s;
@@ -516,6 +519,48 @@ static void st_abort(struct hstream *t, uint32_t code)
 	st_close_fd(t, true);
 	t->state = HS_RESET;
 	t->reset = true;
+	if (code != 0 || s->end_code != 0) {
+		t->digest_done = false;
+		if (t->md != NULL) {
+			XXH3_freeState(t->md);
+			t->md = NULL;
+		}
+	}
+}
+
+/* The session ends under an open stream. One that handed the host every byte
+ * to the peer's FIN, and shut its write side, is closed gracefully: an RST
+ * (a TCP abortive close) would drop what the host's socket still holds for
+ * the host. What the host still sends is read and dropped first (a close
+ * with bytes unread is an RST too). Any other is ended abortively. */
+static void st_end(struct hstream *t, uint32_t code)
+{
+	if (t->state == HS_OPEN && t->wr_shut && t->b_len == 0 && t->fd >= 0 &&
+	    t->s->end_code == 0) {
+		char sink[4096];
+		for (int i = 0; i < 64 && recv(t->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+			;
+		st_close_fd(t, false);
+		t->state = HS_CLOSED;
+		return;
+	}
+	st_abort(t, code);
+}
+
+/* Sending side: the host closed its connection with bytes of ours unread (a
+ * read says ECONNRESET, after every byte it sent; so does its error once it
+ * had said EOF). Its direction is complete: its bytes go on to the peer, to
+ * the FIN. What the peer still sends it cannot be delivered and is dropped,
+ * as the host's close dropped what it had not read. */
+static void st_host_closed(struct hstream *t)
+{
+	if (t->host_gone)
+		return;
+	t->host_gone = true;
+	NC_LOG_RL(NOTICE,
+	          "%s stream %u: the connection closed with bytes for it unread; its own bytes "
+	          "go on, what comes back for it is dropped",
+	          t->s->addr_text, t->id);
 }
 
 static void st_host_error(struct hstream *t, int err, const char *what)
@@ -804,6 +849,10 @@ static long st_pull_hde(struct hstream *t)
 		bool idle = false;
 		if (t->cin_len == 0 && !t->host_eof) {
 			ssize_t n = recv(t->fd, t->cin, DP_HOST_BOUNCE, MSG_DONTWAIT);
+			if (n < 0 && errno == ECONNRESET) {
+				st_host_closed(t); /* the sending side's encoder */
+				n = 0;
+			}
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
@@ -903,6 +952,24 @@ static void st_consumed(struct hstream *t, const uint8_t *p, size_t n)
 	s->stats.from_amst += n;
 }
 
+/* AMST -> nowhere, for a host that is gone (st_host_closed). */
+static long st_drop(struct hstream *t)
+{
+	long moved = 0, n;
+	const uint8_t *p;
+	bool fin;
+	while ((n = st_peek(t, moved, &p, &fin)) > 0) {
+		(void)amst_stream_consume(t->s->c, t->id, (size_t)n);
+		t->s->stats.dropped += (uint64_t)n;
+		moved += n;
+		if (fin)
+			t->amst_fin = true;
+	}
+	if (t->amst_fin)
+		t->wr_shut = true; /* nothing to shut: the connection is closed */
+	return moved;
+}
+
 /* Test streams (DP_HOST_TEST): what AMST delivers must be the pattern at its
  * offset; it is checked where it lies and dropped. */
 static long st_sink(struct hstream *t)
@@ -991,6 +1058,8 @@ static long st_push(struct hstream *t)
 	t->sock_full = false;
 	if (is_test(s))
 		return st_sink(t);
+	if (t->host_gone)
+		return st_drop(t);
 	if (!s->codec.on || s->sending) {
 		moved = st_push_plain(t);
 		if (t->state != HS_OPEN)
@@ -1120,8 +1189,12 @@ static long st_pull(struct hstream *t)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			st_host_error(t, errno, "read");
-			return moved;
+			if (errno != ECONNRESET || !s->sending) {
+				st_host_error(t, errno, "read");
+				return moved;
+			}
+			st_host_closed(t);
+			n = 0;
 		}
 		if (n == 0) {
 			(void)amst_stream_finish(s->c, t->id);
@@ -1594,8 +1667,8 @@ static void sess_end(struct dp_host_sess *s, uint32_t code)
 	for (uint32_t id = 0; id < s->st_hi; id++) {
 		struct hstream *t = &s->st[id];
 		if (t->state == HS_WAITING || t->state == HS_CONNECTING || t->state == HS_OPEN) {
-			st_abort(t, 0);
-			aborted++;
+			st_end(t, 0);
+			aborted += t->state == HS_RESET;
 		}
 	}
 	if (code != 0 || aborted != 0)
@@ -1796,7 +1869,11 @@ static long st_on_epoll(struct hstream *t, uint32_t events)
 			/* Waiting for nothing: an error ends the stream now; a hang-up
 			 * waits until the stream can take its bytes or has some for it. */
 			int e = sock_error(t->fd);
-			if (e != 0) {
+			if (e == ECONNRESET && t->s->sending && t->host_eof) {
+				/* after its EOF: what it sent is all in the stream */
+				st_host_closed(t);
+				return 1 + st_work(t, W_PUSH);
+			} else if (e != 0) {
 				st_host_error(t, e, "connection");
 			} else {
 				t->parked = true;
@@ -1857,7 +1934,7 @@ void dp_host_sess_destroy(struct dp_host_sess *s)
 		if (t->state == HS_FREE)
 			continue;
 		if (t->state == HS_WAITING || t->state == HS_CONNECTING || t->state == HS_OPEN)
-			st_abort(t, live ? DP_HOST_RESET_GONE : 0);
+			st_end(t, live ? DP_HOST_RESET_GONE : 0);
 		st_free_bounce(t);
 	}
 	sess_unlink(s);

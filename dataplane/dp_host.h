@@ -296,12 +296,15 @@ struct dp_host_sess_stats {
 	uint64_t unexpected;     /**< streams opened by the wrong side, reset */
 	uint64_t to_amst;        /**< bytes, all streams */
 	uint64_t from_amst;      /**< bytes, all streams */
-	uint64_t buffered;       /**< bytes in bounce buffers now */
-	uint64_t buffered_max;   /**< the most one stream's bounce buffer ever held */
-	uint32_t streams_open;   /**< streams with a socket open or connecting now */
-	bool listening;          /**< a listening socket is open */
-	bool ended;              /**< the session closed (or is closing): no more traffic */
-	uint32_t end_code;       /**< its close code when ended (0: clean) */
+	/** sending side: bytes the peer sent for a connection that had closed
+	 * with bytes of ours unread (its own bytes all went on), dropped */
+	uint64_t dropped;
+	uint64_t buffered;     /**< bytes in bounce buffers now */
+	uint64_t buffered_max; /**< the most one stream's bounce buffer ever held */
+	uint32_t streams_open; /**< streams with a socket open or connecting now */
+	bool listening;        /**< a listening socket is open */
+	bool ended;            /**< the session closed (or is closing): no more traffic */
+	uint32_t end_code;     /**< its close code when ended (0: clean) */
 };
 
 void dp_host_sess_get_stats(const struct dp_host_sess *s, struct dp_host_sess_stats *st);

@@ -1348,17 +1348,104 @@ static void test_stream_limit(void **state)
 	rig_fini(&r);
 }
 
+/* Every byte reached the destination's TCP socket (the receiving digest is
+ * final) and the session then closes cleanly: the destination still reads
+ * all of it and an EOF, not an RST that drops what its socket held. */
+static void test_clean_close_keeps_delivered(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const uint64_t n = 16 * MIB;
+	rig_init(&r, "tcp", "tcp", true);
+	r.digest = true;
+	dp_host_sess_set_digest(r.ss, true);
+	struct ep *c = rig_client(&r, 1, n);
+	c->shut_when_sent = true;
+	RUN_UNTIL(&r, r.nde == 1, 10);
+	struct ep *d = &r.de[0];
+	d->read_paused = true;
+	bool found;
+	uint64_t dl = now_ns() + 30000000000ull;
+	while (!stream_of(r.sr, 0, &found).digest_done && now_ns() < dl) {
+		rig_step(&r);
+		if (d->received < n - 1 * MIB) { /* read slowly until near the end */
+			d->read_paused = false;
+			ep_step(d);
+			d->read_paused = true;
+		}
+	}
+	assert_true(stream_of(r.sr, 0, &found).digest_done);
+	assert_true(d->received < n); /* the rest waits in its socket */
+	RUN_UNTIL(&r, amst_conn_all_acked(r.cs), 10);
+	amst_conn_close(r.cs, AMST_CLOSE_OK, "migration completed", now_ns());
+	RUN_UNTIL(&r, r.closed_r, 10);
+	d->read_paused = false;
+	RUN_UNTIL(&r, ep_ended(d), 10);
+	assert_int_equal(d->err, 0);
+	assert_int_equal(d->received, n);
+	/* closed, not reset: its digest stands */
+	struct dp_host_stream_stats b = stream_of(r.sr, 0, &found);
+	assert_false(b.reset);
+	assert_true(b.digest_done);
+	rig_fini(&r);
+}
+
+/* The source writes everything, then closes with a reply it never read in
+ * its socket (a read then says ECONNRESET, not EOF): its bytes all reach the
+ * destination with an EOF; the reply is dropped and counted. */
+static void test_source_closes_reply_unread(void **state)
+{
+	(void)state;
+	static struct rig r;
+	const uint64_t n = 8 * MIB;
+	rig_init(&r, "unix", "tcp", true);
+	r.de_send = 1000;
+	r.de_may_send = true;
+	struct ep *c = rig_client(&r, 1, n);
+	c->read_paused = true; /* never reads the reply */
+	int big = 16 << 20;
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+	RUN_UNTIL(&r, r.nde == 1, 10);
+	struct ep *d = &r.de[0];
+	d->read_paused = true;
+	RUN_UNTIL(&r, c->sent == n, 20);
+	run_for(&r, 100); /* the reply reaches the source's socket */
+	ep_close(c);      /* all written, reply unread */
+	run_for(&r, 200);
+	d->read_paused = false;
+	RUN_UNTIL(&r, ep_ended(d), 30);
+	assert_int_equal(d->err, 0);
+	assert_int_equal(d->received, n);
+	assert_int_equal(d->mismatches, 0);
+	struct dp_host_sess_stats st = sess_stats(r.ss);
+	assert_int_equal(st.host_errors, 0);
+	rig_fini(&r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, reset_opts, remove_tmp_dir)
-	        T(test_addr_parse),    T(test_test_streams),        T(test_test_sink_refuses),
-	        T(test_stale_socket),  T(test_unix_both_ways),      T(test_multifd_order),
-	        T(test_backpressure),  T(test_backpressure_hangup), T(test_destination_refuses),
-	        T(test_source_reset),  T(test_destination_reset),   T(test_session_error),
-	        T(test_tcp_both_ways), T(test_stream_limit),        T(test_digests),
-	        T(test_hde_codec),     T(test_hde_cache_refused),
+	        T(test_addr_parse),
+	        T(test_test_streams),
+	        T(test_test_sink_refuses),
+	        T(test_stale_socket),
+	        T(test_unix_both_ways),
+	        T(test_multifd_order),
+	        T(test_backpressure),
+	        T(test_backpressure_hangup),
+	        T(test_destination_refuses),
+	        T(test_source_reset),
+	        T(test_destination_reset),
+	        T(test_session_error),
+	        T(test_tcp_both_ways),
+	        T(test_stream_limit),
+	        T(test_digests),
+	        T(test_hde_codec),
+	        T(test_hde_cache_refused),
+	        T(test_clean_close_keeps_delivered),
+	        T(test_source_closes_reply_unread),
 #undef T
 	};
 	if (getenv("DP_HOST_TEST")) /* run one test: DP_HOST_TEST=test_backpressure */
