@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NC_LOG_MODULE "ctl"
@@ -24,6 +25,9 @@
 #define CTL_MAX_CLIENTS     64
 #define CTL_MAX_METHODS     128
 #define CTL_MAX_PENDING_OUT (4 * 1024 * 1024)
+/* With every slot taken, a new client takes the slot of one that has moved
+ * no byte for this long: idle connections cannot lock everyone out. */
+#define CTL_IDLE_EVICT_MS 30000
 
 struct ctl_entry {
 	const struct nc_ctl_method *m;
@@ -37,8 +41,9 @@ struct ctl_client {
 	char *out; /* replies not yet written */
 	size_t out_len;
 	size_t out_off;
-	bool discard; /* skipping the rest of an oversized line */
-	bool closing; /* close once out is flushed */
+	bool discard;        /* skipping the rest of an oversized line */
+	bool closing;        /* close once out is flushed */
+	long long active_ms; /* CLOCK_MONOTONIC of its last byte in or out */
 };
 
 struct nc_ctl {
@@ -55,6 +60,7 @@ struct nc_ctl {
 	_Atomic unsigned long n_errors;
 	_Atomic unsigned n_clients;
 	bool accept_paused; /* out of descriptors: the listening socket rests */
+	_Atomic int idle_evict_ms;
 };
 
 /* How long the listening socket rests when accept() finds no descriptor:
@@ -91,12 +97,18 @@ struct nc_ctl *nc_ctl_create(const char *path)
 		return NULL;
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	ctl->listen_fd = -1;
+	atomic_store(&ctl->idle_evict_ms, CTL_IDLE_EVICT_MS);
 	ctl->wake[0] = ctl->wake[1] = -1;
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		ctl->clients[i].fd = -1;
 	pthread_mutex_init(&ctl->lock, NULL);
 	nc_ctl_register(ctl, &help_method, ctl);
 	return ctl;
+}
+
+void nc_ctl_set_idle_evict_ms(struct nc_ctl *ctl, int ms)
+{
+	atomic_store(&ctl->idle_evict_ms, ms);
 }
 
 const char *nc_ctl_path(const struct nc_ctl *ctl)
@@ -395,6 +407,13 @@ void nc_ctl_counters(const struct nc_ctl *ctl, unsigned long *requests, unsigned
 
 /* ---- socket serving ---- */
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void client_close(struct nc_ctl *ctl, struct ctl_client *c)
 {
 	if (c->fd < 0)
@@ -447,6 +466,7 @@ static void client_flush(struct nc_ctl *ctl, struct ctl_client *c)
 			return;
 		}
 		c->out_off += (size_t)w;
+		c->active_ms = mono_ms();
 	}
 	c->out_off = c->out_len = 0;
 	if (c->closing)
@@ -487,6 +507,7 @@ static void client_read(struct nc_ctl *ctl, struct ctl_client *c)
 	}
 	if (r < 0)
 		return;
+	c->active_ms = mono_ms();
 	size_t start = 0;
 	for (size_t i = 0; i < (size_t)r; i++) {
 		if (buf[i] != '\n')
@@ -562,12 +583,27 @@ static void ctl_accept(struct nc_ctl *ctl)
 		close(fd);
 		return;
 	}
+	long long now = mono_ms();
+	struct ctl_client *idle = NULL;
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
-		if (ctl->clients[i].fd < 0) {
-			ctl->clients[i] = (struct ctl_client){.fd = fd};
+		struct ctl_client *c = &ctl->clients[i];
+		if (c->fd < 0) {
+			*c = (struct ctl_client){.fd = fd, .active_ms = now};
 			atomic_fetch_add(&ctl->n_clients, 1);
 			return;
 		}
+		if (now - c->active_ms >= atomic_load(&ctl->idle_evict_ms) &&
+		    (idle == NULL || c->active_ms < idle->active_ms))
+			idle = c;
+	}
+	if (idle != NULL) {
+		NC_LOG_RL(NOTICE,
+		          "%d control clients: closed one idle for %lld s to take a new one",
+		          CTL_MAX_CLIENTS, (now - idle->active_ms) / 1000);
+		client_close(ctl, idle);
+		*idle = (struct ctl_client){.fd = fd, .active_ms = now};
+		atomic_fetch_add(&ctl->n_clients, 1);
+		return;
 	}
 	struct ctl_client tmp = {.fd = fd};
 	client_queue(&tmp, reply_error(NULL, "busy", "too many control clients"));

@@ -94,6 +94,13 @@ void nc_ctl_destroy(struct nc_ctl *ctl);
 
 const char *nc_ctl_path(const struct nc_ctl *ctl);
 
+/**
+ * At most 64 clients are served at once; a client coming when all are taken
+ * takes the place of the one that moved no byte for longest, if that is at
+ * least @p ms (default 30000), else it is answered `busy` and closed.
+ */
+void nc_ctl_set_idle_evict_ms(struct nc_ctl *ctl, int ms);
+
 /** Does another process answer on @p ctl's socket path now? */
 bool nc_ctl_in_use(const struct nc_ctl *ctl);
 

@@ -87,7 +87,9 @@ int nc_ctl_client_raw(struct nc_ctl_client *c, const char *line, size_t len, jso
 	int rc = send_all(c->fd, line, len);
 	if (rc == 0)
 		rc = send_all(c->fd, "\n", 1);
-	if (rc != 0)
+	/* A server that closed on us may have said why first (busy): read it. */
+	int send_rc = rc;
+	if (rc != 0 && rc != -EPIPE && rc != -ECONNRESET)
 		return rc;
 	long long deadline = now_ms() + timeout_ms;
 	for (;;) {
@@ -123,11 +125,11 @@ int nc_ctl_client_raw(struct nc_ctl_client *c, const char *line, size_t len, jso
 		}
 		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (r == 0)
-			return -ECONNRESET;
+			return send_rc ? send_rc : -ECONNRESET;
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return -errno;
+			return send_rc ? send_rc : -errno;
 		}
 		c->len += (size_t)r;
 	}

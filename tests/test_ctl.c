@@ -333,6 +333,45 @@ static void test_out_of_descriptors(void **state)
 	nc_ctl_destroy(ctl);
 }
 
+/* 64 clients at most: the next is told busy (and the client library reads
+ * that, not a broken pipe); once one has been idle long enough, a new
+ * client takes its place. */
+static void test_idle_clients_make_room(void **state)
+{
+	(void)state;
+	char err[256];
+	struct nc_ctl *ctl = make_ctl();
+	nc_ctl_set_idle_evict_ms(ctl, 1000);
+	assert_int_equal(nc_ctl_start(ctl, err, sizeof(err)), 0);
+	struct nc_ctl_client *idle[64];
+	json_t *res = NULL, *e = NULL;
+	for (int i = 0; i < 64; i++) {
+		idle[i] = nc_ctl_client_connect(sock_path, 2000);
+		assert_non_null(idle[i]);
+	}
+	/* make sure the server took all 64 before the next one comes */
+	assert_int_equal(nc_ctl_client_call(idle[63], "help", NULL, &res, &e, 2000), 0);
+	json_decref(res);
+	struct nc_ctl_client *c = nc_ctl_client_connect(sock_path, 2000);
+	assert_non_null(c);
+	int rc = nc_ctl_client_call(c, "help", NULL, &res, &e, 2000);
+	assert_int_equal(rc, -EREMOTEIO);
+	assert_string_equal(json_string_value(json_object_get(e, "code")), "busy");
+	json_decref(e);
+	nc_ctl_client_close(c);
+	const struct timespec wait = {1, 300000000L};
+	nanosleep(&wait, NULL);
+	/* idle[63] talked last: one of the others goes */
+	c = nc_ctl_client_connect(sock_path, 2000);
+	assert_non_null(c);
+	assert_int_equal(nc_ctl_client_call(c, "help", NULL, &res, &e, 2000), 0);
+	json_decref(res);
+	nc_ctl_client_close(c);
+	for (int i = 0; i < 64; i++)
+		nc_ctl_client_close(idle[i]);
+	nc_ctl_destroy(ctl);
+}
+
 static void test_socket_roundtrip(void **state)
 {
 	(void)state;
@@ -457,6 +496,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stale_socket_rebound, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_client_errors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_idle_clients_make_room, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
 }
