@@ -210,7 +210,8 @@ struct sim {
 	uint64_t stall_ns, stall_period_ns;
 };
 
-static uint32_t opt_stream_buf = 1u << 20; /* a test may shrink it; reset after */
+static uint32_t opt_stream_buf = 1u << 20;     /* a test may shrink it; reset after */
+static uint64_t opt_session_window = 8u << 20; /* likewise */
 
 static struct amst_conn_cfg base_cfg(bool client, bool seal)
 {
@@ -222,7 +223,7 @@ static struct amst_conn_cfg base_cfg(bool client, bool seal)
 	        .seal = seal,
 	        .max_payload = 1472,
 	        .stream_buf = opt_stream_buf,
-	        .session_window = 8u << 20,
+	        .session_window = opt_session_window,
 	        .max_streams = 8,
 	        .idle_timeout_ms = 3000,
 	        .handshake_timeout_ms = 3000,
@@ -1701,6 +1702,126 @@ static void test_seal_spans(void **state)
 	amst_aead_destroy(a);
 }
 
+/* A reset stream's bytes go back to the session window (the RESET's final
+ * size counts as read): with a session window of two streams' buffers, two
+ * streams reset with their buffers full must not starve a third. */
+static void test_reset_returns_session_credit(void **state)
+{
+	(void)state;
+	static struct sim m;
+	opt_stream_buf = 64u << 10;
+	opt_session_window = 128u << 10;
+	sim_init(&m, true, 2, 1u << 20, 0);
+	m.s[1].read_paused = true;
+	sim_run(&m, 1000000000ull);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(amst_stream_reset(m.s[0].c, m.s[0].ids[k], 5), 0);
+		m.s[0].to_send[k] = m.s[0].written[k];
+		m.s[0].finished[k] = true;
+	}
+	sim_run(&m, m.now + 500000000ull);
+	m.s[1].read_paused = false;
+	sim_run(&m, m.now + 500000000ull);
+	int id = amst_stream_open(m.s[0].c);
+	assert_true(id >= 0);
+	m.s[0].ids[2] = (uint32_t)id;
+	m.s[0].have_id[2] = true;
+	m.s[0].to_send[2] = 1u << 20;
+	m.nstreams = 3;
+	sim_run(&m, m.now + 10000000000ull);
+	uint64_t got = 0;
+	for (unsigned k = 0; k < NSTREAMS_MAX; k++)
+		if (m.s[1].have_id[k] && m.s[1].ids[k] == (uint32_t)id)
+			got = m.s[1].received[k];
+	opt_stream_buf = 1u << 20;
+	opt_session_window = 8u << 20;
+	assert_int_equal(got, 1u << 20);
+	sim_fini(&m);
+}
+
+/* A 400 ms RTT: INIT goes more than once before its ACCEPT comes; the
+ * client must not take the last copy's time as a round trip. */
+static void test_long_rtt_handshake(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 4u << 20, 1u << 20);
+	for (int i = 0; i < 2; i++) {
+		m.l[i].delay_ns = 200000000;
+		m.l[i].rate_bps = 100e6;
+	}
+	m.s[0].cfg.idle_timeout_ms = m.s[1].cfg.idle_timeout_ms = 10000;
+	sim_run(&m, 60ull * 1000000000);
+	sim_check_exact(&m);
+	for (int i = 0; i < 2; i++)
+		assert_true(stats(&m, i).min_rtt_ns >= 390000000ull);
+	sim_fini(&m);
+}
+
+/* The closer's three CLOSE copies are all lost: it says CLOSE again when the
+ * peer's next packet comes, and the peer ends cleanly, not on its idle
+ * timeout with an error. */
+static void test_close_copies_lost(void **state)
+{
+	(void)state;
+	static struct sim m;
+	sim_init(&m, true, 1, 256u << 10, 0);
+	m.client_closing = true; /* the test closes */
+	sim_run(&m, 2000000000ull);
+	assert_true(side_done(&m, &m.s[1], 256u << 10));
+	m.l[0].cut = true;
+	amst_conn_close(m.s[0].c, AMST_CLOSE_OK, "done", m.now);
+	uint8_t pk[MAX_PKT];
+	size_t l;
+	unsigned n = 0;
+	while ((l = amst_conn_output(m.s[0].c, pk, sizeof(pk), m.now)) > 0) {
+		link_send(&m.l[0], pk, (uint32_t)l, m.now);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	m.l[0].cut = false;
+	sim_run(&m, m.now + 15000000000ull);
+	const char *r1;
+	assert_int_equal(amst_conn_state(m.s[1].c), AMST_CLOSED);
+	assert_int_equal(amst_conn_error(m.s[1].c, &r1), AMST_CLOSE_OK);
+	assert_string_equal(r1, "peer: done");
+	sim_fini(&m);
+}
+
+/* Reads that make a session MAX_DATA due show in amst_conn_next_time (a
+ * caller sleeping until then would otherwise hold the sender up). */
+static void test_next_time_sees_max_data(void **state)
+{
+	(void)state;
+	static struct sim m;
+	opt_stream_buf = 256u << 10;
+	opt_session_window = 256u << 10;
+	sim_init(&m, true, 2, 1u << 20, 0);
+	m.s[1].read_paused = true;
+	sim_run(&m, 500000000ull);
+	uint8_t pk[MAX_PKT];
+	size_t l;
+	/* let every timer pass: both sides quiet, nothing in flight */
+	for (int g = 0; g < 5000; g++) {
+		sim_run(&m, m.now + 1000000ull);
+		if (stats(&m, 1).bytes_in_flight == 0 &&
+		    amst_conn_next_time(m.s[1].c) > m.now + 100000000ull && !m.l[0].head &&
+		    !m.l[1].head)
+			break;
+	}
+	static uint8_t b[40000];
+	bool fin;
+	for (int k = 0; k < 2; k++)
+		assert_true(amst_stream_read(m.s[1].c, m.s[1].ids[k], b, sizeof(b), &fin) > 0);
+	uint64_t nt = amst_conn_next_time(m.s[1].c);
+	l = amst_conn_output(m.s[1].c, pk, sizeof(pk), m.now);
+	opt_stream_buf = 1u << 20;
+	opt_session_window = 8u << 20;
+	assert_true(l > 0);                 /* a MAX_DATA is owed */
+	assert_true(nt <= m.now + 2000000); /* and next_time said so */
+	sim_fini(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1736,6 +1857,10 @@ int main(void)
 	        cmocka_unit_test(test_buffers_follow_need),
 	        cmocka_unit_test(test_unsent_cap),
 	        cmocka_unit_test(test_window_follows_ack_aggregation),
+	        cmocka_unit_test(test_reset_returns_session_credit),
+	        cmocka_unit_test(test_long_rtt_handshake),
+	        cmocka_unit_test(test_close_copies_lost),
+	        cmocka_unit_test(test_next_time_sees_max_data),
 	};
 	if (getenv("AMST_TEST")) /* run one test: AMST_TEST=test_clean_link */
 		cmocka_set_test_filter(getenv("AMST_TEST"));

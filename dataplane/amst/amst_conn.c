@@ -15,18 +15,21 @@
 #include "amst_range.h"
 #include "amst_wire.h"
 
-#define SENT_RING        32768u /* packets tracked in flight, power of two */
-#define MAX_FR_PER_PKT   4
-#define RX_PLACED_MAX    8
-#define RX_PN_RANGES     256
-#define STREAM_RANGES    2048
-#define EVENT_RING       1024u
-#define MAX_ACK_DELAY_NS 1000000ull /* 1 ms */
-#define ACK_EVERY        4
-#define PKT_THRESH       3
-#define INIT_CWND_PKTS   32
-#define HS_RTO_NS        250000000ull
-#define MIN_PTO_NS       2000000ull
+#define SENT_RING         32768u /* packets tracked in flight, power of two */
+#define MAX_FR_PER_PKT    4
+#define RX_PLACED_MAX     8
+#define RX_PN_RANGES      256
+#define STREAM_RANGES     2048
+#define EVENT_RING        1024u
+#define MAX_ACK_DELAY_NS  1000000ull /* 1 ms */
+#define ACK_EVERY         4
+#define PKT_THRESH        3
+#define INIT_CWND_PKTS    32
+#define HS_RTO_NS         250000000ull
+#define CLOSE_COPIES      3           /* CLOSE goes this many times back to back */
+#define CLOSE_ECHO_MAX    8           /* then at most this many more, answering the peer */
+#define CLOSE_ECHO_GAP_NS 50000000ull /* at least this far apart (or 2 x srtt) */
+#define MIN_PTO_NS        2000000ull
 /* Receive windows (per stream): what a stream advertises at first, and the
  * least it shrinks to; see rwin_update(). */
 #define RWIN_INIT (4u << 20)
@@ -126,6 +129,7 @@ struct amst_conn {
 	/* handshake */
 	uint64_t hs_next_ns; /* client: next INIT (re)send */
 	uint64_t hs_rto_ns;
+	uint32_t hs_inits;   /* client: INITs sent (all with one packet number) */
 	bool accept_pending; /* server: send ACCEPT */
 	uint64_t hs_sent_ns; /* client: when INIT was last sent */
 
@@ -196,6 +200,10 @@ struct amst_conn {
 	bool closed_by_peer;
 	uint64_t drain_until_ns;
 	uint32_t close_sends;
+	/* After our CLOSE went out: packets the peer still sends are answered
+	 * with it again (its copies may all have been lost), this often. */
+	uint32_t close_echoes;
+	uint64_t close_echo_ns;
 
 	/* events */
 	struct amst_event ev[EVENT_RING];
@@ -1126,6 +1134,24 @@ static int process_frames(struct amst_conn *c, const uint8_t *p, size_t len, uin
 					push_event(c, AMST_EV_STREAM_OPENED, s->id, 0);
 			}
 			if (s && !s->reset_recv) {
+				/* Its final size counts against the session window
+				 * like data, and all of it is as good as read: the
+				 * sender counted every byte it sent, so credit not
+				 * given back here would be lost for good. */
+				uint64_t fsz = f.u.reset.final_size;
+				if (fsz < s->r_max || (s->r_fin != UINT64_MAX && fsz != s->r_fin)) {
+					*why = AMST_DROP_MALFORMED;
+					return -EBADMSG;
+				}
+				if (fsz - s->r_max > c->max_data_adv - c->rx_data) {
+					*why = AMST_DROP_FLOW;
+					return -EBADMSG;
+				}
+				c->rx_data += fsz - s->r_max;
+				s->r_max = fsz;
+				c->read_data += fsz - s->r_base;
+				s->r_base = fsz;
+				amst_rangeset_trim_below(&s->r_have, s->r_base);
 				s->reset_recv = true;
 				/* Codes from AMST_RESET_STREAM_LIMIT up are ours alone:
 				 * a peer's reads as the highest application code. */
@@ -1165,6 +1191,46 @@ static int drop(struct amst_conn *c, enum amst_drop why)
 	return -EBADMSG;
 }
 
+/* A DATA packet that reached a session already closed: is it the peer's
+ * (authentic, not a replay)? Decrypted in place; nothing of it is used. */
+static bool closed_pkt_authentic(struct amst_conn *c, const struct amst_hdr *h, uint8_t *pkt,
+                                 size_t len)
+{
+	if (h->type != AMST_PKT_DATA || h->dst_cid != c->cfg.local_cid || c->rx == NULL)
+		return false;
+	if (h->pn < c->rx_floor || amst_rangeset_contains(&c->rx_pns, h->pn))
+		return false;
+	bool sealed = h->flags & AMST_F_SEALED;
+	if (sealed != c->cfg.seal)
+		return false;
+	if (sealed) {
+		if (len < AMST_HDR_LEN + AMST_TAG_LEN)
+			return false;
+		size_t body = len - AMST_HDR_LEN - AMST_TAG_LEN;
+		uint8_t *p = pkt + AMST_HDR_LEN;
+		return amst_aead_open_begin(c->rx, h->pn, pkt, AMST_HDR_LEN) == 0 &&
+		       amst_aead_open_update(c->rx, p, p, body) == 0 &&
+		       amst_aead_open_end(c->rx, p + body) == 0;
+	}
+	if (len < AMST_HDR_LEN + AMST_CRC_LEN)
+		return false;
+	size_t body = len - AMST_HDR_LEN - AMST_CRC_LEN;
+	return amst_get32(pkt + AMST_HDR_LEN + body) == amst_crc32c(pkt, AMST_HDR_LEN + body);
+}
+
+/* Our CLOSE went out (all its copies, which are not retransmitted), yet the
+ * peer still sends: they may all have been lost, and the peer would end on
+ * its idle timeout with an error. Say it again, now and then, a few times. */
+static void close_echo(struct amst_conn *c, uint64_t now)
+{
+	if (c->closed_by_peer || c->close_pending || c->close_echoes >= CLOSE_ECHO_MAX ||
+	    now < c->close_echo_ns)
+		return;
+	c->close_pending = true;
+	c->close_echoes++;
+	c->close_echo_ns = now + max64(2 * c->srtt, CLOSE_ECHO_GAP_NS);
+}
+
 int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 {
 	struct amst_hdr h;
@@ -1172,8 +1238,13 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 		return drop(c, AMST_DROP_SHORT);
 	if (amst_hdr_parse(pkt, len, &h) != 0)
 		return drop(c, AMST_DROP_BAD_HEADER);
-	if (c->state == AMST_CLOSED)
+	if (c->state == AMST_CLOSED) {
+		if (c->close_sends > 0 && !c->closed_by_peer && !c->close_pending &&
+		    c->close_echoes < CLOSE_ECHO_MAX && now >= c->close_echo_ns &&
+		    closed_pkt_authentic(c, &h, pkt, len))
+			close_echo(c, now);
 		return drop(c, AMST_DROP_STATE);
+	}
 	if (h.type == AMST_PKT_INIT) {
 		/* A retransmitted INIT: our ACCEPT was lost. */
 		if (!c->cfg.client && h.pn == c->init_pn) {
@@ -1212,8 +1283,12 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 				refuse_stream(c, s);
 		}
 		c->state = AMST_ESTABLISHED;
-		/* The handshake's round trip is our first RTT sample. */
-		update_rtt(c, now - c->hs_sent_ns, 0);
+		/* The handshake's round trip is our first RTT sample, unless INIT
+		 * went more than once: every copy has the same packet number, so
+		 * which one this answers is not known, and a sample from the
+		 * last would be short (and min_rtt never forgets). */
+		if (c->hs_inits == 1)
+			update_rtt(c, now - c->hs_sent_ns, 0);
 		amst_cc_init(&c->cc, c->cfg.max_payload, INIT_CWND_PKTS, c->srtt, now);
 		c->cc.seed = (uint32_t)c->cfg.seed;
 		if (c->cfg.rate_cap)
@@ -1253,6 +1328,8 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 	enum amst_drop why = AMST_DROP_MALFORMED;
 	if (process_frames(c, pkt + AMST_HDR_LEN, body, now, &eliciting, &why) != 0)
 		return drop(c, why);
+	if (c->state == AMST_CLOSING && c->close_sends >= CLOSE_COPIES)
+		close_echo(c, now);
 	/* Remember the packet number: the replay window and the ACK ranges. */
 	bool in_order = amst_rangeset_empty(&c->rx_pns) || h.pn == amst_rangeset_max(&c->rx_pns);
 	if (amst_rangeset_add(&c->rx_pns, h.pn, h.pn + 1) != 0) {
@@ -1279,6 +1356,14 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 }
 
 /* ---- sending ---- */
+
+/* A MAX_DATA is owed: asked for, or a quarter of the session window read
+ * since the last one. */
+static bool max_data_due(const struct amst_conn *c)
+{
+	return c->max_data_pending ||
+	       c->read_data + c->cfg.session_window > c->max_data_adv + c->cfg.session_window / 4;
+}
 
 static bool stream_has_data(const struct amst_conn *c, const struct amst_stream *s)
 {
@@ -1556,12 +1641,13 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		cap = c->cfg.max_payload;
 	/* Timers first: they may end the session. */
 	amst_conn_tick(c, now);
-	if (c->state == AMST_CLOSED)
+	if (c->state == AMST_CLOSED && !c->close_pending) /* pending: close_echo */
 		return 0;
 	if (c->state == AMST_HANDSHAKE) {
 		if (now < c->hs_next_ns)
 			return 0;
 		c->hs_sent_ns = now;
+		c->hs_inits++;
 		c->hs_next_ns = now + c->hs_rto_ns;
 		c->hs_rto_ns *= 2;
 		return build_hello(c, AMST_PKT_INIT, c->init_pn, buf, cap);
@@ -1630,9 +1716,7 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 		if (want_ack || (window && paced && c->ack_pending))
 			used += build_ack(c, body, room, now);
 		if (window && paced && c->state == AMST_ESTABLISHED) {
-			if (c->max_data_pending ||
-			    c->read_data + c->cfg.session_window >
-			            c->max_data_adv + c->cfg.session_window / 4) {
+			if (max_data_due(c)) {
 				c->max_data_adv = c->read_data + c->cfg.session_window;
 				size_t n =
 				        amst_fr_max_data(body + used, room - used, c->max_data_adv);
@@ -1723,7 +1807,7 @@ size_t amst_conn_output(struct amst_conn *c, uint8_t *buf, size_t cap, uint64_t 
 	c->st.pkts_sent++;
 	c->st.bytes_sent += len;
 	c->last_tx_ns = now;
-	if (c->state == AMST_CLOSING && (sp->flags & SP_CLOSE) && ++c->close_sends < 3)
+	if ((sp->flags & SP_CLOSE) && ++c->close_sends < CLOSE_COPIES && c->state == AMST_CLOSING)
 		c->close_pending = true; /* say it a few times: CLOSE is not retransmitted */
 	return len;
 }
@@ -1736,7 +1820,7 @@ uint64_t amst_conn_last_activity(const struct amst_conn *c)
 uint64_t amst_conn_next_time(const struct amst_conn *c)
 {
 	if (c->state == AMST_CLOSED)
-		return UINT64_MAX;
+		return c->close_pending ? 0 : UINT64_MAX;
 	if (c->state == AMST_HANDSHAKE)
 		return min64(c->hs_next_ns,
 		             c->created_ns + (uint64_t)c->cfg.handshake_timeout_ms * 1000000ull);
@@ -1754,7 +1838,7 @@ uint64_t amst_conn_next_time(const struct amst_conn *c)
 	else if (c->state == AMST_ESTABLISHED)
 		t = min64(t, c->last_tx_ns + keepalive_ns(c));
 	/* Data waiting: when the pacer allows the next packet. */
-	bool data = c->max_data_pending || conn_has_data(c);
+	bool data = max_data_due(c) || conn_has_data(c);
 	if (data && c->state == AMST_ESTABLISHED &&
 	    c->bytes_in_flight + c->cfg.max_payload <= c->cc.cwnd) {
 		t = min64(t, c->pace_last_ns + pace_wait_ns(c, (double)c->cfg.max_payload / 2));
