@@ -886,7 +886,7 @@ uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
 	(void)dp;
-	uint64_t t = UINT64_MAX;
+	uint64_t t = a->host ? dp_host_next_ns(a->host) : UINT64_MAX;
 	if (a->n_backlog)
 		return now + 20000; /* the port is full: try again shortly */
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {

@@ -715,7 +715,11 @@ static void st_codec_error(struct hstream *t, int rc, const char *what)
 /* Reading the stream from AMST failed with @p rc: close it. */
 static void st_amst_failed(struct hstream *t, long rc)
 {
-	if (rc == -ECONNRESET)
+	struct amst_stream_info info = {0};
+	/* The peer's RESET was taken in before its event: its code, not 0. */
+	if (rc == -ECONNRESET && amst_stream_info(t->s->c, t->id, &info) == 0)
+		st_peer_reset(t, info.reset_received ? info.reset_received_code : 0);
+	else if (rc == -ECONNRESET)
 		st_peer_reset(t, 0);
 	else
 		st_abort(t, DP_HOST_RESET_HOST);
@@ -1836,7 +1840,9 @@ long dp_host_pump(struct dp_host_sess *s)
 			what |= W_PULL;
 		if (t->room_blocked && amst_stream_room(s->c, id) > 0)
 			what |= W_PULL;
-		if (t->codec_more)
+		/* (A receiving stream with bytes in its bounce buffer waits for
+		 * EPOLLOUT: the socket took less than it had.) */
+		if (t->codec_more && (s->sending || t->b_len == 0))
 			what |= s->sending ? W_PULL : W_PUSH;
 		if (what)
 			moved += st_work(t, what);
@@ -2079,6 +2085,26 @@ void dp_host_destroy(struct dp_host *h)
 	free(h->scratch);
 	free(h->pattern);
 	free(h);
+}
+
+uint64_t dp_host_next_ns(const struct dp_host *h)
+{
+	uint64_t t = UINT64_MAX;
+	for (const struct dp_host_sess *s = h->sessions; s != NULL; s = s->next) {
+		if (s->accept_retry_ns && s->accept_retry_ns < t)
+			t = s->accept_retry_ns;
+		if (s->connect_retry_ns && s->connect_retry_ns < t)
+			t = s->connect_retry_ns;
+		if (s->ended || !s->sending || !s->codec.on)
+			continue;
+		for (uint32_t id = 0; id < s->st_hi; id++) {
+			const struct hstream *st = &s->st[id];
+			if (st->state == HS_OPEN && st->enc != NULL && st->codec_more &&
+			    st->cin_ns + HDE_FLUSH_NS < t)
+				t = st->cin_ns + HDE_FLUSH_NS;
+		}
+	}
+	return t;
 }
 
 int dp_host_fd(const struct dp_host *h)

@@ -141,6 +141,14 @@ void dp_host_destroy(struct dp_host *h);
 int dp_host_fd(const struct dp_host *h);
 
 /**
+ * CLOCK_MONOTONIC of the next thing dp_host_poll() does on its own clock,
+ * with no event to wake the worker: an HDE encoder framing what it holds
+ * after 1 ms without input, a connect or accept tried again. UINT64_MAX:
+ * none.
+ */
+uint64_t dp_host_next_ns(const struct dp_host *h);
+
+/**
  * Sending side: listen on @p addr; every connection accepted there opens a
  * stream on @p c (amst_stream_open). A connection that gets no stream (the
  * stream limit, or the session is closing) is closed at once and counted

@@ -2141,6 +2141,7 @@ int amst_stream_info(const struct amst_conn *c, uint32_t id, struct amst_stream_
 	        .fin_received = s->r_fin != UINT64_MAX && s->r_base == s->r_fin,
 	        .reset_sent = s->reset_sent || s->reset_pending,
 	        .reset_received = s->reset_recv,
+	        .reset_received_code = s->reset_recv ? s->reset_recv_code : 0,
 	};
 	return 0;
 }

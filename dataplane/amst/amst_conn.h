@@ -340,6 +340,7 @@ struct amst_stream_info {
 	uint64_t read;    /**< bytes the application read */
 	uint64_t retrans; /**< bytes sent again */
 	bool fin_queued, fin_acked, fin_received, reset_sent, reset_received;
+	uint32_t reset_received_code; /**< the peer's code, when reset_received */
 };
 
 /** Counters of one stream. 0 or -ENOENT. */
