@@ -85,7 +85,8 @@ struct dp_amst {
 	uint64_t tx_stall_ns;   /* when the port first refused the backlog (0: it takes it) */
 	unsigned rr;            /* session served first, rotating */
 	uint64_t no_mbuf, tx_dropped, unknown_session, init_refused;
-	uint64_t rx_chained; /* frames larger than an mbuf, in segments: not parsed */
+	uint64_t rx_chained;    /* frames larger than an mbuf, in segments: not parsed */
+	uint64_t rx_other_port; /* frames from a port AMST does not send on: not parsed */
 	uint64_t init_unmatched, init_stale, init_replayed; /* of init_refused */
 	struct amst_init_cache inits;                       /* INITs accepted lately (replays) */
 	uint64_t host_poll_ns;                              /* last dp_host_poll() */
@@ -256,6 +257,8 @@ static unsigned sess_output(struct dp *dp, struct dp_amst *a, struct dp_amst_ses
 	if (s->conn == NULL)
 		return 0;
 	if (!s->resolved) {
+		if (amst_conn_state(s->conn) == AMST_CLOSED)
+			return 0; /* it never had a peer: nothing to ask the network */
 		if (dp_arp_lookup(a->arp, s->next_hop, now, s->peer_mac) == 0) {
 			s->resolved = true;
 		} else {
@@ -699,6 +702,14 @@ unsigned dp_amst_rx(struct dp *dp, struct rte_mbuf **pkts, unsigned n, uint64_t 
 			rte_pktmbuf_free(m);
 			continue;
 		}
+		if (m->port != a->port_id) {
+			/* AMST sends on one port only: an answer (ARP, ACCEPT)
+			 * to a frame from another would leave by the wrong one,
+			 * and its ARP would steer sessions there. */
+			a->rx_other_port++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
 		struct dp_net_rx rx;
 		uint32_t cap = m->data_len + rte_pktmbuf_tailroom(m);
 		enum dp_net_rx_kind k =
@@ -887,8 +898,14 @@ uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 	struct dp_amst *a = &amst_state;
 	(void)dp;
 	uint64_t t = a->host ? dp_host_next_ns(a->host) : UINT64_MAX;
-	if (a->n_backlog)
-		return now + 20000; /* the port is full: try again shortly */
+	if (a->n_backlog) {
+		/* The port is full: try again shortly, then, while it stays
+		 * so (a memif with no peer), less and less often, up to 1 ms. */
+		uint64_t wait = 20000;
+		if (a->tx_stall_ns && now > a->tx_stall_ns && (now - a->tx_stall_ns) / 4 > wait)
+			wait = RTE_MIN((now - a->tx_stall_ns) / 4, 1000000ull);
+		return now + wait;
+	}
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		const struct dp_amst_sess *s = &a->sess[i];
 		if (!s->used || s->conn == NULL)
@@ -1031,6 +1048,8 @@ json_t *dp_amst_json(const struct dp *dp)
 	json_object_set_new(drops, "init_replayed", json_integer((json_int_t)a->init_replayed));
 	json_object_set_new(drops, "no_mbuf", json_integer((json_int_t)a->no_mbuf));
 	json_object_set_new(drops, "rx_chained", json_integer((json_int_t)a->rx_chained));
+	json_object_set_new(drops, "rx_other_port", json_integer((json_int_t)a->rx_other_port));
+	json_object_set_new(drops, "init_refused", json_integer((json_int_t)a->init_refused));
 	json_object_set_new(drops, "tx_dropped", json_integer((json_int_t)a->tx_dropped));
 	json_object_set_new(o, "drops", drops);
 	json_object_set_new(o, "tx_from_buffers", json_boolean(a->tx_gather));

@@ -133,11 +133,19 @@ static int ports_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errl
 	for (unsigned i = 0; i < dp->n_ports; i++) {
 		for (uint16_t q = 0; q < dp->ports[i].n_queues; q++) {
 			struct dp_worker *w = &dp->workers[amst ? 0 : next++ % dp->n_workers];
-			if (w->n_rxq < sizeof(w->rxq_port) / sizeof(w->rxq_port[0])) {
-				w->rxq_port[w->n_rxq] = dp->ports[i].port_id;
-				w->rxq_queue[w->n_rxq] = q;
-				w->n_rxq++;
+			if (w->n_rxq == sizeof(w->rxq_port) / sizeof(w->rxq_port[0])) {
+				/* An unpolled queue would hold its ring's buffers for
+				 * good, and drop its traffic uncounted. */
+				snprintf(err, errlen,
+				         "too many receive queues for worker %u (at most %zu; "
+				         "with amst.ip set, one worker polls them all)",
+				         w->index, sizeof(w->rxq_port) / sizeof(w->rxq_port[0]));
+				ports_stop(dp);
+				return -E2BIG;
 			}
+			w->rxq_port[w->n_rxq] = dp->ports[i].port_id;
+			w->rxq_queue[w->n_rxq] = q;
+			w->n_rxq++;
 		}
 	}
 	return 0;

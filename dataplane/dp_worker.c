@@ -44,8 +44,11 @@ static void sleep_us(uint32_t us, int fd)
 	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
 	if (fd >= 0) {
 		struct epoll_event ev;
-		epoll_pwait2(fd, &ev, 1, &ts, NULL);
-		return;
+		/* A kernel before 5.11 (ENOSYS) or a seccomp profile that does
+		 * not know the call (EPERM) fails it at once: sleep instead,
+		 * rather than spin. */
+		if (epoll_pwait2(fd, &ev, 1, &ts, NULL) >= 0 || errno == EINTR)
+			return;
 	}
 	nanosleep(&ts, NULL);
 }
