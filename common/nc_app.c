@@ -33,7 +33,8 @@ struct nc_app {
 	_Atomic int state;
 	struct timespec t0;
 	sigset_t sigs;
-	_Atomic int sig; /* the stop signal taken, 0 none yet */
+	_Atomic int sig;        /* the stop signal taken, 0 none yet */
+	_Atomic bool boot_over; /* main woke the watcher itself: no signal came */
 	int (*status_fn)(json_t *status, void *arg);
 	void *status_arg;
 };
@@ -384,6 +385,8 @@ static void *signal_watch(void *arg)
 	int sig = 0;
 	while (sigwait(&app->sigs, &sig) != 0)
 		;
+	if (atomic_load(&app->boot_over))
+		return NULL; /* the boot failed on its own: main is done with us */
 	if (atomic_load(&app->state) == NC_APP_BOOTING) {
 		NC_LOG(NOTICE, "signal %d (%s) during the boot: stopping it", sig, strsignal(sig));
 		atomic_store(&app->sig, sig);
@@ -446,6 +449,7 @@ int nc_app_run(struct nc_app *app)
 		NC_LOG(ERR, "boot failed: %s", err);
 		fprintf(stderr, "novacron-%s: boot failed: %s\n", app->ident, err);
 		/* the watcher waits for a signal that is not coming */
+		atomic_store(&app->boot_over, true);
 		pthread_kill(watcher, SIGTERM);
 		pthread_join(watcher, NULL);
 		return 1;

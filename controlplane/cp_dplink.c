@@ -218,7 +218,9 @@ static int apply_forward(const struct nc_cfg_def *def, const struct nc_cfg_value
 		snprintf(req.u.kv.value, sizeof(req.u.kv.value), "%s", v->u.s);
 	int rc = cp_dplink_request(l, &req, &rep, timeout_ms(l));
 	if (rc != 0) {
-		snprintf(err, errlen, "the dataplane did not answer (%s); nothing changed",
+		snprintf(err, errlen,
+		         "the dataplane did not answer (%s): refused here (the dataplane does "
+		         "not act on a command it takes up after its deadline)",
 		         strerror(-rc));
 		return rc;
 	}

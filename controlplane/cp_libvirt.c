@@ -227,17 +227,25 @@ static void opener_free(struct opener *op)
 	free(op);
 }
 
+/* virConnectOpen, its error taken in this thread. */
+static virConnectPtr open_now(const char *uri, char *err, size_t errlen, int *rc)
+{
+	virConnectPtr c = virConnectOpen(uri);
+	*rc = 0;
+	if (c == NULL) {
+		char what[ERR_LEN];
+		snprintf(what, sizeof(what), "cannot connect to %s", uri);
+		*rc = take_error(err, errlen, what);
+	}
+	return c;
+}
+
 static void *open_thread(void *arg)
 {
 	struct opener *op = arg;
 	char err[ERR_LEN] = "";
-	int rc = 0;
-	virConnectPtr c = virConnectOpen(op->uri);
-	if (c == NULL) {
-		char what[ERR_LEN];
-		snprintf(what, sizeof(what), "cannot connect to %s", op->uri);
-		rc = take_error(err, sizeof(err), what);
-	}
+	int rc;
+	virConnectPtr c = open_now(op->uri, err, sizeof(err), &rc);
 	pthread_mutex_lock(&op->lock);
 	bool abandoned = op->abandoned;
 	if (!abandoned) {
@@ -265,13 +273,9 @@ static virConnectPtr conn_open(const char *uri, const struct cp_libvirt_conn_opt
 	virConnectPtr c = NULL;
 	*rc = 0;
 	if (o->open_timeout_ms <= 0) {
-		c = virConnectOpen(uri);
-		if (c == NULL) {
-			char what[ERR_LEN];
-			snprintf(what, sizeof(what), "cannot connect to %s", uri);
-			*rc = take_error(err, errlen, what);
+		c = open_now(uri, err, errlen, rc);
+		if (c == NULL)
 			return NULL;
-		}
 	} else {
 		struct opener *op = calloc(1, sizeof(*op));
 		if (op == NULL || (op->uri = strdup(uri)) == NULL) {

@@ -509,8 +509,8 @@ static void st_close_fd(struct hstream *t, bool abortive)
 }
 
 /* End the stream abortively; reset it on AMST with @p code unless 0. A
- * stream reset, or cut by a session that failed, has no digest: what it
- * had may not be what the other end got. */
+ * stream ended so has no digest: what it had may not be what the other end
+ * got (st_end closes a finished one gracefully instead). */
 static void st_abort(struct hstream *t, uint32_t code)
 {
 	struct dp_host_sess *s = t->s;
@@ -519,12 +519,10 @@ static void st_abort(struct hstream *t, uint32_t code)
 	st_close_fd(t, true);
 	t->state = HS_RESET;
 	t->reset = true;
-	if (code != 0 || s->end_code != 0) {
-		t->digest_done = false;
-		if (t->md != NULL) {
-			XXH3_freeState(t->md);
-			t->md = NULL;
-		}
+	t->digest_done = false;
+	if (t->md != NULL) {
+		XXH3_freeState(t->md);
+		t->md = NULL;
 	}
 }
 
@@ -547,11 +545,21 @@ static void st_end(struct hstream *t, uint32_t code)
 	st_abort(t, code);
 }
 
-/* Sending side: the host closed its connection with bytes of ours unread (a
- * read says ECONNRESET, after every byte it sent; so does its error once it
- * had said EOF). Its direction is complete: its bytes go on to the peer, to
- * the FIN. What the peer still sends it cannot be delivered and is dropped,
- * as the host's close dropped what it had not read. */
+/* Whether error @p e on a sending-side host connection says only that the
+ * host closed it with bytes of ours unread: on a UNIX socket a read says
+ * ECONNRESET (after every byte it sent), a write EPIPE or ECONNRESET. Not on
+ * TCP: there the same close is an RST, which cannot be told from an abort,
+ * and an abort is passed on as one (the stream is reset). */
+static bool host_closed_error(const struct hstream *t, int e)
+{
+	return t->s->sending && is_unix(t->s) && (e == ECONNRESET || e == EPIPE);
+}
+
+/* Sending side: the host closed its connection with bytes of ours unread
+ * (host_closed_error). Its direction is complete once what it sent is read:
+ * its bytes go on to the peer, to the FIN. What the peer still sends it
+ * cannot be delivered and is dropped, as the host's close dropped what it had
+ * not read. */
 static void st_host_closed(struct hstream *t)
 {
 	if (t->host_gone)
@@ -853,8 +861,8 @@ static long st_pull_hde(struct hstream *t)
 		bool idle = false;
 		if (t->cin_len == 0 && !t->host_eof) {
 			ssize_t n = recv(t->fd, t->cin, DP_HOST_BOUNCE, MSG_DONTWAIT);
-			if (n < 0 && errno == ECONNRESET) {
-				st_host_closed(t); /* the sending side's encoder */
+			if (n < 0 && host_closed_error(t, errno)) {
+				st_host_closed(t);
 				n = 0;
 			}
 			if (n < 0) {
@@ -1037,6 +1045,11 @@ static long st_push_plain(struct hstream *t)
 				t->sock_full = true;
 				break;
 			}
+			if (host_closed_error(t, errno)) {
+				/* its bytes still come in: pull them (st_work) */
+				st_host_closed(t);
+				return moved + st_drop(t);
+			}
 			st_host_error(t, errno, "write");
 			return moved;
 		}
@@ -1193,7 +1206,7 @@ static long st_pull(struct hstream *t)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			if (errno != ECONNRESET || !s->sending) {
+			if (!host_closed_error(t, errno)) {
 				st_host_error(t, errno, "read");
 				return moved;
 			}
@@ -1875,10 +1888,10 @@ static long st_on_epoll(struct hstream *t, uint32_t events)
 			/* Waiting for nothing: an error ends the stream now; a hang-up
 			 * waits until the stream can take its bytes or has some for it. */
 			int e = sock_error(t->fd);
-			if (e == ECONNRESET && t->s->sending && t->host_eof) {
-				/* after its EOF: what it sent is all in the stream */
+			if (host_closed_error(t, e)) {
+				/* what it sent before it closed is still to be read */
 				st_host_closed(t);
-				return 1 + st_work(t, W_PUSH);
+				return 1 + st_work(t, W_PUSH | W_PULL);
 			} else if (e != 0) {
 				st_host_error(t, e, "connection");
 			} else {

@@ -1390,20 +1390,17 @@ static void test_clean_close_keeps_delivered(void **state)
 	rig_fini(&r);
 }
 
-/* The source writes everything, then closes with a reply it never read in
- * its socket (a read then says ECONNRESET, not EOF): its bytes all reach the
- * destination with an EOF; the reply is dropped and counted. */
-static void test_source_closes_reply_unread(void **state)
+/* The source (UNIX) writes @p n bytes and closes with a reply of @p reply
+ * bytes it never read in its socket; the destination reads only after. */
+static void source_closes_with_reply(uint64_t n, uint64_t reply)
 {
-	(void)state;
 	static struct rig r;
-	const uint64_t n = 8 * MIB;
 	rig_init(&r, "unix", "tcp", true);
-	r.de_send = 1000;
+	r.de_send = reply;
 	r.de_may_send = true;
 	struct ep *c = rig_client(&r, 1, n);
 	c->read_paused = true; /* never reads the reply */
-	int big = 16 << 20;
+	int big = 64 << 20;
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
 	RUN_UNTIL(&r, r.nde == 1, 10);
 	struct ep *d = &r.de[0];
@@ -1417,9 +1414,24 @@ static void test_source_closes_reply_unread(void **state)
 	assert_int_equal(d->err, 0);
 	assert_int_equal(d->received, n);
 	assert_int_equal(d->mismatches, 0);
-	struct dp_host_sess_stats st = sess_stats(r.ss);
-	assert_int_equal(st.host_errors, 0);
+	assert_int_equal(sess_stats(r.ss).host_errors, 0);
 	rig_fini(&r);
+}
+
+/* A read then says ECONNRESET, not EOF: its bytes all reach the destination
+ * with an EOF; the reply is dropped. */
+static void test_source_closes_reply_unread(void **state)
+{
+	(void)state;
+	source_closes_with_reply(8 * MIB, 1000);
+}
+
+/* The reply fills the source's socket, so the stream waits to write to it
+ * when it closes and the first to fail is a write (EPIPE): the same. */
+static void test_source_closes_reply_blocked(void **state)
+{
+	(void)state;
+	source_closes_with_reply(48 * MIB, 8 * MIB);
 }
 
 int main(void)
@@ -1446,6 +1458,7 @@ int main(void)
 	        T(test_hde_cache_refused),
 	        T(test_clean_close_keeps_delivered),
 	        T(test_source_closes_reply_unread),
+	        T(test_source_closes_reply_blocked),
 #undef T
 	};
 	if (getenv("DP_HOST_TEST")) /* run one test: DP_HOST_TEST=test_backpressure */

@@ -83,6 +83,7 @@ struct amst_stream {
 	uint64_t s_base;     /* everything below is acknowledged and released */
 	uint64_t s_end;      /* written by the application up to here */
 	uint64_t s_next;     /* next byte never sent */
+	uint64_t s_final;    /* after a reset: the bytes ever sent, the RESET's final size */
 	uint64_t s_peer_max; /* peer's window: may send below this */
 	struct amst_rangeset s_acked;
 	struct amst_rangeset s_lost;
@@ -1221,10 +1222,15 @@ static bool closed_pkt_authentic(struct amst_conn *c, const struct amst_hdr *h, 
 /* Our CLOSE went out (all its copies, which are not retransmitted), yet the
  * peer still sends: they may all have been lost, and the peer would end on
  * its idle timeout with an error. Say it again, now and then, a few times. */
+static bool close_echo_due(const struct amst_conn *c, uint64_t now)
+{
+	return !c->closed_by_peer && !c->close_pending && c->close_echoes < CLOSE_ECHO_MAX &&
+	       now >= c->close_echo_ns;
+}
+
 static void close_echo(struct amst_conn *c, uint64_t now)
 {
-	if (c->closed_by_peer || c->close_pending || c->close_echoes >= CLOSE_ECHO_MAX ||
-	    now < c->close_echo_ns)
+	if (!close_echo_due(c, now))
 		return;
 	c->close_pending = true;
 	c->close_echoes++;
@@ -1239,8 +1245,8 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 	if (amst_hdr_parse(pkt, len, &h) != 0)
 		return drop(c, AMST_DROP_BAD_HEADER);
 	if (c->state == AMST_CLOSED) {
-		if (c->close_sends > 0 && !c->closed_by_peer && !c->close_pending &&
-		    c->close_echoes < CLOSE_ECHO_MAX && now >= c->close_echo_ns &&
+		/* (checked before the packet is: no decryption when not due) */
+		if (c->close_sends > 0 && close_echo_due(c, now) &&
 		    closed_pkt_authentic(c, &h, pkt, len))
 			close_echo(c, now);
 		return drop(c, AMST_DROP_STATE);
@@ -1393,7 +1399,7 @@ static size_t fill_stream(struct amst_conn *c, struct amst_stream *s, uint8_t *p
 {
 	size_t used = 0;
 	if (s->reset_pending && sp->n < MAX_FR_PER_PKT) {
-		size_t n = amst_fr_reset(p, room, s->id, s->reset_code, s->s_end);
+		size_t n = amst_fr_reset(p, room, s->id, s->reset_code, s->s_final);
 		if (n) {
 			used += n;
 			s->reset_pending = false;
@@ -2116,6 +2122,9 @@ int amst_stream_reset(struct amst_conn *c, uint32_t id, uint32_t code)
 	s->reset_pending = true;
 	s->reset_code = code;
 	amst_rangeset_clear(&s->s_lost);
+	/* The final size is what was ever sent: the peer counts it against
+	 * the session window, as sent_data does here. */
+	s->s_final = s->s_next;
 	s->s_next = s->s_end;
 	return 0;
 }
