@@ -175,6 +175,34 @@ static const char *sess_error(const json_t *st)
 	return e && e[0] ? e : NULL;
 }
 
+/* Whether this host's sending session still holds part of the stream: a
+ * stream whose host connection has not ended, or bytes the peer has not
+ * acknowledged. Closing it then would cut the stream. A session gone, ending
+ * or failed holds nothing that can still go. */
+static bool local_holds(const json_t *ls)
+{
+	const char *st = json_string_value(json_object_get(ls, "state"));
+	if (ls == NULL || sess_error(ls) != NULL || st == NULL || strcmp(st, "established") != 0)
+		return false;
+	if (json_integer_value(json_object_get(ls, "unacked_bytes")) > 0)
+		return true;
+	size_t i;
+	const json_t *t;
+	json_array_foreach (json_object_get(ls, "stream_list"), i, t)
+		if (!json_is_true(json_object_get(t, "host_eof")) &&
+		    !json_is_true(json_object_get(t, "reset")))
+			return true;
+	return false;
+}
+
+/* How far this host's sending session is: bytes taken from its host and
+ * not yet acknowledged, as one figure that changes while the stream moves. */
+static uint64_t local_progress(const json_t *ls)
+{
+	return host_bytes(ls) * 2 +
+	       (uint64_t)json_integer_value(json_object_get(ls, "unacked_bytes"));
+}
+
 /* Compare the digests of both ends; true when every stream is finished on both. */
 static bool compare_digests(struct mig *m, const json_t *src, const json_t *dst, int *ok)
 {
@@ -530,7 +558,11 @@ static void *mig_thread(void *arg)
 			json_decref(p);
 			if (rc != 0) {
 				snprintf(reason, sizeof(reason),
-				         "the destination's control plane does not answer: %s",
+				         rc == -EREMOTEIO
+				                 ? "the destination's control plane refused "
+				                   "session.stats: %s"
+				                 : "the destination's control plane does not "
+				                   "answer: %s",
 				         err);
 				cp_peer_conn_close(pc);
 				pc = NULL;
@@ -553,13 +585,24 @@ verify:
 	 * gets bytes, DIGEST_WAIT_MS after the last ones. */
 	set_phase(m, MIG_VERIFYING, "comparing stream digests");
 	long long deadline = now_ms() + DIGEST_WAIT_MS;
-	uint64_t delivered = 0;
+	uint64_t delivered = 0, sent = 0;
+	bool peer_lost = false;
 	digest_ok = 0;
 	for (;;) {
 		json_t *ls = local_stats(cp, m->id), *ps = NULL;
-		p = json_pack("{s:s}", "name", m->id);
-		rc = cp_peer_call(pc, "session.stats", p, &ps, err, sizeof(err));
-		json_decref(p);
+		/* A link that broke (the peer's control plane restarted, a call
+		 * timed out) is made again: the stream may still arrive whole. */
+		if (pc == NULL || !cp_peer_conn_ok(pc)) {
+			cp_peer_conn_close(pc);
+			pc = cp_peer_connect(cp, m->to, err, sizeof(err));
+		}
+		rc = -ENOTCONN;
+		if (pc != NULL) {
+			p = json_pack("{s:s}", "name", m->id);
+			rc = cp_peer_call(pc, "session.stats", p, &ps, err, sizeof(err));
+			json_decref(p);
+		}
+		peer_lost = rc != 0 && rc != -EREMOTEIO;
 		int ok = 0;
 		bool done = ls && rc == 0 && compare_digests(m, ls, ps, &ok);
 		if (ls != NULL) {
@@ -568,6 +611,11 @@ verify:
 			        (uint64_t)json_integer_value(json_object_get(ls, "bytes_sent"));
 			m->stream_bytes = host_bytes(ls);
 			pthread_mutex_unlock(&m->ms->lock);
+		}
+		uint64_t here = ls ? local_progress(ls) : 0;
+		if (here != sent) { /* this side still moves the stream */
+			sent = here;
+			deadline = now_ms() + DIGEST_WAIT_MS;
 		}
 		json_decref(ls);
 		json_decref(ps);
@@ -584,10 +632,9 @@ verify:
 			delivered = got;
 			deadline = now_ms() + DIGEST_WAIT_MS;
 		}
-		if (rc != 0 && rc != -EREMOTEIO) {
+		if (peer_lost) {
 			cp_peer_conn_close(pc);
 			pc = NULL;
-			break;
 		}
 		if (now_ms() > deadline)
 			break;
@@ -596,7 +643,9 @@ verify:
 	end = MIG_COMPLETED;
 	if (digest_ok != 1)
 		snprintf(reason, sizeof(reason), "%s",
-		         digest_ok == 0 && m->n_streams
+		         peer_lost ? "the destination's control plane does not answer: the stream "
+		                     "digests could not be compared"
+		         : digest_ok == 0 && m->n_streams
 		                 ? "stream digests differ between the appliances"
 		                 : "stream digests incomplete");
 	{
@@ -604,7 +653,7 @@ verify:
 		pthread_mutex_lock(&m->ms->lock);
 		bool seen = m->n_streams > 0;
 		pthread_mutex_unlock(&m->ms->lock);
-		if (digest_ok != 1 && seen) {
+		if (digest_ok != 1 && seen && !peer_lost) {
 			bool any_missing = false;
 			pthread_mutex_lock(&m->ms->lock);
 			for (unsigned i = 0; i < m->n_streams; i++)
@@ -644,27 +693,26 @@ out:
 		 * destination, so the stream is seen through, not cut. This holds
 		 * at any poll: a cancel sent while QEMU (or libvirt's Finish and
 		 * Confirm steps) were completing may come too late. */
+		if (prc == 0) { /* what QEMU says now, for migrate.status */
+			pthread_mutex_lock(&m->ms->lock);
+			if (pr.total != 0)
+				m->prog = pr;
+			else
+				m->prog.status = pr.status;
+			pthread_mutex_unlock(&m->ms->lock);
+		}
 		if (prc == 0 && pr.status == CP_MIG_ST_COMPLETED && local_open && peer_open) {
-			if (!cp_peer_conn_ok(pc)) {
-				cp_peer_conn_close(pc);
-				pc = cp_peer_connect(cp, m->to, err, sizeof(err));
-			}
-			if (pc != NULL) {
-				handed_over = true;
-				snprintf(late, sizeof(late), "%s", reason);
-				reason[0] = '\0';
-				NC_LOG(WARN,
-				       "migration %s: %s, but QEMU had completed: waiting for "
-				       "the stream to arrive",
-				       m->id, late);
-				pthread_mutex_lock(&m->ms->lock);
-				if (pr.total != 0)
-					m->prog = pr;
-				else
-					m->prog.status = pr.status;
-				pthread_mutex_unlock(&m->ms->lock);
-				goto verify;
-			}
+			/* (verify makes the link again, however long the peer's
+			 * control plane takes, while the stream moves) */
+			handed_over = true;
+			snprintf(late, sizeof(late), "%s", reason);
+			reason[0] = '\0';
+			NC_LOG(WARN,
+			       "migration %s: %s, but QEMU had completed: waiting for the stream "
+			       "to "
+			       "arrive",
+			       m->id, late);
+			goto verify;
 		}
 		if (prc != 0 || pr.status != CP_MIG_ST_ACTIVE)
 			break; /* settled (the source resumes), or nothing to ask */
@@ -673,6 +721,26 @@ out:
 		if (!cancelled && cancels++ < 5)
 			cancelled = m->be->cancel(m->h, cerr, sizeof(cerr)) == 0;
 		sleep_ms(100); /* wait (briefly) for the hypervisor to settle */
+	}
+	if (local_open && (end == MIG_COMPLETED || handed_over)) {
+		/* QEMU has sent everything: never cut what this side still
+		 * holds of the stream. Wait while it moves, DIGEST_WAIT_MS past
+		 * its last move. */
+		long long until = now_ms() + DIGEST_WAIT_MS;
+		uint64_t last = 0;
+		for (;;) {
+			json_t *ls = local_stats(cp, m->id);
+			bool holds = local_holds(ls);
+			uint64_t here = ls ? local_progress(ls) : 0;
+			json_decref(ls);
+			if (!holds || now_ms() > until)
+				break;
+			if (here != last) {
+				last = here;
+				until = now_ms() + DIGEST_WAIT_MS;
+			}
+			sleep_ms(POLL_MS);
+		}
 	}
 	if (local_open)
 		(void)cp_session_close(cp, m->id, err, sizeof(err));
@@ -1010,6 +1078,12 @@ static int m_cancel(const json_t *params, json_t **result, void *arg, char *err,
 	int rc = 0;
 	if (m != NULL && finished(m->state)) {
 		snprintf(err, errlen, "migration %s has %s already", m->id, state_names[m->state]);
+		rc = -EALREADY;
+	} else if (m != NULL && m->state == MIG_VERIFYING) {
+		snprintf(err, errlen,
+		         "migration %s: too late to cancel, QEMU has completed (the source is "
+		         "paused); the stream is being seen through",
+		         m->id);
 		rc = -EALREADY;
 	} else if (m != NULL) {
 		m->cancel = true;

@@ -345,6 +345,7 @@ static int m_stats(const json_t *params, json_t **result, void *arg, char *err, 
 	json_object_set_new(o, "window_bytes", json_integer((json_int_t)s->cwnd));
 	json_object_set_new(o, "in_flight_bytes", json_integer((json_int_t)s->bytes_in_flight));
 	json_object_set_new(o, "buffer_bytes", json_integer((json_int_t)s->buffer_bytes));
+	json_object_set_new(o, "unacked_bytes", json_integer((json_int_t)s->unacked_bytes));
 	json_object_set_new(o, "unsent_ms", json_integer((json_int_t)s->unsent_ms));
 	if (s->role == NC_ROLE_RECEIVE)
 		json_object_set_new(o, "follow_reader",

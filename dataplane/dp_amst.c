@@ -970,6 +970,7 @@ static void publish_session(struct nc_session_shm *o, const struct dp_amst_sess 
 	o->cwnd = st.cwnd;
 	o->bytes_in_flight = st.bytes_in_flight;
 	o->buffer_bytes = st.buffer_bytes;
+	o->unacked_bytes = st.unacked_bytes;
 	for (unsigned d = 0; d < AMST_DROP_COUNT && d < NC_SESSION_DROP_REASONS; d++)
 		o->drops[d] = st.drops[d];
 	if (s->host) {

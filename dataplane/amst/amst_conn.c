@@ -2202,8 +2202,19 @@ void amst_conn_get_stats(const struct amst_conn *c, struct amst_conn_stats *st)
 	st->cwnd = c->cc.cwnd;
 	st->bytes_in_flight = c->bytes_in_flight;
 	st->buffer_bytes = 0;
-	for (uint32_t i = 0; i < c->stream_hi; i++)
-		if (c->streams[i])
-			st->buffer_bytes += (uint64_t)c->streams[i]->s_size + c->streams[i]->r_size;
+	st->unacked_bytes = 0;
+	for (uint32_t i = 0; i < c->stream_hi; i++) {
+		const struct amst_stream *s = c->streams[i];
+		if (s == NULL)
+			continue;
+		st->buffer_bytes += (uint64_t)s->s_size + s->r_size;
+		if (!stream_ours(c, i))
+			continue;
+		if (s->reset_sent || s->reset_pending)
+			st->unacked_bytes += !s->reset_acked;
+		else
+			st->unacked_bytes +=
+			        (s->s_end - s->s_base) + (s->fin_queued && !s->fin_acked);
+	}
 	st->cc_state = c->cc.state;
 }

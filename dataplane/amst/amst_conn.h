@@ -169,6 +169,9 @@ struct amst_conn_stats {
 	uint64_t srtt_ns, rttvar_ns, min_rtt_ns, latest_rtt_ns;
 	uint64_t pacing_rate, btl_bw, cwnd, bytes_in_flight;
 	uint64_t buffer_bytes; /**< of the streams' buffers in use, both directions */
+	/** of our streams: bytes written and not yet acknowledged, plus 1 for
+	 * each FIN or RESET not yet acknowledged (0: the peer has it all) */
+	uint64_t unacked_bytes;
 	enum amst_cc_state cc_state;
 };
 
