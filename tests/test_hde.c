@@ -934,6 +934,48 @@ static void test_adaptive_follows_link(void **state)
 	free(p);
 }
 
+/* Small frames first (flushes after 1 ms without input, multifd headers)
+ * while each setting is first tried: they must not shut settings out under
+ * max_batch_ns (they once did, and the rest of the stream went raw). */
+static void test_policy_small_first_frames(void **state)
+{
+	(void)state;
+	struct hde_params prm = {
+	        .cache_bytes = 16u << 20, .mode = HDE_MODE_ADAPTIVE, .max_batch_ns = 10000000};
+	struct hde_enc *e = hde_enc_create(&prm);
+	assert_non_null(e);
+	hde_enc_set_link_rate(e, 12.5e6); /* 100 Mbit/s */
+	size_t n = 16u << 20, k = 0;
+	uint8_t *d = malloc(n), *out = malloc(8u << 20);
+	assert_non_null(d);
+	assert_non_null(out);
+	uint64_t s = 1;
+	while (k < n)
+		k += (size_t)snprintf((char *)d + k, n - k, "kernel: eth0 rx %lu tx %lu\n",
+		                      (unsigned long)(rnd(&s) % 100000),
+		                      (unsigned long)(rnd(&s) % 1000));
+	size_t off = 0;
+	for (int i = 0; i <= 8; i++) {
+		size_t len = i < 8 ? 300 : n - off, pos = 0;
+		for (;;) {
+			size_t used, got;
+			assert_int_equal(hde_enc_process(e, d + off + pos, len - pos, &used, out,
+			                                 8u << 20, &got, 1),
+			                 0);
+			pos += used;
+			if (pos == len && got == 0)
+				break;
+		}
+		off += len;
+	}
+	struct hde_stats st;
+	hde_enc_stats(e, &st);
+	assert_true(st.bytes_out < st.bytes_in / 2); /* text: zstd or igzip give < 0.3 */
+	hde_enc_destroy(e);
+	free(d);
+	free(out);
+}
+
 /* ------------------------------------------------------------ captured corpus */
 
 static const char *corpus_dir(void)
@@ -1016,6 +1058,7 @@ int main(void)
 	        cmocka_unit_test(test_params),
 	        cmocka_unit_test(test_policy),
 	        cmocka_unit_test(test_adaptive_follows_link),
+	        cmocka_unit_test(test_policy_small_first_frames),
 	        cmocka_unit_test(test_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

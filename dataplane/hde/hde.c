@@ -543,6 +543,7 @@ struct hde_policy {
 	double speed[HDE_SET__COUNT]; /* EWMA input bytes per ns */
 	double ratio[HDE_SET__COUNT]; /* EWMA out/in */
 	uint32_t seen[HDE_SET__COUNT];
+	double weight[HDE_SET__COUNT]; /* batches' worth of input behind the averages */
 	uint64_t batches;
 	enum hde_setting cur;
 	int explore_dir;
@@ -559,13 +560,17 @@ static const double prior_speed[HDE_SET__COUNT] = {
         [HDE_SET_ZSTD9] = 0.03, [HDE_SET_ZSTD19] = 0.003,
 };
 
-/* May setting s code a batch within the latency bound? */
-static bool policy_allowed(const struct hde_policy *p, int s)
+/* May setting s code a batch within the latency bound, at @p speed? */
+static bool speed_allowed(const struct hde_policy *p, int s, double speed)
 {
 	if (s == HDE_SET_NONE || p->max_ns == 0 || p->batch == 0)
 		return true;
-	double speed = p->seen[s] ? p->speed[s] : prior_speed[s];
 	return (double)p->batch / speed <= (double)p->max_ns;
+}
+
+static bool policy_allowed(const struct hde_policy *p, int s)
+{
+	return speed_allowed(p, s, p->seen[s] ? p->speed[s] : prior_speed[s]);
 }
 
 static void policy_init(struct hde_policy *p)
@@ -599,13 +604,26 @@ void hde_policy_record(struct hde_policy *p, enum hde_setting s, size_t in, size
 		return;
 	double speed = (double)in / (double)(ns ? ns : 1);
 	double ratio = (double)out / (double)in;
-	if (!p->seen[s]) {
-		p->speed[s] = speed;
-		p->ratio[s] = ratio;
-	} else {
-		p->speed[s] = 0.8 * p->speed[s] + 0.2 * speed;
-		p->ratio[s] = 0.8 * p->ratio[s] + 0.2 * ratio;
+	/* A frame counts by its size against a batch: a small one (a flush
+	 * after 1 ms without input, a multifd header) is mostly fixed costs,
+	 * and taken at full weight it once shut settings out for good (a
+	 * 64-byte first frame; the rest of a 64 MiB stream then went raw). */
+	double w = p->batch ? (double)in / (double)p->batch : 1.0;
+	if (w > 1.0)
+		w = 1.0;
+	if (!p->seen[s]) { /* the prior, as half a batch's worth */
+		p->speed[s] = prior_speed[s];
+		p->ratio[s] = 1.0;
+		p->weight[s] = 0.5;
 	}
+	/* A running mean over the first few batches, then an EWMA (0.2 a
+	 * batch). */
+	p->weight[s] += w;
+	double a = w / p->weight[s];
+	if (a < 0.2 * w)
+		a = 0.2 * w;
+	p->speed[s] += (speed - p->speed[s]) * a;
+	p->ratio[s] += (ratio - p->ratio[s]) * a;
 	p->seen[s]++;
 }
 
@@ -637,7 +655,10 @@ enum hde_setting hde_policy_choose(struct hde_policy *p)
 	if (p->batches % 64 == 0) {
 		int n = best + p->explore_dir;
 		p->explore_dir = -p->explore_dir;
-		if (n >= 0 && n < HDE_SET__COUNT && policy_allowed(p, n))
+		/* A neighbour shut out by a slow measure (a descheduled worker
+		 * counts wall time) is tried again if its prior allows it. */
+		if (n >= 0 && n < HDE_SET__COUNT &&
+		    (policy_allowed(p, n) || speed_allowed(p, n, prior_speed[n])))
 			return (enum hde_setting)n;
 	}
 	return p->cur;

@@ -17,8 +17,9 @@
  * Conventions: constructors return a handle or NULL with errno set; other
  * calls return 0 or a negative errno. Handles are not thread-safe; use one
  * per stream per thread. All memory is allocated at create time (through the
- * optional allocator in struct hde_params; cache pages come zeroed by calloc,
- * touched when first used);
+ * optional allocator in struct hde_params; with the default one, cache pages
+ * are mapped zero pages, touched when first used; a custom one gets them
+ * cleared at create);
  * nothing is allocated per page. The one exception is zstd, which sizes a
  * setting's workspace on its first frame (and may resize it when frame sizes
  * change a lot): a few allocations per stream, counted in mem_bytes.
@@ -39,8 +40,8 @@ enum hde_setting {
 	HDE_SET_IGZIP0,    /* tiers + ISA-L igzip level 0 */
 	HDE_SET_IGZIP1,    /* tiers + ISA-L igzip level 1 */
 	HDE_SET_ZSTD3,     /* tiers + zstd -3 */
-	HDE_SET_ZSTD9,     /* tiers + zstd -9, long-range matching */
-	HDE_SET_ZSTD19,    /* tiers + zstd -19, long-range matching ("strongest") */
+	HDE_SET_ZSTD9,     /* tiers + zstd -9 */
+	HDE_SET_ZSTD19,    /* tiers + zstd -19 ("strongest") */
 	HDE_SET__COUNT,
 };
 
@@ -173,8 +174,10 @@ int hde_peek_hello(const void *buf, size_t len, size_t *cache_bytes, size_t *bat
  * encode speed and ratio on this core (EWMAs kept by the encoder), pick the
  * setting that delivers input fastest: minimise max(1/speed, ratio/rate) per
  * input byte. Unmeasured settings are tried once; every 64th batch re-tries a
- * neighbour of the current choice so the EWMAs follow the data. Settings that
- * would take longer than hde_params.max_batch_ns per batch are left out.
+ * neighbour of the current choice so the EWMAs follow the data (one left out
+ * as too slow is re-tried if its prior speed allows it). Samples count by
+ * frame size against a batch. Settings that would take longer than
+ * hde_params.max_batch_ns per batch are left out.
  */
 struct hde_policy;
 struct hde_policy *hde_policy_create(void);
