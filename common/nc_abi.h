@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NC_ABI_VERSION 11u
+#define NC_ABI_VERSION 12u
 #define NC_ABI_MAGIC   0x4942414e4f524e43ull /* "NCRONABI" little-endian */
 
 #define NC_RING_CMD   "nc_cmd"
@@ -251,7 +251,7 @@ struct nc_session_shm {
 	uint64_t srtt_ns, min_rtt_ns, pacing_rate, btl_bw, cwnd, bytes_in_flight, rate_cap;
 	uint64_t buffer_bytes; /**< of its stream buffers in use (both directions) */
 	uint64_t
-	        unacked_bytes; /**< of its streams: not yet acknowledged by the peer (+1 per FIN) */
+	        unacked_bytes; /**< of its streams: not yet acknowledged by the peer (+1 per FIN or RESET) */
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */

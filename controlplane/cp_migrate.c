@@ -112,6 +112,7 @@ struct cp_migrations {
 	struct cp *cp;
 	pthread_mutex_t lock;
 	unsigned next_seq;
+	bool stopping; /* the control plane shuts down */
 	struct mig m[MAX_MIGRATIONS];
 };
 
@@ -139,6 +140,16 @@ static void set_phase(struct mig *m, enum mig_state st, const char *phase)
 	m->state = st;
 	snprintf(m->phase, sizeof(m->phase), "%s", phase);
 	pthread_mutex_unlock(&m->ms->lock);
+}
+
+/* The control plane is shutting down: the waits for a completed stream
+ * end (a cancel does not end them: it may have come too late). */
+static bool stopping(struct mig *m)
+{
+	pthread_mutex_lock(&m->ms->lock);
+	bool s = m->ms->stopping;
+	pthread_mutex_unlock(&m->ms->lock);
+	return s;
 }
 
 static bool cancel_asked(struct mig *m)
@@ -603,6 +614,8 @@ verify:
 			json_decref(p);
 		}
 		peer_lost = rc != 0 && rc != -EREMOTEIO;
+		/* (a call that timed out leaves the link usable: a slow peer is
+		 * asked again, not reconnected) */
 		int ok = 0;
 		bool done = ls && rc == 0 && compare_digests(m, ls, ps, &ok);
 		if (ls != NULL) {
@@ -612,9 +625,8 @@ verify:
 			m->stream_bytes = host_bytes(ls);
 			pthread_mutex_unlock(&m->ms->lock);
 		}
-		uint64_t here = ls ? local_progress(ls) : 0;
-		if (here != sent) { /* this side still moves the stream */
-			sent = here;
+		if (ls != NULL && local_progress(ls) != sent) { /* this side still moves it */
+			sent = local_progress(ls);
 			deadline = now_ms() + DIGEST_WAIT_MS;
 		}
 		json_decref(ls);
@@ -632,11 +644,11 @@ verify:
 			delivered = got;
 			deadline = now_ms() + DIGEST_WAIT_MS;
 		}
-		if (peer_lost) {
+		if (peer_lost && rc != -ETIMEDOUT) {
 			cp_peer_conn_close(pc);
 			pc = NULL;
 		}
-		if (now_ms() > deadline)
+		if (now_ms() > deadline || stopping(m))
 			break;
 		sleep_ms(POLL_MS);
 	}
@@ -726,19 +738,21 @@ out:
 		/* QEMU has sent everything: never cut what this side still
 		 * holds of the stream. Wait while it moves, DIGEST_WAIT_MS past
 		 * its last move. */
-		long long until = now_ms() + DIGEST_WAIT_MS;
+		long long until = now_ms() + 2 * POLL_MS;
+		bool first = true;
 		uint64_t last = 0;
 		for (;;) {
 			json_t *ls = local_stats(cp, m->id);
-			bool holds = local_holds(ls);
-			uint64_t here = ls ? local_progress(ls) : 0;
-			json_decref(ls);
-			if (!holds || now_ms() > until)
-				break;
-			if (here != last) {
-				last = here;
-				until = now_ms() + DIGEST_WAIT_MS;
+			bool holds = ls == NULL || local_holds(ls);
+			if (ls != NULL && !first && local_progress(ls) != last)
+				until = now_ms() + DIGEST_WAIT_MS; /* it moves: wait on */
+			if (ls != NULL) {
+				last = local_progress(ls);
+				first = false;
 			}
+			json_decref(ls);
+			if (!holds || now_ms() > until || stopping(m))
+				break;
 			sleep_ms(POLL_MS);
 		}
 	}
@@ -1081,8 +1095,8 @@ static int m_cancel(const json_t *params, json_t **result, void *arg, char *err,
 		rc = -EALREADY;
 	} else if (m != NULL && m->state == MIG_VERIFYING) {
 		snprintf(err, errlen,
-		         "migration %s: too late to cancel, QEMU has completed (the source is "
-		         "paused); the stream is being seen through",
+		         "migration %s: too late to cancel, the hypervisor has completed it; the "
+		         "stream is being seen through",
 		         m->id);
 		rc = -EALREADY;
 	} else if (m != NULL) {
@@ -1157,6 +1171,7 @@ static void migrations_shutdown(void *arg)
 {
 	struct cp_migrations *ms = arg;
 	pthread_mutex_lock(&ms->lock);
+	ms->stopping = true;
 	for (unsigned i = 0; i < MAX_MIGRATIONS; i++)
 		if (ms->m[i].used && !finished(ms->m[i].state))
 			ms->m[i].cancel = true;

@@ -543,7 +543,6 @@ struct hde_policy {
 	double speed[HDE_SET__COUNT]; /* EWMA input bytes per ns */
 	double ratio[HDE_SET__COUNT]; /* EWMA out/in */
 	uint32_t seen[HDE_SET__COUNT];
-	double weight[HDE_SET__COUNT]; /* batches' worth of input behind the averages */
 	uint64_t batches;
 	enum hde_setting cur;
 	int explore_dir;
@@ -611,19 +610,17 @@ void hde_policy_record(struct hde_policy *p, enum hde_setting s, size_t in, size
 	double w = p->batch ? (double)in / (double)p->batch : 1.0;
 	if (w > 1.0)
 		w = 1.0;
-	if (!p->seen[s]) { /* the prior, as half a batch's worth */
-		p->speed[s] = prior_speed[s];
-		p->ratio[s] = 1.0;
-		p->weight[s] = 0.5;
+	if (!p->seen[s]) {
+		/* The first measure of a setting replaces its prior; one from a
+		 * frame under a sixteenth of a batch tells nothing. */
+		if (w < 1.0 / 16)
+			return;
+		p->speed[s] = speed;
+		p->ratio[s] = ratio;
+	} else { /* an EWMA, 0.2 a batch */
+		p->speed[s] += (speed - p->speed[s]) * 0.2 * w;
+		p->ratio[s] += (ratio - p->ratio[s]) * 0.2 * w;
 	}
-	/* A running mean over the first few batches, then an EWMA (0.2 a
-	 * batch). */
-	p->weight[s] += w;
-	double a = w / p->weight[s];
-	if (a < 0.2 * w)
-		a = 0.2 * w;
-	p->speed[s] += (speed - p->speed[s]) * a;
-	p->ratio[s] += (ratio - p->ratio[s]) * a;
 	p->seen[s]++;
 }
 
@@ -655,10 +652,12 @@ enum hde_setting hde_policy_choose(struct hde_policy *p)
 	if (p->batches % 64 == 0) {
 		int n = best + p->explore_dir;
 		p->explore_dir = -p->explore_dir;
-		/* A neighbour shut out by a slow measure (a descheduled worker
-		 * counts wall time) is tried again if its prior allows it. */
+		/* A neighbour shut out by a slow measure or two (a descheduled
+		 * worker counts wall time) is tried again if its prior allows
+		 * it; one measured slow more often stays out. */
 		if (n >= 0 && n < HDE_SET__COUNT &&
-		    (policy_allowed(p, n) || speed_allowed(p, n, prior_speed[n])))
+		    (policy_allowed(p, n) ||
+		     (p->seen[n] < 3 && speed_allowed(p, n, prior_speed[n]))))
 			return (enum hde_setting)n;
 	}
 	return p->cur;

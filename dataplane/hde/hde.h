@@ -175,8 +175,9 @@ int hde_peek_hello(const void *buf, size_t len, size_t *cache_bytes, size_t *bat
  * setting that delivers input fastest: minimise max(1/speed, ratio/rate) per
  * input byte. Unmeasured settings are tried once; every 64th batch re-tries a
  * neighbour of the current choice so the EWMAs follow the data (one left out
- * as too slow is re-tried if its prior speed allows it). Samples count by
- * frame size against a batch. Settings that would take longer than
+ * as too slow after fewer than 3 measures is re-tried if its prior speed
+ * allows it). A frame under a sixteenth of a batch is no first measure, and
+ * later ones count by frame size. Settings that would take longer than
  * hde_params.max_batch_ns per batch are left out.
  */
 struct hde_policy;
