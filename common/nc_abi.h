@@ -250,8 +250,8 @@ struct nc_session_shm {
 	uint64_t stream_bytes_sent, stream_bytes_recv, retrans_bytes, pkts_lost;
 	uint64_t srtt_ns, min_rtt_ns, pacing_rate, btl_bw, cwnd, bytes_in_flight, rate_cap;
 	uint64_t buffer_bytes; /**< of its stream buffers in use (both directions) */
-	uint64_t
-	        unacked_bytes; /**< of its streams: not yet acknowledged by the peer (+1 per FIN or RESET) */
+	/** of its streams: bytes the peer has not acknowledged, +1 per FIN or RESET */
+	uint64_t unacked_bytes;
 	uint64_t drops[NC_SESSION_DROP_REASONS];
 	uint64_t connect_failed; /**< receiving side: connects to the destination that failed */
 	uint64_t host_errors;    /**< streams reset because their host connection failed */
