@@ -83,10 +83,12 @@ static int m_get(const json_t *params, json_t **result, void *arg, char *err, si
 	return 0;
 }
 
-/* JSON value -> the text nc_config_set parses. Malloc'd, or NULL if the
- * JSON type cannot be a config value. */
-static char *value_text(const json_t *v)
+/* JSON value -> the text nc_config_set parses. Malloc'd, or NULL with why
+ * in @p err (nothing there: out of memory). */
+static char *value_text(const json_t *v, char *err, size_t errlen)
 {
+	static const char bad_type[] =
+	        "config.set: 'value' must be a string, integer, boolean or list of strings";
 	char *s = NULL;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
@@ -103,9 +105,18 @@ static char *value_text(const json_t *v)
 		size_t i, len = 1;
 		json_t *it;
 		json_array_foreach (v, i, it) {
-			if (!json_is_string(it))
+			const char *item = json_string_value(it);
+			if (item == NULL) {
+				snprintf(err, errlen, "%s", bad_type);
 				return NULL;
-			len += strlen(json_string_value(it)) + 1;
+			}
+			/* joined with ';' for the parser: an item must not hold one */
+			if (item[0] == '\0' || strchr(item, ';') != NULL) {
+				snprintf(err, errlen,
+				         "config.set: list item %zu is empty or holds a ';'", i);
+				return NULL;
+			}
+			len += strlen(item) + 1;
 		}
 		s = calloc(1, len);
 		if (s == NULL)
@@ -118,6 +129,7 @@ static char *value_text(const json_t *v)
 		return s;
 	}
 	default:
+		snprintf(err, errlen, "%s", bad_type);
 		return NULL;
 	}
 }
@@ -131,25 +143,10 @@ static int m_set(const json_t *params, json_t **result, void *arg, char *err, si
 		snprintf(err, errlen, "config.set: unknown key '%.100s'", key);
 		return -EINVAL;
 	}
-	const json_t *jv = json_object_get(params, "value");
-	size_t i;
-	const json_t *it;
-	if (json_is_array(jv))
-		json_array_foreach (jv, i, it) {
-			const char *item = json_string_value(it);
-			if (item != NULL && (item[0] == '\0' || strchr(item, ';') != NULL)) {
-				snprintf(err, errlen,
-				         "config.set: list item %zu is empty or holds a ';'", i);
-				return -EINVAL;
-			}
-		}
-	char *text = value_text(jv);
-	if (text == NULL) {
-		snprintf(err, errlen,
-		         "config.set: 'value' must be a string, integer, boolean or list of "
-		         "strings");
-		return -EINVAL;
-	}
+	err[0] = '\0';
+	char *text = value_text(json_object_get(params, "value"), err, errlen);
+	if (text == NULL)
+		return err[0] != '\0' ? -EINVAL : -ENOMEM;
 	json_t *old = shown_value(cfg, d);
 	int rc = nc_config_set(cfg, key, text, true, err, errlen);
 	free(text);

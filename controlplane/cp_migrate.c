@@ -192,8 +192,10 @@ static const char *sess_error(const json_t *st)
  * or failed holds nothing that can still go. */
 static bool local_holds(const json_t *ls)
 {
+	if (ls == NULL || sess_error(ls) != NULL)
+		return false;
 	const char *st = json_string_value(json_object_get(ls, "state"));
-	if (ls == NULL || sess_error(ls) != NULL || st == NULL || strcmp(st, "established") != 0)
+	if (st == NULL || strcmp(st, "established") != 0)
 		return false;
 	if (json_integer_value(json_object_get(ls, "unacked_bytes")) > 0)
 		return true;
@@ -206,12 +208,25 @@ static bool local_holds(const json_t *ls)
 	return false;
 }
 
-/* How far this host's sending session is: bytes taken from its host and
- * not yet acknowledged, as one figure that changes while the stream moves. */
-static uint64_t local_progress(const json_t *ls)
+/* A deadline that moves DIGEST_WAIT_MS past every move of this host's
+ * sending session: bytes taken from its host, or acknowledged by the peer. */
+struct move_clock {
+	long long until;
+	bool seen;
+	uint64_t taken, unacked;
+};
+
+static void move_clock_note(struct move_clock *mc, const json_t *ls)
 {
-	return host_bytes(ls) * 2 +
-	       (uint64_t)json_integer_value(json_object_get(ls, "unacked_bytes"));
+	if (ls == NULL) /* no reading: no move */
+		return;
+	uint64_t taken = host_bytes(ls);
+	uint64_t unacked = (uint64_t)json_integer_value(json_object_get(ls, "unacked_bytes"));
+	if (mc->seen && (taken != mc->taken || unacked != mc->unacked))
+		mc->until = now_ms() + DIGEST_WAIT_MS;
+	mc->seen = true;
+	mc->taken = taken;
+	mc->unacked = unacked;
 }
 
 /* Compare the digests of both ends; true when every stream is finished on both. */
@@ -595,8 +610,8 @@ verify:
 	 * appliances may still hold the stream's end: wait while the destination
 	 * gets bytes, DIGEST_WAIT_MS after the last ones. */
 	set_phase(m, MIG_VERIFYING, "comparing stream digests");
-	long long deadline = now_ms() + DIGEST_WAIT_MS;
-	uint64_t delivered = 0, sent = 0;
+	struct move_clock clk = {.until = now_ms() + DIGEST_WAIT_MS};
+	uint64_t delivered = 0;
 	bool peer_lost = false;
 	digest_ok = 0;
 	for (;;) {
@@ -625,10 +640,7 @@ verify:
 			m->stream_bytes = host_bytes(ls);
 			pthread_mutex_unlock(&m->ms->lock);
 		}
-		if (ls != NULL && local_progress(ls) != sent) { /* this side still moves it */
-			sent = local_progress(ls);
-			deadline = now_ms() + DIGEST_WAIT_MS;
-		}
+		move_clock_note(&clk, ls); /* this side still moves it? */
 		json_decref(ls);
 		json_decref(ps);
 		if (done) {
@@ -642,13 +654,13 @@ verify:
 		pthread_mutex_unlock(&m->ms->lock);
 		if (got > delivered) {
 			delivered = got;
-			deadline = now_ms() + DIGEST_WAIT_MS;
+			clk.until = now_ms() + DIGEST_WAIT_MS;
 		}
 		if (peer_lost && rc != -ETIMEDOUT) {
 			cp_peer_conn_close(pc);
 			pc = NULL;
 		}
-		if (now_ms() > deadline || stopping(m))
+		if (now_ms() > clk.until || stopping(m))
 			break;
 		sleep_ms(POLL_MS);
 	}
@@ -720,9 +732,8 @@ out:
 			snprintf(late, sizeof(late), "%s", reason);
 			reason[0] = '\0';
 			NC_LOG(WARN,
-			       "migration %s: %s, but QEMU had completed: waiting for the stream "
-			       "to "
-			       "arrive",
+			       "migration %s: %s, but QEMU had completed: seeing the stream "
+			       "through",
 			       m->id, late);
 			goto verify;
 		}
@@ -738,20 +749,13 @@ out:
 		/* QEMU has sent everything: never cut what this side still
 		 * holds of the stream. Wait while it moves, DIGEST_WAIT_MS past
 		 * its last move. */
-		long long until = now_ms() + 2 * POLL_MS;
-		bool first = true;
-		uint64_t last = 0;
+		struct move_clock wait = {.until = now_ms() + 2 * POLL_MS};
 		for (;;) {
 			json_t *ls = local_stats(cp, m->id);
 			bool holds = ls == NULL || local_holds(ls);
-			if (ls != NULL && !first && local_progress(ls) != last)
-				until = now_ms() + DIGEST_WAIT_MS; /* it moves: wait on */
-			if (ls != NULL) {
-				last = local_progress(ls);
-				first = false;
-			}
+			move_clock_note(&wait, ls);
 			json_decref(ls);
-			if (!holds || now_ms() > until || stopping(m))
+			if (!holds || now_ms() > wait.until || stopping(m))
 				break;
 			sleep_ms(POLL_MS);
 		}

@@ -897,7 +897,6 @@ uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 {
 	struct dp_amst *a = &amst_state;
 	(void)dp;
-	uint64_t t = a->host ? dp_host_next_ns(a->host) : UINT64_MAX;
 	if (a->n_backlog) {
 		/* The port is full: try again shortly, then, while it stays
 		 * so (a memif with no peer), less and less often, up to 1 ms. */
@@ -906,6 +905,7 @@ uint64_t dp_amst_next_ns(struct dp *dp, uint64_t now)
 			wait = RTE_MIN((now - a->tx_stall_ns) / 4, 1000000ull);
 		return now + wait;
 	}
+	uint64_t t = a->host ? dp_host_next_ns(a->host) : UINT64_MAX;
 	for (unsigned i = 0; i < NC_MAX_SESSIONS; i++) {
 		const struct dp_amst_sess *s = &a->sess[i];
 		if (!s->used || s->conn == NULL)

@@ -88,21 +88,26 @@ static void reply(struct dp *dp, struct nc_msg *m)
 		dp->stats->cmd_errors++; /* the control plane does not drain its events */
 }
 
+/* Answer @p m with an error: @p status and @p text, counted. */
+static void reply_error(struct dp *dp, struct nc_msg *m, int status, const char *text)
+{
+	dp->stats->cmd_errors++;
+	m->type = NC_MSG_ERROR;
+	m->status = status;
+	snprintf(m->u.text, sizeof(m->u.text), "%s", text);
+	reply(dp, m);
+}
+
 static void handle(struct dp *dp, struct nc_msg *m)
 {
 	char err[NC_MSG_TEXT_LEN];
 	if (m->type != NC_MSG_PING && m->deadline_ns != 0 && dp_now_ns() > m->deadline_ns) {
 		/* Its sender has given up and reported it failed: doing it now
 		 * would leave the two processes disagreeing. */
-		dp->stats->cmd_errors++;
 		NC_LOG_RL(WARN, "command %u (seq %llu) came %llu ms after its deadline: not done",
 		          m->type, (unsigned long long)m->seq,
 		          (unsigned long long)((dp_now_ns() - m->deadline_ns) / 1000000));
-		snprintf(err, sizeof(err), "the control plane gave up waiting: not done");
-		m->type = NC_MSG_ERROR;
-		m->status = -ETIMEDOUT;
-		memcpy(m->u.text, err, sizeof(err));
-		reply(dp, m);
+		reply_error(dp, m, -ETIMEDOUT, "the control plane gave up waiting: not done");
 		return;
 	}
 	switch (m->type) {
@@ -135,12 +140,8 @@ static void handle(struct dp *dp, struct nc_msg *m)
 		reply(dp, m);
 		return;
 	default:
-		dp->stats->cmd_errors++;
 		snprintf(err, sizeof(err), "unknown command type %u", m->type);
-		m->type = NC_MSG_ERROR;
-		m->status = -ENOTSUP;
-		memcpy(m->u.text, err, sizeof(err));
-		reply(dp, m);
+		reply_error(dp, m, -ENOTSUP, err);
 		return;
 	}
 }

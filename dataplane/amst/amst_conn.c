@@ -983,7 +983,9 @@ static int open_body(struct amst_conn *c, uint64_t pn, uint8_t *pkt, size_t body
 	c->n_rx_placed = 0;
 	if (amst_aead_open_begin(c->rx, pn, pkt, AMST_HDR_LEN) != 0)
 		return -EIO;
-	while (c->n_rx_placed < RX_PLACED_MAX && (size_t)(end - p) >= AMST_FR_STREAM_HDR) {
+	/* (a closed session only checks the packet: nothing is placed) */
+	while (c->state != AMST_CLOSED && c->n_rx_placed < RX_PLACED_MAX &&
+	       (size_t)(end - p) >= AMST_FR_STREAM_HDR) {
 		if (amst_aead_open_update(c->rx, p, p, AMST_FR_STREAM_HDR) != 0)
 			return -EIO;
 		uint8_t *data = p + AMST_FR_STREAM_HDR;
@@ -1192,31 +1194,31 @@ static int drop(struct amst_conn *c, enum amst_drop why)
 	return -EBADMSG;
 }
 
-/* A DATA packet that reached a session already closed: is it the peer's
- * (authentic, not a replay)? Decrypted in place; nothing of it is used. */
-static bool closed_pkt_authentic(struct amst_conn *c, const struct amst_hdr *h, uint8_t *pkt,
-                                 size_t len)
+/* A DATA packet of this session is the peer's, whole and new: sealed or
+ * not as the session is, long enough, not a replay, and it authenticates
+ * (decrypted in place) or its CRC holds. 0 with its body's length, or the
+ * drop reason. */
+static int open_data(struct amst_conn *c, const struct amst_hdr *h, uint8_t *pkt, size_t len,
+                     size_t *body, enum amst_drop *why)
 {
-	if (h->type != AMST_PKT_DATA || h->dst_cid != c->cfg.local_cid || c->rx == NULL)
-		return false;
-	if (h->pn < c->rx_floor || amst_rangeset_contains(&c->rx_pns, h->pn))
-		return false;
 	bool sealed = h->flags & AMST_F_SEALED;
-	if (sealed != c->cfg.seal)
-		return false;
-	if (sealed) {
-		if (len < AMST_HDR_LEN + AMST_TAG_LEN)
-			return false;
-		size_t body = len - AMST_HDR_LEN - AMST_TAG_LEN;
-		uint8_t *p = pkt + AMST_HDR_LEN;
-		return amst_aead_open_begin(c->rx, h->pn, pkt, AMST_HDR_LEN) == 0 &&
-		       amst_aead_open_update(c->rx, p, p, body) == 0 &&
-		       amst_aead_open_end(c->rx, p + body) == 0;
+	size_t trailer = sealed ? AMST_TAG_LEN : AMST_CRC_LEN;
+	*why = AMST_DROP_COUNT;
+	if (sealed != c->cfg.seal) {
+		*why = AMST_DROP_UNSEALED;
+	} else if (len < AMST_HDR_LEN + trailer) {
+		*why = AMST_DROP_SHORT;
+	} else if (h->pn < c->rx_floor || amst_rangeset_contains(&c->rx_pns, h->pn)) {
+		*why = AMST_DROP_REPLAY; /* caught before spending a decryption on it */
+	} else {
+		*body = len - AMST_HDR_LEN - trailer;
+		if (sealed && open_body(c, h->pn, pkt, *body) != 0)
+			*why = AMST_DROP_AUTH;
+		else if (!sealed && amst_get32(pkt + AMST_HDR_LEN + *body) !=
+		                            amst_crc32c(pkt, AMST_HDR_LEN + *body))
+			*why = AMST_DROP_CRC;
 	}
-	if (len < AMST_HDR_LEN + AMST_CRC_LEN)
-		return false;
-	size_t body = len - AMST_HDR_LEN - AMST_CRC_LEN;
-	return amst_get32(pkt + AMST_HDR_LEN + body) == amst_crc32c(pkt, AMST_HDR_LEN + body);
+	return *why == AMST_DROP_COUNT ? 0 : -EBADMSG;
 }
 
 /* Our CLOSE went out (all its copies, which are not retransmitted), yet the
@@ -1246,8 +1248,11 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 		return drop(c, AMST_DROP_BAD_HEADER);
 	if (c->state == AMST_CLOSED) {
 		/* (checked before the packet is: no decryption when not due) */
-		if (c->close_sends > 0 && close_echo_due(c, now) &&
-		    closed_pkt_authentic(c, &h, pkt, len))
+		size_t body;
+		enum amst_drop why;
+		if (c->close_sends > 0 && close_echo_due(c, now) && h.type == AMST_PKT_DATA &&
+		    h.dst_cid == c->cfg.local_cid && c->rx != NULL &&
+		    open_data(c, &h, pkt, len, &body, &why) == 0)
 			close_echo(c, now);
 		return drop(c, AMST_DROP_STATE);
 	}
@@ -1308,30 +1313,12 @@ int amst_conn_input(struct amst_conn *c, uint8_t *pkt, size_t len, uint64_t now)
 	/* DATA */
 	if (c->rx == NULL)
 		return drop(c, AMST_DROP_STATE); /* before ACCEPT: cannot open it yet */
-	bool sealed = h.flags & AMST_F_SEALED;
-	if (sealed != c->cfg.seal)
-		return drop(c, AMST_DROP_UNSEALED);
 	size_t body;
-	if (sealed) {
-		if (len < AMST_HDR_LEN + AMST_TAG_LEN)
-			return drop(c, AMST_DROP_SHORT);
-		body = len - AMST_HDR_LEN - AMST_TAG_LEN;
-	} else {
-		if (len < AMST_HDR_LEN + AMST_CRC_LEN)
-			return drop(c, AMST_DROP_SHORT);
-		body = len - AMST_HDR_LEN - AMST_CRC_LEN;
-	}
-	/* Replays are caught before spending a decryption on them. */
-	if (h.pn < c->rx_floor || amst_rangeset_contains(&c->rx_pns, h.pn))
-		return drop(c, AMST_DROP_REPLAY);
-	if (sealed) {
-		if (open_body(c, h.pn, pkt, body) != 0)
-			return drop(c, AMST_DROP_AUTH);
-	} else if (amst_get32(pkt + AMST_HDR_LEN + body) != amst_crc32c(pkt, AMST_HDR_LEN + body)) {
-		return drop(c, AMST_DROP_CRC);
-	}
+	enum amst_drop why;
+	if (open_data(c, &h, pkt, len, &body, &why) != 0)
+		return drop(c, why);
 	bool eliciting;
-	enum amst_drop why = AMST_DROP_MALFORMED;
+	why = AMST_DROP_MALFORMED;
 	if (process_frames(c, pkt + AMST_HDR_LEN, body, now, &eliciting, &why) != 0)
 		return drop(c, why);
 	if (c->state == AMST_CLOSING && c->close_sends >= CLOSE_COPIES)
@@ -2155,16 +2142,20 @@ int amst_stream_info(const struct amst_conn *c, uint32_t id, struct amst_stream_
 	return 0;
 }
 
+/* What the peer has not acknowledged of our stream @p s: its bytes, +1 for
+ * a FIN; after a reset, 1 until the RESET is. */
+static uint64_t stream_unacked(const struct amst_stream *s)
+{
+	if (s->reset_sent || s->reset_pending)
+		return !s->reset_acked;
+	return (s->s_end - s->s_base) + (s->fin_queued && !s->fin_acked);
+}
+
 bool amst_conn_all_acked(const struct amst_conn *c)
 {
-	for (unsigned i = 0; i < AMST_MAX_STREAMS; i++) {
-		const struct amst_stream *s = c->streams[i];
-		if (s == NULL || !stream_ours(c, i))
-			continue;
-		if (s->reset_sent ? !s->reset_acked
-		                  : (s->s_base < s->s_end || (s->fin_queued && !s->fin_acked)))
+	for (unsigned i = 0; i < AMST_MAX_STREAMS; i++)
+		if (c->streams[i] != NULL && stream_ours(c, i) && stream_unacked(c->streams[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -2208,13 +2199,8 @@ void amst_conn_get_stats(const struct amst_conn *c, struct amst_conn_stats *st)
 		if (s == NULL)
 			continue;
 		st->buffer_bytes += (uint64_t)s->s_size + s->r_size;
-		if (!stream_ours(c, i))
-			continue;
-		if (s->reset_sent || s->reset_pending)
-			st->unacked_bytes += !s->reset_acked;
-		else
-			st->unacked_bytes +=
-			        (s->s_end - s->s_base) + (s->fin_queued && !s->fin_acked);
+		if (stream_ours(c, i))
+			st->unacked_bytes += stream_unacked(s);
 	}
 	st->cc_state = c->cc.state;
 }
