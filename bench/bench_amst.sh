@@ -379,13 +379,13 @@ raw_run() {
 	local eal=(--no-pci --no-telemetry --proc-type=primary --log-level=*:warning)
 	rm -f "$work/raw.sock"
 	"$RAW" -l 0 --file-prefix="${rp}rx" "${eal[@]}" \
-		--vdev "net_memif0,role=server,socket=$work/raw.sock,bsize=10240" \
+		--vdev "net_memif0,role=server,socket=$work/raw.sock,socket-abstract=no,bsize=10240" \
 		-- --role rx --seconds "$secs" --warmup 1 >"$work/raw$i-rx.out" 2>"$work/raw$i-rx.err" &
 	rx=$!
 	pids+=($rx)
 	for _ in $(seq 200); do [ -S "$work/raw.sock" ] && break; sleep 0.05; done
 	"$RAW" -l 1 --file-prefix="${rp}tx" "${eal[@]}" \
-		--vdev "net_memif0,role=client,socket=$work/raw.sock,bsize=10240" \
+		--vdev "net_memif0,role=client,socket=$work/raw.sock,socket-abstract=no,bsize=10240" \
 		-- --role tx --seconds "$((secs + 2))" >"$work/raw$i-tx.out" 2>"$work/raw$i-tx.err" &
 	tx=$!
 	pids+=($tx)

@@ -115,14 +115,23 @@ static int eal_init(void *arg, struct nc_init_ctx *ctx, char *err, size_t errlen
 #endif
 	if (!nc_config_get_bool(dp->cfg, "dataplane.telemetry"))
 		add(a, "--no-telemetry");
+	int first_vdev = a->argc;
 	for (unsigned i = 0; i < dp->n_ports; i++) {
 		add(a, "--vdev");
 		add(a, "%s", dp->ports[i].spec.devargs);
 	}
+	/* As logged and reported: a memif secret is not shown. */
 	char line[2048] = "";
 	for (int i = 1; i < a->argc; i++) {
 		size_t used = strlen(line);
-		snprintf(line + used, sizeof(line) - used, " %s", a->argv[i]);
+		char shown[sizeof(dp->ports[0].spec.devargs)];
+		const char *arg = a->argv[i];
+		if (i > first_vdev && (i - first_vdev) % 2 == 1) {
+			(void)nc_drv_devargs_shown(&dp->ports[(i - first_vdev) / 2].spec, shown,
+			                           sizeof(shown));
+			arg = shown;
+		}
+		snprintf(line + used, sizeof(line) - used, " %s", arg);
 	}
 	NC_LOG(INFO, "EAL arguments:%s", line);
 	/* rte_eal_init keeps pointers into argv: the block stays allocated

@@ -208,9 +208,10 @@ json_t *dp_port_json(const struct dp *dp)
 	json_t *a = json_array();
 	for (unsigned i = 0; i < dp->n_ports; i++) {
 		const struct dp_port *p = &dp->ports[i];
+		char shown[sizeof(p->spec.devargs)];
+		(void)nc_drv_devargs_shown(&p->spec, shown, sizeof(shown));
 		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "name", p->spec.devname, "driver",
-		                      p->spec.drv->name, "devargs", p->spec.devargs, "started",
-		                      p->started);
+		                      p->spec.drv->name, "devargs", shown, "started", p->started);
 		if (p->started) {
 			json_object_set_new(o, "port_id", json_integer(p->port_id));
 			json_object_set_new(o, "queues", json_integer(p->n_queues));

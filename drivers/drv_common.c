@@ -88,8 +88,10 @@ int drv_mkdir_p(const char *dir, char *err, size_t errlen)
 			continue;
 		char c = *s;
 		*s = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST) {
-			int e = errno;
+		struct stat st;
+		if (mkdir(buf, 0750) != 0 &&
+		    (errno != EEXIST || (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode)))) {
+			int e = errno == EEXIST ? ENOTDIR : errno;
 			snprintf(err, errlen, "cannot create %s: %s", buf, strerror(e));
 			return -e;
 		}

@@ -123,6 +123,16 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 		struct nc_drv_arg *a = &out->args[out->n_args];
 		memcpy(a->key, args, klen);
 		memcpy(a->value, eq + 1, vlen);
+		/* EAL splits a pair at '=' and reads a value that starts with '['
+		 * as a list up to ']' (commas in it included): such a value would
+		 * reach the PMD as something else, or swallow the arguments after
+		 * it. */
+		if (strpbrk(a->value, "=[]") != NULL) {
+			snprintf(err, errlen,
+			         "%s: argument '%s': a value cannot hold '=', '[' or ']'", d->name,
+			         a->key);
+			return -EINVAL;
+		}
 		bool known = false;
 		for (const char *const *k = d->keys; k && *k; k++)
 			known |= strcmp(*k, a->key) == 0;
@@ -177,6 +187,17 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 	if (rc)
 		return rc;
 	return d->check ? d->check(out, err, errlen) : 0;
+}
+
+int nc_drv_devargs_shown(const struct nc_drv_port *p, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s", p->devname);
+	for (unsigned i = 0; i < p->n_args && n >= 0 && (size_t)n < len; i++) {
+		bool secret = strcmp(p->args[i].key, "secret") == 0;
+		n += snprintf(buf + n, len - (size_t)n, ",%s=%s", p->args[i].key,
+		              secret ? "(set)" : p->args[i].value);
+	}
+	return n >= 0 && (size_t)n < len ? 0 : -E2BIG;
 }
 
 int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value)

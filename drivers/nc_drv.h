@@ -85,6 +85,9 @@ int nc_drv_parse(const char *spec, unsigned index, struct nc_drv_port *out, char
 /** The value of @p key in @p p, or NULL. */
 const char *nc_drv_arg(const struct nc_drv_port *p, const char *key);
 
+/** devargs as they may be shown (logs, status): a "secret" value reads
+ *  "(set)". 0, or -E2BIG if @p len is too short (@p buf is cut). */
+int nc_drv_devargs_shown(const struct nc_drv_port *p, char *buf, size_t len);
 /** Give @p key the value @p value (added, or replacing the one there); devargs
  *  follow at the next nc_drv_fit_mtu. 0 or -E2BIG. */
 int nc_drv_set_arg(struct nc_drv_port *p, const char *key, const char *value);

@@ -90,7 +90,7 @@ dataplane:
   file_prefix: $prefix
   hugepages: true
   ports:
-    - "memif:role=server,socket=$rt/memif.sock"
+    - "memif:role=server,socket=$rt/memif.sock,secret=memif-sk-Q7"
   mbufs: 4095
 controlplane:
   dp_timeout_ms: 2000
@@ -144,6 +144,16 @@ contains "status shows the dataplane attached" "attached"
 expect "status --json" 0 ctl --json status
 contains "cp status has the dataplane's pid" "\"pid\": $dp_pid"
 contains "memif port listed" "net_memif0"
+expect "dp status --json" 0 ctl --dp --json status
+contains "dp status has the port's devargs" "socket-abstract=no"
+contains "memif secret shown as set" "secret=(set)"
+if grep -qF "memif-sk-Q7" <<<"$out"; then
+	not_ok "the memif secret is shown in status"
+else
+	ok "the memif secret is not in status"
+fi
+# A socket file (not memif's default abstract name) under the 0750 directory.
+if [ -S "$rt/memif.sock" ]; then ok "memif socket is a file"; else not_ok "no socket file $rt/memif.sock"; fi
 expect "health ok" 0 ctl health
 contains "health lists dplink" "dplink"
 expect "dp health ok" 0 ctl --dp health

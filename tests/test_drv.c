@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -41,9 +45,21 @@ static void test_good_specs(void **state)
 	assert_int_equal(parse("memif:role=server,socket=/run/x/m.sock,id=3", &p), 0);
 	assert_string_equal(p.drv->name, "memif");
 	assert_string_equal(p.devname, "net_memif0");
-	assert_string_equal(p.devargs, "net_memif0,role=server,socket=/run/x/m.sock,id=3");
+	/* A socket file, not the PMD's default abstract name. */
+	assert_string_equal(p.devargs,
+	                    "net_memif0,role=server,socket=/run/x/m.sock,id=3,socket-abstract=no");
 	assert_string_equal(nc_drv_arg(&p, "role"), "server");
 	assert_null(nc_drv_arg(&p, "secret"));
+	assert_int_equal(parse("memif:socket-abstract=yes,secret=s3cr3t,mac=02:aB:00:00:00:01", &p),
+	                 0);
+	assert_string_equal(p.devargs,
+	                    "net_memif0,socket-abstract=yes,secret=s3cr3t,mac=02:aB:00:00:00:01");
+	/* Shown (logs, status) without the secret. */
+	char shown[512];
+	assert_int_equal(nc_drv_devargs_shown(&p, shown, sizeof(shown)), 0);
+	assert_string_equal(shown,
+	                    "net_memif0,socket-abstract=yes,secret=(set),mac=02:aB:00:00:00:01");
+	assert_int_equal(nc_drv_devargs_shown(&p, shown, 20), -E2BIG);
 	assert_int_equal(nc_drv_parse("null:", 2, &p, err, sizeof(err)), 0);
 	assert_string_equal(p.devargs, "net_null2");
 	assert_int_equal(parse("ring", &p), 0);
@@ -157,6 +173,27 @@ static void test_bad_specs(void **state)
 	char longspec[1024];
 	snprintf(longspec, sizeof(longspec), "memif:secret=%0200d", 1);
 	assert_int_equal(parse(longspec, &p), -EINVAL);
+	/* What EAL would read as another pair or a list. */
+	assert_int_equal(parse("memif:role=server,socket=/run/a=b/m.sock", &p), -EINVAL);
+	assert_non_null(strstr(err, "'socket'"));
+	assert_int_equal(parse("memif:secret=[abc,socket=/x]", &p), -EINVAL);
+	assert_int_equal(parse("af_packet:iface=v]", &p), -EINVAL);
+	/* Keys this DPDK's memif does not know. */
+	assert_int_equal(parse("memif:owner-uid=1", &p), -EINVAL);
+	assert_non_null(strstr(err, "owner-uid"));
+	/* The PMD counts 23 characters of a secret. */
+	assert_int_equal(parse("memif:secret=abcdefghijklmnopqrstuvw", &p), 0);
+	assert_int_equal(parse("memif:secret=abcdefghijklmnopqrstuvwx", &p), -EINVAL);
+	assert_non_null(strstr(err, "secret is 24 characters"));
+	assert_null(strstr(err, "abcdefgh")); /* not echoed */
+	/* A socket path longer than sun_path. */
+	snprintf(longspec, sizeof(longspec), "memif:socket=/%0110d", 1);
+	assert_int_equal(parse(longspec, &p), -EINVAL);
+	assert_non_null(strstr(err, "at most 107 fit"));
+	assert_int_equal(parse("memif:mac=zz", &p), -EINVAL);
+	assert_int_equal(parse("memif:mac=02:00:00:00:00:1", &p), -EINVAL);
+	assert_int_equal(parse("memif:mac=02:00:00:00:00:011", &p), -EINVAL);
+	assert_int_equal(parse("memif:mac=02-00-00-00-00-01", &p), -EINVAL);
 }
 
 static void test_prepare_hooks(void **state)
@@ -179,6 +216,44 @@ static void test_prepare_hooks(void **state)
 	FILE *f = fopen(sub, "r");
 	assert_non_null(f); /* the directory exists */
 	fclose(f);
+	/* A server's stale socket file (its process died) is removed; a live
+	 * one is refused, and so is a path that is no socket. */
+	char path[256];
+	snprintf(path, sizeof(path), "%s/m.sock", sub);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), -EADDRINUSE);
+	assert_non_null(strstr(err, "another process is listening"));
+	close(fd); /* the file stays: stale */
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &st), -1);
+	/* a client leaves the server's socket alone */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	snprintf(spec, sizeof(spec), "memif:role=client,socket=%s/m.sock", sub);
+	assert_int_equal(parse(spec, &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(unlink(path), 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(spec, sizeof(spec), "memif:role=server,socket=%s/m.sock", sub);
+	assert_int_equal(parse(spec, &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "not a socket"));
+	/* a file where the socket's directory should be */
+	snprintf(spec, sizeof(spec), "memif:role=server,socket=%s/m.sock/x.sock", sub);
+	assert_int_equal(parse(spec, &p), 0);
+	assert_int_equal(p.drv->prepare(&p, err, sizeof(err)), -ENOTDIR);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
