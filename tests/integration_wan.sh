@@ -282,6 +282,16 @@ check "down again is harmless" wan down --name "$name"
 echo "# bad requests"
 check "unknown profile refused" bash -c "! '$WAN' up nope --name '$name-x' 2>/dev/null"
 check "bad name refused" bash -c "! '$WAN' up wan1g --name 'a/b' 2>/dev/null"
+for t in "--rtt 50us" "--rtt abc" "--delay 5ns" "--delay xs" "--reorder-delay 1,5s"; do
+	check "time '$t' refused" bash -c "! '$WAN' up wan1g --name '$name-x' $t 2>/dev/null"
+done
+# Offloads that cannot be checked are not taken as off.
+stub=$(mktemp -d)
+printf '#!/bin/sh\nexit 1\n' >"$stub/ethtool"
+chmod +x "$stub/ethtool"
+check "up refused when ethtool cannot read the offloads" \
+	bash -c "! PATH='$stub':\$PATH '$WAN' up wan1g --name '$name-x' 2>/dev/null"
+rm -rf "$stub"
 if ip netns add "$name-p" 2>/dev/null && ip -n "$name-p" link add p0 type veth peer name p1 &&
 	! ip netns exec "$name-p" tc qdisc add dev p0 root netem delay 1ms 2>/dev/null; then
 	ip netns del "$name-p"

@@ -15,6 +15,7 @@
  * file once a second and at exit (SIGINT, SIGTERM).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -69,6 +70,7 @@ struct dir {
 	struct wanem_fifo *line;     /* in order of due time */
 	struct wanem_fifo *held;     /* reordered copies, in order of due time */
 	struct wanem_link_stats *st; /* the link's counters */
+	uint64_t retry_ns;           /* the out socket was full: send again from then */
 };
 
 struct options {
@@ -168,6 +170,8 @@ static uint64_t parse_rate(const char *opt, const char *s)
 			v *= units[i].mul;
 			if (v > 1e15)
 				die("%s: '%s' is too fast", opt, s);
+			if (v > 0 && v < 1) /* would round to 0: no limit */
+				die("%s: '%s' is below 1 bit/s (0 means no limit)", opt, s);
 			return (uint64_t)llround(v);
 		}
 	die("%s: unknown unit in '%s' (bit/s with k, m, g or kbit, mbit, gbit)", opt, s);
@@ -358,8 +362,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_SEED: {
 			char *end;
 			errno = 0;
-			o->seed = strtoull(optarg, &end, 0);
-			if (end == optarg || *end != '\0' || errno != 0)
+			/* Decimal only: strtoull would take "-1" and read "010" as 8. */
+			o->seed = strtoull(optarg, &end, 10);
+			if (!isdigit((unsigned char)optarg[0]) || *end != '\0' || errno != 0)
 				die("--seed: '%s' is not an integer", optarg);
 			break;
 		}
@@ -577,6 +582,9 @@ static unsigned rx_burst(struct dir *d, uint64_t now, int64_t real_off)
 	return n;
 }
 
+/* How long to wait before sending again into a full socket buffer. */
+#define TX_RETRY_NS 100000ULL
+
 /* Send every frame of @p d due by @p now, in due order, in batches. */
 static void tx_due(struct dir *d, uint64_t now)
 {
@@ -584,6 +592,9 @@ static void tx_due(struct dir *d, uint64_t now)
 	struct iovec iov[TX_BATCH];
 	struct wanem_fifo *from[TX_BATCH];
 
+	if (now < d->retry_ns)
+		return;
+	d->retry_ns = 0;
 	for (;;) {
 		struct wanem_frame *a = wanem_fifo_first(d->line);
 		struct wanem_frame *b = wanem_fifo_first(d->held);
@@ -615,22 +626,28 @@ static void tx_due(struct dir *d, uint64_t now)
 			return;
 		int sent = sendmmsg(d->out->fd, msg, n, MSG_DONTWAIT);
 		if (sent < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return; /* socket buffer full: try again on the next loop */
-			sent = 0;
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				/* Socket buffer full: the frames stay queued; send
+				 * again a little later rather than spin on it. */
+				d->retry_ns = now + TX_RETRY_NS;
+				return;
+			}
+			/* The first frame failed (interface down, too long):
+			 * count it lost and go on with the rest. */
+			d->st->error_frames++;
+			d->st->error_bytes += iov[0].iov_len;
+			wanem_fifo_pop(from[0]);
+			continue;
 		}
 		for (int i = 0; i < sent; i++) {
 			d->st->out_frames++;
 			d->st->out_bytes += iov[i].iov_len;
 			wanem_fifo_pop(from[i]);
 		}
-		if ((unsigned)sent < n) {
-			/* The first unsent frame failed (interface down, no
-			 * buffers): count it lost and go on with the rest. */
-			d->st->error_frames++;
-			d->st->error_bytes += iov[sent].iov_len;
-			wanem_fifo_pop(from[sent]);
-		}
+		/* A short count keeps the reason to itself: the next call,
+		 * which starts at the first unsent frame, tells it. */
 	}
 }
 
@@ -644,7 +661,7 @@ static uint64_t next_due(const struct dir *d)
 		t = a->due_ns;
 	if (b != NULL && b->due_ns < t)
 		t = b->due_ns;
-	return t;
+	return t < d->retry_ns ? d->retry_ns : t;
 }
 
 /* ---- counters ---- */
@@ -743,6 +760,20 @@ static size_t line_bytes(const struct wanem_link_cfg *c, uint64_t hold_ns, unsig
 	return (size_t)bytes;
 }
 
+/* A packet socket reports its interface going down (ENETDOWN) with POLLERR,
+ * which stays up until the error is read: read it, or every ppoll() returns
+ * at once. An interface that is gone (its namespace deleted) ends the run. */
+static void port_error(struct port *p)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+	(void)getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &e, &len);
+	if (if_nametoindex(p->name) != (unsigned)p->ifindex)
+		die("%s is gone (%s)", p->name, e ? strerror(e) : "no error given");
+	if (e != 0)
+		fprintf(stderr, "wanem: %s: %s\n", p->name, strerror(e));
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -757,6 +788,12 @@ int main(int argc, char **argv)
 		d->in = &ports[i];
 		d->out = &ports[1 - i];
 		o.cfg[i].max_frame = d->in->mtu + ETH_HLEN + VLAN_HLEN;
+		uint64_t q = o.cfg[i].queue_bytes, frame = o.cfg[i].max_frame + o.cfg[i].overhead;
+		if (q != 0 && q != UINT64_MAX && q < frame)
+			die("--queue-bytes: %" PRIu64 " B holds no full frame of %s (%" PRIu64
+			    " B with overhead): every one would be dropped",
+			    q, d->in->name, frame);
+		d->retry_ns = 0;
 		d->link = wanem_link_create(&o.cfg[i], o.seed, (uint64_t)i);
 		if (d->link == NULL)
 			die("bad link parameters for %s -> %s", d->in->name, d->out->name);
@@ -844,6 +881,9 @@ int main(int argc, char **argv)
 		                      .tv_nsec = (long)(wait % 1000000000ULL)};
 		if (ppoll(pfd, coalesce ? 0 : 2, &ts, &wait_mask) < 0 && errno != EINTR)
 			die("ppoll: %s", strerror(errno));
+		for (int i = 0; i < 2 && !coalesce; i++)
+			if (pfd[i].revents & POLLERR)
+				port_error(&ports[i]);
 	}
 
 	write_stats(o.stats, dirs, o.seed, t0, false);
