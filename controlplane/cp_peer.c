@@ -25,9 +25,10 @@
 #include "cp_peer.h"
 #include "nc_log.h"
 
-#define MAX_PEERS 32
-#define MAX_CONNS 16
-#define MAX_DESTS 16
+#define MAX_PEERS       32
+#define MAX_CONNS       16
+#define ACCEPT_RETRY_MS 100 /* after accept() ran out of descriptors or memory */
+#define MAX_DESTS       16
 
 /* ---- the component ---- */
 
@@ -195,6 +196,7 @@ int cp_peer_call(struct cp_peer_conn *c, const char *method, json_t *params, jso
 		const char *m = json_string_value(
 		        json_object_get(json_object_get(rep, "error"), "message"));
 		snprintf(err, errlen, "peer %s: %.400s", c->other.name, m ? m : "error");
+		cp_peer_printable(err);
 		json_decref(rep);
 		return -EREMOTEIO;
 	}
@@ -289,16 +291,6 @@ static const struct nc_ctl_method peer_methods[] = {
 };
 
 /* ---- the listening side ---- */
-
-/* Printable ASCII only: for what quotes a peer's bytes (maybe cut inside a
- * UTF-8 character, which json_pack refuses; line breaks, which the log
- * would take). */
-static void printable(char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x7f || (unsigned char)*s < 0x20)
-			*s = '?';
-}
 
 /* The sessions a peer opened here over one connection, by name. */
 struct opened {
@@ -404,8 +396,8 @@ static void *conn_thread(void *arg)
 			pthread_mutex_unlock(&p->lock);
 			char meth[48];
 			snprintf(meth, sizeof(meth), "%s", method ? method : "?");
-			printable(why);
-			printable(meth);
+			cp_peer_printable(why);
+			cp_peer_printable(meth);
 			NC_LOG_RL(WARN, "peer %s: %s refused: %s", other.name, meth, why);
 			rep = json_pack("{s:O?, s:b, s:{s:s, s:s}}", "id",
 			                json_object_get(req, "id"), "ok", 0, "error", "code",
@@ -481,8 +473,19 @@ static void *accept_thread(void *arg)
 		if (pf[1].revents)
 			break;
 		int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			/* Out of descriptors or memory: the connection stays
+			 * queued and the socket readable, so poll() would return
+			 * at once for ever. Wait a little (or for shutdown). */
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				NC_LOG_RL(WARN, "peer link: cannot accept a connection: %s",
+				          strerror(e));
+				struct pollfd w = {.fd = p->wake[0], .events = POLLIN};
+				(void)poll(&w, 1, ACCEPT_RETRY_MS);
+			}
 			continue;
+		}
 		pthread_mutex_lock(&p->lock);
 		struct conn_slot *slot = NULL;
 		for (unsigned i = 0; i < MAX_CONNS && slot == NULL; i++)

@@ -86,6 +86,10 @@ bool cp_peer_name_ok(const char *s);
 
 /** Copy @p ip to @p out if it is a dotted IPv4 address, else make @p out "". */
 void cp_peer_copy_ip(char out[16], const char *ip);
+/** Every byte of @p s outside printable ASCII made '?': for text that quotes
+ *  a peer (a line break would forge a log line; a cut inside a UTF-8
+ *  character makes a string jansson refuses). */
+void cp_peer_printable(char *s);
 
 /* ---- what a peer may ask (cp_peer_policy.c; unit-tested without a control plane) ---- */
 

@@ -113,6 +113,13 @@ void cp_peer_copy_ip(char out[16], const char *ip)
 		snprintf(out, 16, "%s", ip);
 }
 
+void cp_peer_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x7f || (unsigned char)*s < 0x20)
+			*s = '?';
+}
+
 static void send_error(struct cp_jsonl *io, const char *msg, int timeout_ms)
 {
 	json_t *m = json_pack("{s:s, s:s}", "type", "error", "message", msg);
@@ -132,6 +139,7 @@ static int recv_msg(struct cp_jsonl *io, const char *want, json_t **out, int tim
 	if (type != NULL && strcmp(type, "error") == 0) {
 		const char *m = json_string_value(json_object_get(*out, "message"));
 		snprintf(err, errlen, "%s refused us: %.200s", who, m ? m : "(no reason)");
+		cp_peer_printable(err);
 		json_decref(*out);
 		*out = NULL;
 		return -EACCES;

@@ -260,6 +260,29 @@ static void test_forged_server(void **state)
 	assert_non_null(strstr(err, "failed authentication"));
 }
 
+/* A refusal's text is the other side's: it reaches our logs and a
+ * migration's error, so no line breaks, and no UTF-8 character cut in two
+ * by the 200-byte limit (jansson refuses such a string). */
+static void test_refusal_text_printable(void **state)
+{
+	(void)state;
+	char line[512];
+	char pad[199];
+	memset(pad, 'a', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	snprintf(line, sizeof(line),
+	         "{\"type\":\"error\",\"message\":\"x\\n2026-11-28 CRIT forged %s\u00e9\"}\n", pad);
+	struct script sc = {.lines = {line}};
+	char err[512] = "";
+	assert_int_equal(client_against(&sc, 2000, err, sizeof(err)), -EACCES);
+	assert_non_null(strstr(err, "refused us: x?2026-11-28 CRIT forged"));
+	for (const char *c = err; *c; c++)
+		assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f);
+	json_t *j = json_string(err);
+	assert_non_null(j);
+	json_decref(j);
+}
+
 static void test_not_a_peer(void **state)
 {
 	(void)state;
@@ -548,6 +571,7 @@ int main(void)
 	        cmocka_unit_test(test_unknown_name),
 	        cmocka_unit_test(test_other_server_name),
 	        cmocka_unit_test(test_forged_server),
+	        cmocka_unit_test(test_refusal_text_printable),
 	        cmocka_unit_test(test_not_a_peer),
 	        cmocka_unit_test(test_silent_and_gone),
 	        cmocka_unit_test(test_server_refuses),
