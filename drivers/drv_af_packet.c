@@ -9,6 +9,9 @@
 
 #include "drv_common.h"
 
+/* All of a port's kernel rings together. */
+#define AFP_MAX_RINGS_BYTES (2ull << 30)
+
 static const char *const afp_keys[] = {"iface",    "qpairs",       "blocksz", "framesz",
                                        "framecnt", "qdisc_bypass", NULL};
 static const char *const afp_required[] = {"iface", NULL};
@@ -141,6 +144,18 @@ static int afp_fit_mtu(struct nc_drv_port *p, unsigned mtu, unsigned *room, char
 		         "af_packet: framecnt %u does not fill whole blocks of %u frames "
 		         "(blocksz / framesz): give framecnt=%u",
 		         fc, per, (fc + per - 1) / per * per);
+		return -EINVAL;
+	}
+	/* Two rings (rx, tx) per queue pair, in kernel memory: a clear error
+	 * here rather than a failed probe. */
+	unsigned qp = afp_uint(p, "qpairs", 1);
+	uint64_t total = (uint64_t)fc * fs * 2 * qp;
+	if (total > AFP_MAX_RINGS_BYTES) {
+		snprintf(err, errlen,
+		         "af_packet: %u queue pairs of two rings of %u x %u bytes take %llu MiB, "
+		         "more than %llu MiB: lower framecnt or qpairs",
+		         qp, fc, fs, (unsigned long long)(total >> 20),
+		         (unsigned long long)(AFP_MAX_RINGS_BYTES >> 20));
 		return -EINVAL;
 	}
 	char v[3][16];

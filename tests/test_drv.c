@@ -116,6 +116,11 @@ static void test_af_packet_fits_mtu(void **state)
 	assert_int_equal(fit("af_packet:iface=x0,blocksz=8192", 9000, &p, &room), -EINVAL);
 	assert_int_equal(fit("af_packet:iface=x0,framecnt=1001", 9000, &p, &room), -EINVAL);
 	assert_non_null(strstr(err, "framecnt=1004"));
+	/* kernel rings beyond 2 GiB a port: 16 pairs x 2 x 65536 x 9216 B = 18 GiB */
+	assert_int_equal(fit("af_packet:iface=x0,qpairs=16,framecnt=65536", 9000, &p, &room),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "18432 MiB"));
+	assert_int_equal(fit("af_packet:iface=x0,qpairs=16", 9000, &p, &room), 0); /* 8 MiB rings */
 	/* a buffer's room is 16 bits; an odd slot size needs a block no PMD ring takes */
 	assert_int_equal(parse("af_packet:iface=x0,framesz=65536", &p), -EINVAL);
 	assert_int_equal(fit("af_packet:iface=x0,framesz=32752", 9000, &p, &room), -EINVAL);
