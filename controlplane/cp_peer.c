@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -25,10 +28,23 @@
 #include "cp_peer.h"
 #include "nc_log.h"
 
-#define MAX_PEERS       32
-#define MAX_CONNS       16
-#define ACCEPT_RETRY_MS 100 /* after accept() ran out of descriptors or memory */
-#define MAX_DESTS       16
+#define MAX_PEERS 32
+#define MAX_CONNS 16
+/* Connections in their handshake from addresses that are no configured
+ * peer's: anyone who reaches the port can open them, so they may not take
+ * the slots of real peers. A new one past this many ends the oldest. (A
+ * configured peer's address is not limited: a source may start many
+ * migrations at once.) */
+#define MAX_HANDSHAKING 4
+/* An authenticated peer whose host died without closing the connection is
+ * found by TCP keepalive (silent this long, probes every INTVL, CNT of
+ * them), or, with a reply unacknowledged, by the user timeout. */
+#define PEER_KEEPIDLE_S     30
+#define PEER_KEEPINTVL_S    10
+#define PEER_KEEPCNT        3
+#define PEER_USER_TIMEOUT_S 60
+#define ACCEPT_RETRY_MS     100 /* after accept() ran out of descriptors or memory */
+#define MAX_DESTS           16
 
 /* ---- the component ---- */
 
@@ -40,6 +56,9 @@ struct peer_entry {
 struct conn_slot {
 	bool used;
 	bool done;
+	bool authed;          /* past the handshake */
+	bool known_src;       /* from the IP of a configured peer */
+	uint64_t accepted_ms; /* CLOCK_MONOTONIC */
 	int fd;
 	pthread_t thread;
 	struct cp_peers *p;
@@ -340,7 +359,12 @@ static void *conn_thread(void *arg)
 	struct cp_peers *p = slot->p;
 	struct cp_jsonl *io = cp_jsonl_create(slot->fd);
 	if (io == NULL) {
-		close(slot->fd);
+		/* Forget the fd before closing it, as below. */
+		pthread_mutex_lock(&p->lock);
+		int fd = slot->fd;
+		slot->fd = -1;
+		pthread_mutex_unlock(&p->lock);
+		close(fd);
 		goto out;
 	}
 	struct cp_peer_other other;
@@ -354,6 +378,9 @@ static void *conn_thread(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		goto out_io;
 	}
+	pthread_mutex_lock(&p->lock);
+	slot->authed = true;
+	pthread_mutex_unlock(&p->lock);
 	NC_LOG(INFO, "peer %s connected (AMST %s)", other.name, other.amst_ip);
 	struct cp_peer_link link;
 	cp_peer_link_init(&link, &other, false);
@@ -456,6 +483,29 @@ static void reap(struct cp_peers *p)
 	}
 }
 
+/* Whether @p a is the IP of a configured peer (controlplane.peers). */
+static bool peer_addr_known(const struct cp_peers *p, struct in_addr a)
+{
+	for (unsigned i = 0; i < p->n_peers; i++) {
+		char ip[24];
+		snprintf(ip, sizeof(ip), "%s", p->peers[i].addr);
+		char *colon = strrchr(ip, ':');
+		if (colon != NULL)
+			*colon = '\0';
+		struct in_addr b;
+		if (inet_pton(AF_INET, ip, &b) == 1 && b.s_addr == a.s_addr)
+			return true;
+	}
+	return false;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void *accept_thread(void *arg)
 {
 	struct cp_peers *p = arg;
@@ -472,7 +522,9 @@ static void *accept_thread(void *arg)
 			continue;
 		if (pf[1].revents)
 			break;
-		int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct sockaddr_in src;
+		socklen_t srclen = sizeof(src);
+		int fd = accept4(p->lfd, (struct sockaddr *)&src, &srclen, SOCK_CLOEXEC);
 		if (fd < 0) {
 			/* Out of descriptors or memory: the connection stays
 			 * queued and the socket readable, so poll() would return
@@ -499,7 +551,41 @@ static void *accept_thread(void *arg)
 			close(fd);
 			continue;
 		}
-		*slot = (struct conn_slot){.used = true, .fd = fd, .p = p};
+		/* Too many still in their handshake from unknown addresses: end
+		 * the oldest (its thread sees the socket shut, fails the
+		 * handshake and counts it refused). */
+		bool known = srclen == sizeof(src) && src.sin_family == AF_INET &&
+		             peer_addr_known(p, src.sin_addr);
+		struct conn_slot *oldest = NULL;
+		unsigned handshaking = 0;
+		for (unsigned i = 0; i < MAX_CONNS && !known; i++) {
+			struct conn_slot *c = &p->conns[i];
+			if (!c->used || c->done || c->authed || c->known_src || c->fd < 0)
+				continue;
+			handshaking++;
+			if (oldest == NULL || c->accepted_ms < oldest->accepted_ms)
+				oldest = c;
+		}
+		if (handshaking >= MAX_HANDSHAKING && oldest != NULL) {
+			(void)shutdown(oldest->fd, SHUT_RDWR);
+			oldest->accepted_ms = UINT64_MAX; /* ended: not the oldest again */
+			NC_LOG_RL(WARN,
+			          "peer link: %u connections from unknown addresses in their "
+			          "handshake; the oldest ended",
+			          handshaking);
+		}
+		int on = 1, idle = PEER_KEEPIDLE_S, intvl = PEER_KEEPINTVL_S, cnt = PEER_KEEPCNT;
+		unsigned user_ms = PEER_USER_TIMEOUT_S * 1000u;
+		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
+		*slot = (struct conn_slot){.used = true,
+		                           .known_src = known,
+		                           .fd = fd,
+		                           .p = p,
+		                           .accepted_ms = mono_ms()};
 		p->accepted++;
 		if (pthread_create(&slot->thread, NULL, conn_thread, slot) != 0) {
 			slot->used = false;

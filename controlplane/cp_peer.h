@@ -16,8 +16,9 @@
  *   C -> S {"type": "auth", "name": C, "nonce": cn, "amst_ip": ..., "mac": MAC("client")}
  *   S -> C {"type": "welcome", "amst_ip": ..., "mac": MAC("server")}
  *        or {"type": "error", "message": "..."} and S closes
- * S refuses an unknown name, a reused nonce and a wrong MAC; C refuses a
- * server of another name or with a wrong MAC. Neither learns the key.
+ * S refuses an unknown name, its own nonce echoed as C's and a wrong MAC
+ * (sn is fresh per connection, so an old MAC never fits); C refuses a server
+ * of another name or with a wrong MAC. Neither learns the key.
  *
  * After it, every line is {"seq": N, "body": "JSON TEXT", "mac": HEX} with
  * MAC = HMAC-SHA256(K, 'C' or 'S' (the sender's side) || N as 8 bytes

@@ -90,7 +90,9 @@ static int memif_clear_stale(const char *sock, char *err, size_t errlen)
 		snprintf(err, errlen, "memif: %s exists and is not a socket", sock);
 		return -EEXIST;
 	}
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live server that stalled with a full backlog answers
+	 * EAGAIN rather than hold the dataplane's start. */
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "memif: socket: %s", strerror(e));
@@ -101,7 +103,7 @@ static int memif_clear_stale(const char *sock, char *err, size_t errlen)
 	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
 	close(fd);
-	if (rc == 0) {
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
 		snprintf(err, errlen, "memif: another process is listening on %s", sock);
 		return -EADDRINUSE;
 	}

@@ -277,12 +277,29 @@ sed 's/^/#   /' <<<"$out"
 check "the destination refuses the connection: exit 1, says so" \
 	"[ $rc -eq 1 ] && grep -q 'refused' <<<\"\$out\""
 check "the source VM still runs" "[ \"\$(vm_status src3)\" = running ]"
-# What a peer may ask is the destination's to say (controlplane.peer_dests).
+# Anyone who reaches the peer port may open connections and say nothing:
+# they may not take the slots a real peer needs (there are 16). From an
+# address that is no configured peer's (host-a's is 10.77.0.1).
+ip -n "$wan-a" addr add 10.77.0.99/24 dev a0
+ip netns exec "$wan-a" python3 -c '
+import socket, sys, time
+held = [socket.create_connection(("10.77.0.2", 7480), source_address=("10.77.0.99", 0))
+        for _ in range(20)]
+print("held", flush=True)
+time.sleep(60)' >"$work/silent.out" 2>&1 &
+silent=$! # (tools/wan down ends it with the namespace's other processes)
+for _ in $(seq 100); do grep -q held "$work/silent.out" && break; sleep 0.1; done
+check "20 silent connections wait at the destination's peer port" "grep -q held $work/silent.out"
+# What a peer may ask is the destination's to say (controlplane.peer_dests),
+# asked here while 20 silent connections wait at the destination's port.
 out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/B/cp.sock" 2>&1)
 rc=$?
 echo "#   $out"
 check "a destination that is the destination host's control socket: exit 1, refused there" \
 	"[ $rc -eq 1 ] && grep -q 'runtime directory' <<<\"\$out\""
+kill "$silent" 2>/dev/null
+wait "$silent" 2>/dev/null
+ip -n "$wan-a" addr del 10.77.0.99/24 dev a0
 ln -sf "$work/B/cp.sock" "$work/link.sock"
 out=$(ctl A migrate "$work/src3.qmp" --to host-b --dest "unix:$work/link.sock" 2>&1)
 rc=$?

@@ -267,7 +267,7 @@ static void test_refusal_text_printable(void **state)
 {
 	(void)state;
 	char line[512];
-	char pad[199];
+	char pad[175]; /* 25 + 174 bytes: the 2-byte character spans the 200-byte cut */
 	memset(pad, 'a', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';
 	snprintf(line, sizeof(line),

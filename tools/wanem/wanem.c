@@ -789,9 +789,9 @@ int main(int argc, char **argv)
 		d->out = &ports[1 - i];
 		o.cfg[i].max_frame = d->in->mtu + ETH_HLEN + VLAN_HLEN;
 		uint64_t q = o.cfg[i].queue_bytes, frame = o.cfg[i].max_frame + o.cfg[i].overhead;
-		if (q != 0 && q != UINT64_MAX && q < frame)
+		if (o.cfg[i].rate_bps != 0 && q != 0 && q != UINT64_MAX && q < frame)
 			die("--queue-bytes: %" PRIu64 " B holds no full frame of %s (%" PRIu64
-			    " B with overhead): every one would be dropped",
+			    " B with overhead): every full-size one would be dropped",
 			    q, d->in->name, frame);
 		d->retry_ns = 0;
 		d->link = wanem_link_create(&o.cfg[i], o.seed, (uint64_t)i);
