@@ -98,6 +98,7 @@ struct mig {
 	char phase[48];
 	char error[512];
 	bool cancel;
+	bool ending; /* failed or cancelled, cleaning up (state not final yet) */
 	struct cp_mig_progress prog;
 	uint64_t wire_bytes, stream_bytes;
 	double wire_mbps;
@@ -138,6 +139,7 @@ static void set_phase(struct mig *m, enum mig_state st, const char *phase)
 {
 	pthread_mutex_lock(&m->ms->lock);
 	m->state = st;
+	m->ending = false;
 	snprintf(m->phase, sizeof(m->phase), "%s", phase);
 	pthread_mutex_unlock(&m->ms->lock);
 }
@@ -705,6 +707,14 @@ verify:
 			snprintf(reason, sizeof(reason), "%s", r2);
 	}
 out:
+	if (end != MIG_COMPLETED && !handed_over) {
+		/* The end is decided: a cancel from now on could do nothing. */
+		pthread_mutex_lock(&m->ms->lock);
+		m->ending = true;
+		snprintf(m->phase, sizeof(m->phase), "%s: cleaning up",
+		         end == MIG_CANCELLED ? "cancelled" : "failed");
+		pthread_mutex_unlock(&m->ms->lock);
+	}
 	for (int i = 0, timeouts = 0, cancels = 0, cancelled = 0;
 	     end != MIG_COMPLETED && started && !handed_over && i <= SETTLE_POLLS; i++) {
 		char cerr[256];
@@ -1096,6 +1106,11 @@ static int m_cancel(const json_t *params, json_t **result, void *arg, char *err,
 	int rc = 0;
 	if (m != NULL && finished(m->state)) {
 		snprintf(err, errlen, "migration %s has %s already", m->id, state_names[m->state]);
+		rc = -EALREADY;
+	} else if (m != NULL && m->ending) {
+		snprintf(err, errlen,
+		         "migration %s is ending already (%s); migrate.status shows how it ends",
+		         m->id, m->phase);
 		rc = -EALREADY;
 	} else if (m != NULL && m->state == MIG_VERIFYING) {
 		snprintf(err, errlen,

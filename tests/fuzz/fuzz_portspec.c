@@ -5,7 +5,9 @@
  * fitting of a parsed port to a link MTU (576-9000, from the input's
  * length). A spec that parses gives a device name and devargs that start with
  * it; fitting never shrinks the buffers' room, and a fitted af_packet port
- * has slots that hold a frame of the MTU in blocks of whole slots.
+ * has slots that hold a frame of the MTU in blocks of whole slots. No value
+ * holds what EAL would read otherwise ('=', '[', ']'), and the devargs as
+ * shown never hold a secret.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +31,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc != 0)
 		return 0;
+	for (unsigned i = 0; i < p.n_args; i++)
+		if (strpbrk(p.args[i].value, "=[]") != NULL)
+			abort();
+	/* the secret's value as shown is "(set)", whatever it is */
+	char shown[sizeof(p.devargs)];
+	const char *at;
+	if (nc_drv_devargs_shown(&p, shown, sizeof(shown)) == 0 &&
+	    nc_drv_arg(&p, "secret") != NULL) {
+		at = strstr(shown, ",secret=");
+		if (at == NULL || strncmp(at + 8, "(set)", 5) != 0 ||
+		    (at[13] != ',' && at[13] != '\0'))
+			abort();
+	}
 	unsigned mtu = 576 + (unsigned)(size * 37 % (9000 - 576 + 1));
 	unsigned room = mtu + 18 > 2048 ? mtu + 18 : 2048, before = room;
 	err[0] = '\0';
