@@ -19,10 +19,11 @@ struct rte_mempool;
 struct rte_ring;
 struct rte_memzone;
 
-/* Why the dataplane dropped a packet: the enum and the names come from one list. */
+/* Why a worker dropped a received packet: the enum and the names come from
+ * one list. (Workers transmit through AMST, whose own counters hold what the
+ * port would not take: status' amst.drops.tx_dropped.) */
 #define DP_FOREACH_DROP(X)                                                                         \
-	X(UNCLAIMED, "unclaimed", "no session claims the packet (no transport yet)")               \
-	X(TX_FULL, "tx_full", "the port's transmit queue was full")
+	X(UNCLAIMED, "unclaimed", "no session claims the packet (no transport yet)")
 
 enum dp_drop {
 #define DP_DROP_ENUM(sym, name, help) DP_DROP_##sym,
