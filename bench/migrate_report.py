@@ -21,6 +21,7 @@ import sys
 
 SYSTEMS = ["novacron", "qemu-plain", "qemu-multifd", "qemu-multifd-zstd", "qemu-xbzrle"]
 GOAL = {"dirty": 0.5, "idle": 0.85}
+INFO = ("total_ms", "downtime_e2e_ms")  # shown beside the goals, not counted
 
 
 def checked(r):
@@ -52,10 +53,10 @@ def table(runs, out):
         rows = [r for r in runs if r["profile"] == prof and r["workload"] == wl]
         rows.sort(key=lambda r: SYSTEMS.index(r["system"]) if r["system"] in SYSTEMS else 99)
         print(f"\n{prof}, {wl}:", file=out)
-        print(f"  {'system':<18} {'total s':>8} {'downtime ms':>11} {'e2e ms':>6} {'wire MB':>9}  "
+        print(f"  {'system':<18} {'wall s':>7} {'total s':>8} {'downtime ms':>11} {'e2e ms':>6} {'wire MB':>9}  "
               f"{'guest ok':>8} {'RAM equal':>9} {'digests':>7}", file=out)
         for r in rows:
-            print(f"  {r['system']:<18} {fmt(r['total_ms'], 1000, 2):>8} "
+            print(f"  {r['system']:<18} {fmt(r.get('wall_ms'), 1000, 2):>7} {fmt(r['total_ms'], 1000, 2):>8} "
                   f"{fmt(r['downtime_ms'], 1, 0):>11} {fmt(r.get('downtime_e2e_ms'), 1, 0):>6} "
                   f"{fmt(r['wire_bytes'], 1e6, 1):>9}  "
                   f"{mark(r['guest_ok']):>8} {mark(r['ram_equal']):>9} "
@@ -77,9 +78,13 @@ def goals(runs):
             res.append(g)
             continue
         n = nc[-1]
-        # downtime_e2e_ms is shown, not a goal: QEMU's own downtime_ms is.
-        for key, lim in (("total_ms", g["limit"]), ("wire_bytes", g["limit"]),
-                         ("downtime_ms", 1.0), ("downtime_e2e_ms", 1.0)):
+        # The time goal is wall_ms, one clock for every system (from before the
+        # system is asked to the destination's "completed"): QEMU's total_ms
+        # starts at its migrate command, after NovaCron has set up its peer
+        # link and sessions. total_ms and downtime_e2e_ms are shown, not goals.
+        for key, lim in (("wall_ms", g["limit"]), ("total_ms", g["limit"]),
+                         ("wire_bytes", g["limit"]), ("downtime_ms", 1.0),
+                         ("downtime_e2e_ms", 1.0)):
             have = [q for q in qs if q.get(key) is not None]
             if not have or n.get(key) is None:
                 g[key] = None
@@ -89,7 +94,7 @@ def goals(runs):
             g[key] = {"novacron": n[key], "qemu_best": best[key], "qemu_best_system": best["system"],
                       "ratio": None if ratio is None else round(ratio, 3),
                       "goal": lim, "met": ratio is not None and ratio <= lim}
-        g["met"] = all(g.get(k) and g[k]["met"] for k in ("total_ms", "wire_bytes", "downtime_ms"))
+        g["met"] = all(g.get(k) and g[k]["met"] for k in ("wall_ms", "wire_bytes", "downtime_ms"))
         res.append(g)
     return res
 
@@ -105,7 +110,8 @@ def goal_table(gs, out):
         if g.get("why"):
             print(f"  {pw:<22} {g['why']}", file=out)
             continue
-        for key, name, scale, unit in (("total_ms", "total", 1000, "s"),
+        for key, name, scale, unit in (("wall_ms", "total", 1000, "s"),
+                                       ("total_ms", "QEMU's tot", 1000, "s"),
                                        ("wire_bytes", "wire", 1e6, "MB"),
                                        ("downtime_ms", "downtime", 1, "ms"),
                                        ("downtime_e2e_ms", "e2e down", 1, "ms")):
@@ -117,8 +123,8 @@ def goal_table(gs, out):
             print(f"  {pw:<22} {name + ' ' + unit:<12} {f['novacron'] / scale:>10.{d}f} "
                   f"{f['qemu_best'] / scale:>10.{d}f} {f['qemu_best_system']:<18} "
                   f"{f['ratio'] if f['ratio'] is not None else '-':>6} "
-                  f"{'<=' + str(f['goal']) if key != 'downtime_e2e_ms' else 'info':>6}  "
-                  f"{('yes' if f['met'] else 'NO') if key != 'downtime_e2e_ms' else ''}", file=out)
+                  f"{'<=' + str(f['goal']) if key not in INFO else 'info':>6}  "
+                  f"{('yes' if f['met'] else 'NO') if key not in INFO else ''}", file=out)
             pw = ""
 
 
@@ -130,7 +136,7 @@ def chart(runs, png, title, work):
     systems = [s for s in SYSTEMS if any(r["system"] == s for r in runs)]
     dat = os.path.join(work, "migrate-chart.dat")
     with open(dat, "w") as f:
-        for metric, scale in (("total_ms", 1000), ("wire_bytes", 1e6), ("downtime_ms", 1)):
+        for metric, scale in (("wall_ms", 1000), ("wire_bytes", 1e6), ("downtime_ms", 1)):
             for prof, wl in gs:
                 vals = []
                 for s in systems:
@@ -151,7 +157,7 @@ def chart(runs, png, title, work):
         "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set grid ytics",
         "set key outside right top", "set datafile missing '-'", "set yrange [0:*]",
     ]
-    for idx, label in enumerate(("total migration time, s (lower is better)",
+    for idx, label in enumerate(("total migration time (wall clock), s (lower is better)",
                                  "bytes on the wire, MB (counted at the router)",
                                  "downtime, ms")):
         gp.append(f"set ylabel '{label}'")

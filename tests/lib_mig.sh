@@ -258,6 +258,7 @@ mig_novacron() {
 	local args=("$QEMU_WORK/$src.cp.qmp" --to "host-$dh" --dest "unix:$in")
 	[ "$ch" -gt 0 ] && args+=(--channels "$ch")
 	args+=("${MIG_NC_ARGS[@]}")
+	MIG_T0=$(date +%s.%N) # wall_ms starts here (mig_run)
 	if [ "$MIG_TTY" = 1 ]; then
 		ctl "$X" migrate "${args[@]}"
 		rc=$?
@@ -310,7 +311,8 @@ mig_run() {
 	MIG_SEQ=$((MIG_SEQ + 1))
 	dst=g$MIG_SEQ
 	r_total=null r_down=null r_digest=null r_e2e=null
-	local ram=false gok=false w0 w1 t1 wire=null
+	local ram=false gok=false w0 w1 t0 t1 wire=null wall=null done_at
+	MIG_T0=
 	# QEMU alone runs without the appliances: their af_packet ports would take
 	# a copy of every frame of its TCP stream, and CPU from it.
 	case $sys in
@@ -346,6 +348,17 @@ mig_run() {
 	qemu_events_stop "$src"
 	qemu_events_stop "$dst"
 	[ "$rc" -eq 0 ] && r_e2e=$(qemu_downtime "$ev_src" "$ev_dst" 2>/dev/null)
+	# wall_ms, one clock for every system: from when the system is asked to
+	# migrate to the destination's "completed". NovaCron is asked by novactl
+	# migrate (MIG_T0), so its peer link and sessions count; QEMU by its
+	# migrate command, its MIGRATION "setup" event (where its total-time
+	# starts, its TCP and multifd connects included).
+	t0=$MIG_T0
+	[ "$sys" = novacron ] || t0=$(qemu_migration_at "$ev_src" setup 2>/dev/null)
+	if [ "$rc" -eq 0 ] && [ -n "$t0" ] && [ "$t0" != null ] &&
+		done_at=$(qemu_migration_at "$ev_dst" completed 2>/dev/null) && [ "$done_at" != null ]; then
+		wall=$(awk -v a="$t0" -v b="$done_at" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+	fi
 	w1=$(mig_wire_after "$t1")
 	[ -n "$w0" ] && [ -n "$w1" ] && wire=$((w1 - w0))
 	if [ "$rc" -eq 0 ]; then
@@ -357,12 +370,13 @@ mig_run() {
 		mig_say "$sys: the migration failed"
 	fi
 	python3 - "$sys" "$MIG_PROFILE" "$MIG_WORKLOAD" "$r_total" "$r_down" "$wire" "$gok" \
-		"$ram" "$r_digest" "$MIG_MEM_K" "$r_e2e" >>"$MIG_RESULTS" <<'PY'
+		"$ram" "$r_digest" "$MIG_MEM_K" "$r_e2e" "$wall" >>"$MIG_RESULTS" <<'PY'
 import json, sys
 a = sys.argv[1:]
 num = lambda v: None if v in ("null", "", "None") else int(float(v))
 flag = lambda v: None if v in ("null", "", "none") else v == "true"
 print(json.dumps({"system": a[0], "profile": a[1], "workload": a[2], "total_ms": num(a[3]),
+                  "wall_ms": num(a[11]),
                   "downtime_ms": num(a[4]), "downtime_e2e_ms": num(a[10]),
                   "wire_bytes": num(a[5]), "guest_ok": flag(a[6]),
                   "ram_equal": flag(a[7]), "digest_ok": flag(a[8]), "mem_k": int(a[9])}))

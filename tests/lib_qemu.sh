@@ -161,6 +161,7 @@ qemu_events_stop() {
 }
 
 qemu_downtime() { qemu_qmp_py --downtime "$1" "$2"; }
+qemu_migration_at() { qemu_qmp_py --migration-at "$1" "$2"; } # EVENTS STATUS: epoch s, or null
 
 qemu_set_caps() { # qemu_set_caps NAME CAP=on|off...
 	local name=$1 caps='' c state

@@ -14,6 +14,8 @@
                                         QEMU's timestamp) to FILE until QEMU closes the
                                         socket or SIGTERM; the first line written,
                                         {"ready": true}, says the session is set up
+  qmp.py --migration-at EVENTS STATUS  when (host wall clock, s) the first MIGRATION event
+                                        of STATUS (setup, completed, ...) came; "null" if none
   qmp.py --downtime SRC_EVENTS DST_EVENTS
                                         end-to-end downtime in ms from two --events files:
                                         from the source's last STOP to the destination's
@@ -405,6 +407,16 @@ def main(argv):
         except OSError as e:
             die(str(e))
         print("null" if ms is None else ms)
+        return 0
+    if args[0] == "--migration-at":
+        if len(args) != 3:
+            die("usage: qmp.py --migration-at EVENTS STATUS", 2)
+        try:
+            at = [event_time(m) for m in read_events(args[1]) if m["event"] == "MIGRATION"
+                  and m.get("data", {}).get("status") == args[2]]
+        except OSError as e:
+            die(str(e))
+        print(f"{at[0]:.6f}" if at else "null")
         return 0
     if args[0] == "--relay":
         record = opt(args, "--record")
