@@ -560,7 +560,8 @@ static void *accept_thread(void *arg)
 		unsigned handshaking = 0;
 		for (unsigned i = 0; i < MAX_CONNS && !known; i++) {
 			struct conn_slot *c = &p->conns[i];
-			if (!c->used || c->done || c->authed || c->known_src || c->fd < 0)
+			if (!c->used || c->done || c->authed || c->known_src || c->fd < 0 ||
+			    c->accepted_ms == UINT64_MAX) /* already ended, still leaving */
 				continue;
 			handshaking++;
 			if (oldest == NULL || c->accepted_ms < oldest->accepted_ms)
